@@ -1,0 +1,447 @@
+// The cache as the HTTP layer sees it: a key in, an Answer out. Looks in the
+// index, serves fresh objects from disk, revalidates stale ones, and sends
+// misses to one coalesced fill. The sole user of store, index and fills.
+import type { Readable } from 'node:stream';
+import type CachePolicy from 'http-cache-semantics';
+import { Fills, type Fill, type FillHead } from './fill.js';
+import { BodyReader } from './reader.js';
+import { objectFileName, keyHash } from './key.js';
+import { closeFd, readInto, CorruptObject, type Store, type ObjectMeta, type OpenObject, type TempObject } from './store.js';
+import type { CacheIndex, IndexEntry } from './index.js';
+import {
+  decideStore, policyFor, policyFromObject, privateReason, staleWindows, type FreshnessRules,
+} from '../http/freshness.js';
+import type { HeaderMap } from '../http/headers.js';
+import type { CacheStatusParts } from '../http/cache-status.js';
+import { OriginFailed, OriginBodyBroken, type ImgedgeError } from '../errors.js';
+import { originError, type OriginFetcher, type OriginResponse } from '../origin-client.js';
+
+export interface Lookup {
+  readonly key: string;
+  /** What the origin is asked for: canonical path and query. */
+  readonly target: string;
+}
+
+/** One response the cache can give, whatever it came from. Exactly one of body() or discard() is called. */
+export interface Answer {
+  readonly status: number;
+  /** Stored or origin headers to send, without Content-Length or Age. */
+  readonly headers: HeaderMap;
+  readonly size: number | undefined;
+  /** Age in seconds, when the response comes from storage. */
+  readonly age: number | undefined;
+  readonly cacheStatus: CacheStatusParts;
+  /** Set-Cookie fields of a response passed through unshared. */
+  readonly setCookie?: readonly string[];
+  /** Whether body() can give a slice. */
+  readonly rangeable: boolean;
+  /** The body, or the slice [start, end). */
+  body(start?: number, end?: number): Readable | Buffer;
+  discard(): void;
+}
+
+export interface CacheOptions {
+  readonly rules: FreshnessRules;
+  /** Larger objects are streamed through, never stored. */
+  readonly maxObjectBytes: number;
+  readonly now?: () => number;
+}
+
+export type OriginResult =
+  | 'ok' | 'not_modified' | 'client_error' | 'server_error' | 'timeout' | 'unavailable' | 'broken';
+
+export interface CacheEvents {
+  originStarted?(): void;
+  originFinished?(result: OriginResult, seconds: number): void;
+  coalesced?(): void;
+  staleServed?(reason: 'stale_while_revalidate' | 'stale_if_error'): void;
+}
+
+// RFC 9110 §7.6.1 and RFC 9111 §3.1: never stored, never replayed.
+const UNSTORED_HEADERS = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization',
+  'te', 'trailer', 'transfer-encoding', 'upgrade', 'content-length', 'set-cookie', 'cache-status',
+]);
+
+export function storableHeaders(headers: HeaderMap): HeaderMap {
+  const connectionTokens = (headers.connection ?? '').toLowerCase().split(',').map((t) => t.trim());
+  const kept: HeaderMap = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (UNSTORED_HEADERS.has(name) || connectionTokens.includes(name)) continue;
+    kept[name] = value;
+  }
+  return kept;
+}
+
+function contentLength(headers: HeaderMap): number | undefined {
+  const raw = headers['content-length'];
+  return raw !== undefined && /^\d+$/.test(raw) ? Number(raw) : undefined;
+}
+
+function resultOf(status: number): OriginResult {
+  if (status === 304) return 'not_modified';
+  if (status >= 500) return 'server_error';
+  if (status >= 400) return 'client_error';
+  return 'ok';
+}
+
+function errorResult(error: ImgedgeError): OriginResult {
+  if (error.code === 'ORIGIN_TIMEOUT') return 'timeout';
+  if (error.code === 'ORIGIN_BODY_BROKEN') return 'broken';
+  if (error.code === 'ORIGIN_ERROR') return 'server_error';
+  return 'unavailable';
+}
+
+export class Cache {
+  readonly #fills = new Fills();
+  readonly #now: () => number;
+
+  constructor(
+    private readonly store: Store,
+    private readonly index: CacheIndex,
+    private readonly origin: OriginFetcher,
+    private readonly options: CacheOptions,
+    private readonly events: CacheEvents = {},
+  ) {
+    this.#now = options.now ?? Date.now;
+  }
+
+  get fillsInProgress(): number {
+    return this.#fills.size;
+  }
+
+  async get(lookup: Lookup): Promise<Answer> {
+    const entry = this.index.get(lookup.key);
+    const stored = entry ? await this.#open(entry) : null;
+    if (!stored) return this.#miss(lookup);
+
+    const now = this.#now();
+    const policy = policyFromObject(stored.meta.policy, now);
+    const age = Math.max(0, policy.age());
+    const ttl = stored.meta.lifetimeSec - age;
+    if (ttl > 0) return storedAnswer(stored, policy, stored.meta, { hit: true, ttl });
+
+    const windows = staleWindows(storedHeaders(stored.meta), this.options.rules);
+    const staleness = -ttl;
+    if (staleness < windows.whileRevalidateSec) {
+      this.#revalidate(lookup, entry!, true).catch(() => {});
+      this.events.staleServed?.('stale_while_revalidate');
+      return storedAnswer(stored, policy, stored.meta, { hit: true, ttl, detail: 'stale-while-revalidate' });
+    }
+    let head: FillHead;
+    let fill: Fill;
+    try {
+      ({ fill, head } = await this.#revalidate(lookup, entry!, false));
+    } catch (error) {
+      if (staleness < windows.ifErrorSec) {
+        this.events.staleServed?.('stale_if_error');
+        const fwdStatus = error instanceof OriginFailed ? error.originStatus : undefined;
+        return storedAnswer(stored, policy, stored.meta, {
+          fwd: 'stale', fwdStatus, hit: true, ttl, detail: 'stale-if-error',
+        });
+      }
+      closeQuietly(stored.fd);
+      throw error;
+    }
+    closeQuietly(stored.fd);
+    return this.#fillAnswer(lookup, fill, head, { fwd: 'stale' });
+  }
+
+  /** Drops stored objects by key; returns how many were there. */
+  purge(keys: Iterable<string>): number {
+    let purged = 0;
+    for (const key of keys) if (this.index.delete(key)) purged++;
+    return purged;
+  }
+
+  /** Aborts fills under way (shutdown): their readers see an aborted body. */
+  abortFills(): void {
+    this.#fills.abortAll();
+  }
+
+  async #open(entry: IndexEntry): Promise<OpenObject | null> {
+    try {
+      return await this.store.openObject(entry.file);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT' || error instanceof CorruptObject) {
+        this.index.deleteIfCurrent(entry);
+        return null;
+      }
+      throw error;
+    }
+  }
+
+  async #miss(lookup: Lookup): Promise<Answer> {
+    const { fill, joined } = this.#fills.join(lookup.key, (f) => void this.#run(f, lookup, null));
+    if (joined) this.events.coalesced?.();
+    const head = await fill.head;
+    return this.#fillAnswer(lookup, fill, head, { fwd: 'miss', collapsed: joined });
+  }
+
+  #revalidate(lookup: Lookup, entry: IndexEntry, background: boolean): Promise<{ fill: Fill; head: FillHead }> {
+    const { fill, joined } = this.#fills.join(lookup.key, (f) => void this.#run(f, lookup, entry));
+    if (joined && !background) this.events.coalesced?.();
+    return fill.head.then((head) => ({ fill, head }));
+  }
+
+  async #fillAnswer(lookup: Lookup, fill: Fill, head: FillHead, parts: CacheStatusParts): Promise<Answer> {
+    if (head.kind === 'pass') {
+      const response = head.claim() ?? (await this.#fetchAlone(lookup));
+      return passAnswer(response, { ...parts, collapsed: false, detail: head.reason });
+    }
+    const status: CacheStatusParts = {
+      ...parts,
+      ...(head.revalidated ? { fwd: 'stale', fwdStatus: 304 } : {}),
+      stored: head.stored,
+      ttl: head.stored ? head.lifetimeSec : undefined,
+      detail: head.reason,
+    };
+    return {
+      status: head.status,
+      headers: head.headers,
+      size: head.size,
+      age: head.revalidated ? 0 : undefined,
+      cacheStatus: status,
+      rangeable: head.size !== undefined,
+      body: (start, end) => fill.reader(start, end),
+      discard: () => {},
+    };
+  }
+
+  /** An origin fetch of one's own, for a response that may not be shared. */
+  async #fetchAlone(lookup: Lookup): Promise<OriginResponse> {
+    const started = this.#now();
+    this.events.originStarted?.();
+    try {
+      const response = await this.origin.fetch(lookup.target, {});
+      const finished = () => this.events.originFinished?.(resultOf(response.status), (this.#now() - started) / 1000);
+      response.body.once('close', finished);
+      return response;
+    } catch (error) {
+      const typed = originError(error);
+      this.events.originFinished?.(errorResult(typed), (this.#now() - started) / 1000);
+      throw typed;
+    }
+  }
+
+  /** The one origin fetch of a fill: writes the body to a temp file, then stores it if it may. */
+  async #run(fill: Fill, lookup: Lookup, staleEntry: IndexEntry | null): Promise<void> {
+    const started = this.#now();
+    let stale: OpenObject | null = null;
+    let temp: TempObject | null = null;
+    let result: OriginResult = 'unavailable';
+    this.events.originStarted?.();
+    try {
+      stale = staleEntry ? await this.#open(staleEntry) : null;
+      const response = await this.origin.fetch(lookup.target, stale ? validators(stale.meta) : {}, fill.abort.signal);
+      result = resultOf(response.status);
+      if (response.status === 304 && stale) {
+        response.body.resume();
+        const refreshed = stale;
+        stale = null; // the fill owns its fd now
+        await this.#refresh(fill, lookup, staleEntry!, refreshed, response.headers);
+        return;
+      }
+      if (response.status >= 500) {
+        response.body.resume();
+        throw new OriginFailed(response.status);
+      }
+      temp = await this.#receive(fill, lookup, response);
+    } catch (error) {
+      const typed = originError(error);
+      result = errorResult(typed);
+      fill.fail(typed);
+      if (temp) await temp.discard().catch(() => {});
+    } finally {
+      if (stale) closeQuietly(stale.fd);
+      fill.releaseWriter();
+      this.events.originFinished?.(result, (this.#now() - started) / 1000);
+    }
+  }
+
+  /** Streams a fresh origin response into a temp file; returns it when not committed. */
+  async #receive(fill: Fill, lookup: Lookup, response: OriginResponse): Promise<TempObject | null> {
+    const now = this.#now();
+    const headers = storableHeaders(response.headers);
+    const policy = policyFor({ method: 'GET', url: lookup.target, headers: {} }, { status: response.status, headers }, now);
+    const decision = decideStore(policy, response.status, response.headers, this.options.rules);
+    const length = contentLength(response.headers);
+    const unshareable = privateReason(response.headers);
+    const tooLarge = length !== undefined && length > this.options.maxObjectBytes;
+    if (unshareable || tooLarge) {
+      let claimed = false;
+      fill.announce({
+        kind: 'pass',
+        reason: unshareable ?? 'too-large',
+        claim: () => (claimed ? null : ((claimed = true), response)),
+      });
+      // Hold the fill open until the claimant has the whole body, so that
+      // the fetch's duration and result are what it was.
+      await new Promise<void>((resolve) => {
+        response.body.once('close', resolve);
+        setImmediate(() => {
+          if (!claimed) response.body.destroy();
+        });
+      });
+      fill.finish();
+      return null;
+    }
+
+    let store = decision.store;
+    const meta: ObjectMeta = {
+      v: 1, key: lookup.key, status: response.status, lifetimeSec: decision.lifetimeSec,
+      policy: policy.toObject(), bodyBytes: 0,
+    };
+    const temp = await this.store.createTemp();
+    await temp.begin(meta);
+    fill.attach(temp.fd, temp.bodyOffset);
+    fill.announce({
+      kind: 'body', status: response.status, headers, size: length, stored: store, revalidated: false,
+      lifetimeSec: decision.lifetimeSec, reason: decision.reason,
+    });
+    let written = 0;
+    for await (const chunk of response.body as AsyncIterable<Buffer>) {
+      await temp.writeBody(chunk, written);
+      written += chunk.length;
+      fill.progress(chunk.length);
+      if (written > this.options.maxObjectBytes) store = false;
+    }
+    if (length !== undefined && written !== length) throw new OriginBodyBroken(`${written} of ${length} bytes`);
+    if (!store) {
+      fill.finish();
+      return temp;
+    }
+    const file = objectFileName(keyHash(lookup.key));
+    await temp.commit({ ...meta, bodyBytes: written }, file);
+    this.index.set({ key: lookup.key, file, size: temp.bodyOffset + written });
+    fill.finish();
+    return null;
+  }
+
+  /** A 304: the stored body with refreshed headers, rewritten as a new version. */
+  async #refresh(fill: Fill, lookup: Lookup, entry: IndexEntry, stale: OpenObject, notModified: HeaderMap): Promise<void> {
+    const headers = refreshedHeaders(storedHeaders(stale.meta), notModified);
+    const policy = policyFor({ method: 'GET', url: lookup.target, headers: {} }, { status: stale.meta.status, headers }, this.#now());
+    const decision = decideStore(policy, stale.meta.status, headers, this.options.rules);
+    const meta: ObjectMeta = { ...stale.meta, policy: policy.toObject(), lifetimeSec: decision.lifetimeSec };
+    fill.attach(stale.fd, stale.bodyOffset, stale.prefix);
+    fill.progress(stale.meta.bodyBytes);
+    fill.announce({
+      kind: 'body', status: stale.meta.status, headers: storedHeaders(meta), size: stale.meta.bodyBytes,
+      stored: decision.store, revalidated: true, lifetimeSec: decision.lifetimeSec, reason: decision.reason,
+    });
+    if (decision.store) await this.#rewrite(stale, meta);
+    else this.index.deleteIfCurrent(entry);
+    fill.finish();
+  }
+
+  async #rewrite(stale: OpenObject, meta: ObjectMeta): Promise<void> {
+    const temp = await this.store.createTemp();
+    try {
+      await temp.begin(meta);
+      const buf = Buffer.allocUnsafe(256 * 1024);
+      for (let at = 0; at < meta.bodyBytes; ) {
+        const n = await readInto(stale.fd, buf, Math.min(buf.length, meta.bodyBytes - at), stale.bodyOffset + at);
+        if (n === 0) throw new CorruptObject('short body while refreshing');
+        await temp.writeBody(buf.subarray(0, n), at);
+        at += n;
+      }
+      const file = objectFileName(keyHash(meta.key));
+      await temp.commit(meta, file);
+      this.index.set({ key: meta.key, file, size: temp.bodyOffset + meta.bodyBytes });
+    } catch (error) {
+      await temp.discard().catch(() => {});
+      throw error;
+    } finally {
+      closeQuietly(temp.fd);
+    }
+  }
+}
+
+/** The headers an object was stored with, as a client gets them (Age apart). */
+export function storedHeaders(meta: ObjectMeta): HeaderMap {
+  const { age: _age, ...headers } = meta.policy.resh as HeaderMap;
+  return headers;
+}
+
+// RFC 9111 §3.2: a 304 updates the stored header fields it carries, except
+// those that describe the body it does not carry.
+const KEPT_ON_REFRESH = new Set(['content-length', 'content-encoding', 'content-range', 'content-type']);
+
+export function refreshedHeaders(stored: HeaderMap, notModified: HeaderMap): HeaderMap {
+  const merged = { ...stored };
+  for (const [name, value] of Object.entries(storableHeaders(notModified))) {
+    if (!KEPT_ON_REFRESH.has(name)) merged[name] = value;
+  }
+  return merged;
+}
+
+function validators(meta: ObjectMeta): HeaderMap {
+  const headers = meta.policy.resh as HeaderMap;
+  const out: HeaderMap = {};
+  if (headers.etag) out['if-none-match'] = headers.etag;
+  if (headers['last-modified']) out['if-modified-since'] = headers['last-modified'];
+  return out;
+}
+
+function closeQuietly(fd: number): void {
+  void closeFd(fd).catch(() => {});
+}
+
+function storedAnswer(object: OpenObject, policy: CachePolicy, meta: ObjectMeta, parts: CacheStatusParts): Answer {
+  const size = meta.bodyBytes;
+  let released = false;
+  const release = () => {
+    if (released) return;
+    released = true;
+    closeQuietly(object.fd);
+  };
+  return {
+    status: meta.status,
+    headers: storedHeaders(meta),
+    size,
+    age: Math.floor(Math.max(0, policy.age())),
+    cacheStatus: parts,
+    rangeable: true,
+    body(start = 0, end = size) {
+      if (end <= object.prefix.length) {
+        release();
+        return object.prefix.subarray(start, end);
+      }
+      released = true;
+      return new BodyReader(
+        {
+          fd: object.fd,
+          bodyOffset: object.bodyOffset,
+          prefix: object.prefix,
+          available: () => size,
+          complete: () => true,
+          failure: () => null,
+          changed: () => Promise.resolve(),
+          release: () => closeQuietly(object.fd),
+        },
+        start,
+        end,
+      );
+    },
+    discard: release,
+  };
+}
+
+function passAnswer(response: OriginResponse, parts: CacheStatusParts): Answer {
+  if (response.status >= 500) {
+    response.body.resume();
+    throw new OriginFailed(response.status);
+  }
+  return {
+    status: response.status,
+    headers: storableHeaders(response.headers),
+    setCookie: response.setCookie,
+    size: contentLength(response.headers),
+    age: undefined,
+    cacheStatus: parts,
+    rangeable: false,
+    body: () => response.body,
+    discard: () => response.body.destroy(),
+  };
+}

@@ -1,0 +1,177 @@
+// One origin fetch per key. Everyone who asks while it runs joins the Fill,
+// not a promise of the whole body: each waiter gets the head as soon as the
+// origin sends it, then reads the file from byte 0 as it grows, late joiners
+// too. A fill that fails fails every reader, so no one gets a short body that
+// looks complete.
+import { BodyReader, type BodySource } from './reader.js';
+import { closeFd } from './store.js';
+import type { HeaderMap } from '../http/headers.js';
+import type { OriginResponse } from '../origin-client.js';
+
+/** What the origin's answer turned out to be, as the waiters need it. */
+export type FillHead =
+  | {
+      readonly kind: 'body';
+      readonly status: number;
+      readonly headers: HeaderMap;
+      /** Body length when known (Content-Length, or the stored object's). */
+      readonly size: number | undefined;
+      readonly stored: boolean;
+      /** The origin said 304: the body is the stored one, the headers refreshed. */
+      readonly revalidated: boolean;
+      readonly lifetimeSec: number;
+      readonly reason?: string;
+    }
+  | {
+      /** Not to be shared (private, Set-Cookie, Vary, too large): each waiter asks the origin itself. */
+      readonly kind: 'pass';
+      readonly reason: string;
+      /** The origin response, for the first caller only; later callers get null. */
+      claim(): OriginResponse | null;
+    };
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve(value: T): void;
+  reject(error: Error): void;
+}
+
+function deferred<T>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  let reject!: (error: Error) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // A fill nobody waits on must not become an unhandled rejection.
+  promise.catch(() => {});
+  return { promise, resolve, reject };
+}
+
+export class Fill {
+  readonly #head = deferred<FillHead>();
+  readonly #done = deferred<void>();
+  readonly abort = new AbortController();
+  #fd: number | null = null;
+  #bodyOffset = 0;
+  #prefix: Buffer | undefined;
+  #available = 0;
+  #complete = false;
+  #failure: Error | null = null;
+  #changed: Deferred<void> | null = null;
+  /** The writer holds one reference; each reader one more. The fd closes at zero. */
+  #refs = 1;
+  waiters = 0;
+
+  get head(): Promise<FillHead> {
+    return this.#head.promise;
+  }
+
+  /** Settles when the body is complete (and stored, when storable), or failed. */
+  get done(): Promise<void> {
+    return this.#done.promise;
+  }
+
+  get settled(): boolean {
+    return this.#complete || this.#failure !== null;
+  }
+
+  /** The file the body is being written into (or, revalidated, the stored one). */
+  attach(fd: number, bodyOffset: number, prefix?: Buffer): void {
+    this.#fd = fd;
+    this.#bodyOffset = bodyOffset;
+    this.#prefix = prefix;
+  }
+
+  announce(head: FillHead): void {
+    this.#head.resolve(head);
+  }
+
+  progress(bytes: number): void {
+    this.#available += bytes;
+    this.#notify();
+  }
+
+  finish(): void {
+    this.#complete = true;
+    this.#notify();
+    this.#done.resolve();
+  }
+
+  fail(error: Error): void {
+    if (this.settled) return;
+    this.#failure = error;
+    this.#head.reject(error);
+    this.#notify();
+    this.#done.reject(error);
+  }
+
+  /** The writer is done with the file; it closes once the readers are too. */
+  releaseWriter(): void {
+    this.#release();
+  }
+
+  /** A reader of [start, end) of the body, following the writer. */
+  reader(start = 0, end?: number): BodyReader {
+    if (this.#fd === null) throw new Error('fill has no body');
+    this.#refs++;
+    const fill = this;
+    const source: BodySource = {
+      fd: this.#fd,
+      bodyOffset: this.#bodyOffset,
+      prefix: this.#prefix,
+      available: () => fill.#available,
+      complete: () => fill.#complete,
+      failure: () => fill.#failure,
+      changed: () => (fill.#changed ??= deferred<void>()).promise,
+      release: () => fill.#release(),
+    };
+    return new BodyReader(source, start, end);
+  }
+
+  #notify(): void {
+    const changed = this.#changed;
+    this.#changed = null;
+    changed?.resolve();
+  }
+
+  #release(): void {
+    if (--this.#refs > 0 || this.#fd === null) return;
+    const fd = this.#fd;
+    this.#fd = null;
+    void closeFd(fd).catch(() => {});
+  }
+}
+
+/** The fills under way, by key. */
+export class Fills {
+  readonly #active = new Map<string, Fill>();
+
+  /** The running fill for `key`, or a new one from `start`; `joined` tells which. */
+  join(key: string, start: (fill: Fill) => void): { fill: Fill; joined: boolean } {
+    const running = this.#active.get(key);
+    if (running && !running.settled) {
+      running.waiters++;
+      return { fill: running, joined: true };
+    }
+    const fill = new Fill();
+    fill.waiters = 1;
+    this.#active.set(key, fill);
+    // Forget it once settled, so the next request finds the index or starts afresh.
+    void fill.done
+      .catch(() => {})
+      .finally(() => {
+        if (this.#active.get(key) === fill) this.#active.delete(key);
+      });
+    start(fill);
+    return { fill, joined: false };
+  }
+
+  get size(): number {
+    return this.#active.size;
+  }
+
+  abortAll(): void {
+    for (const fill of this.#active.values()) fill.abort.abort();
+  }
+}

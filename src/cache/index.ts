@@ -1,0 +1,163 @@
+// Which objects the disk holds, in least-recently-used order, sized in bytes.
+// Going over --cache-max-bytes evicts from the cold end and deletes the file.
+// Every change is appended to the journal, so a restart is one file read.
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { LRUCache } from 'lru-cache';
+import { Journal, type JournalEntry } from './journal.js';
+import { hashOfFileName, keyHash, keyPath } from './key.js';
+import type { Store } from './store.js';
+
+export interface IndexEntry extends JournalEntry {}
+
+export interface IndexEvents {
+  evicted?(entry: IndexEntry): void;
+}
+
+export class CacheIndex {
+  readonly #lru: LRUCache<string, IndexEntry>;
+  readonly #byPath = new Map<string, Set<string>>();
+  /** While the journal is replayed, nothing is appended to it: it is rewritten after. */
+  #loading = true;
+
+  private constructor(
+    private readonly store: Store,
+    private readonly journal: Journal,
+    maxBytes: number,
+    private readonly events: IndexEvents,
+  ) {
+    this.#lru = new LRUCache<string, IndexEntry>({
+      maxSize: maxBytes,
+      sizeCalculation: (entry) => Math.max(1, entry.size),
+      dispose: (entry, key, reason) => this.#forget(entry, key, reason),
+    });
+  }
+
+  /** Loads the journal; cheap enough to run before the edge says it is ready. */
+  static async load(store: Store, maxBytes: number, events: IndexEvents = {}): Promise<CacheIndex> {
+    const { journal, state } = await Journal.load(store.dir);
+    const index = new CacheIndex(store, journal, maxBytes, events);
+    for (const file of state.superseded) void store.remove(file).catch(() => {});
+    for (const entry of state.entries) index.set(entry);
+    index.#loading = false;
+    await journal.compact(() => index.entriesOldestFirst());
+    return index;
+  }
+
+  get bytes(): number {
+    return this.#lru.calculatedSize;
+  }
+
+  get count(): number {
+    return this.#lru.size;
+  }
+
+  /** The entry for a key, marking it recently used. */
+  get(key: string): IndexEntry | undefined {
+    return this.#lru.get(key);
+  }
+
+  peek(key: string): IndexEntry | undefined {
+    return this.#lru.peek(key);
+  }
+
+  /** Records a committed object; the entry it replaces is deleted with its file. */
+  set(entry: IndexEntry): void {
+    this.#lru.set(entry.key, entry);
+    if (this.#lru.peek(entry.key) !== entry) {
+      // Larger than the whole cache: never kept.
+      void this.store.remove(entry.file).catch(() => {});
+      return;
+    }
+    let keys = this.#byPath.get(keyPath(entry.key));
+    if (!keys) this.#byPath.set(keyPath(entry.key), (keys = new Set()));
+    keys.add(entry.key);
+    if (this.#loading) return;
+    this.journal.added(entry);
+    this.#maybeCompact();
+  }
+
+  /** Drops a key and its file; true when it was there. */
+  delete(key: string): boolean {
+    return this.#lru.delete(key);
+  }
+
+  /** Drops a key only while it still names this file (it may have been replaced). */
+  deleteIfCurrent(entry: IndexEntry): void {
+    if (this.#lru.peek(entry.key) === entry) this.#lru.delete(entry.key);
+  }
+
+  keysOfPath(path: string): string[] {
+    return [...(this.#byPath.get(path) ?? [])];
+  }
+
+  keysWithPrefix(prefix: string): string[] {
+    const keys: string[] = [];
+    for (const [path, set] of this.#byPath) if (path.startsWith(prefix)) keys.push(...set);
+    return keys;
+  }
+
+  *entriesOldestFirst(): IterableIterator<IndexEntry> {
+    for (const entry of this.#lru.rvalues()) if (entry) yield entry;
+  }
+
+  #forget(entry: IndexEntry, key: string, reason: LRUCache.DisposeReason): void {
+    if (reason !== 'set') {
+      const keys = this.#byPath.get(keyPath(key));
+      keys?.delete(key);
+      if (keys?.size === 0) this.#byPath.delete(keyPath(key));
+    }
+    if (reason === 'evict') this.events.evicted?.(entry);
+    if (!this.#loading) this.journal.removed(entry.file);
+    void this.store.remove(entry.file).catch(() => {});
+  }
+
+  #maybeCompact(): void {
+    if (this.journal.lines > 2 * this.#lru.size + 10_000) {
+      void this.journal.compact(() => this.entriesOldestFirst()).catch(() => {});
+    }
+  }
+
+  /**
+   * Start-up recovery, run in the background once the edge is ready: files the
+   * journal never heard of (a crash between rename and append) are adopted if
+   * whole and removed if not; entries whose file is gone are dropped. Files
+   * newer than `startedAt` belong to this process and are left alone.
+   */
+  async recover(startedAt: number): Promise<{ adopted: number; removed: number; dropped: number }> {
+    const known = new Map<string, IndexEntry>();
+    for (const entry of this.#lru.values()) known.set(entry.file, entry);
+    const onDisk = new Set(await this.store.listObjectFiles());
+    let adopted = 0;
+    let removed = 0;
+    let dropped = 0;
+    for (const [file, entry] of known) {
+      if (!onDisk.has(file)) {
+        this.deleteIfCurrent(entry);
+        dropped++;
+      }
+    }
+    for (const file of onDisk) {
+      if (known.has(file)) continue;
+      const full = path.join(this.store.objectsDir, file);
+      const stat = await fsp.stat(full).catch(() => null);
+      if (!stat || stat.mtimeMs >= startedAt - 1000) continue;
+      const hash = hashOfFileName(file);
+      const found = hash ? await this.store.readMeta(file).catch(() => null) : null;
+      if (!found || keyHash(found.meta.key) !== hash || this.#lru.has(found.meta.key)) {
+        await this.store.remove(file);
+        removed++;
+        continue;
+      }
+      this.set({ key: found.meta.key, file, size: found.fileBytes });
+      adopted++;
+    }
+    return { adopted, removed, dropped };
+  }
+
+  /** Writes the journal in use order, so the next start keeps the hot set. */
+  async close(): Promise<void> {
+    await this.journal.compact(() => this.entriesOldestFirst());
+    await this.journal.close();
+  }
+}

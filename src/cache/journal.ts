@@ -1,0 +1,156 @@
+// index.log: the cache index as an append-only list of what was stored and
+// removed, so that a restart learns every object with one sequential read
+// instead of opening each file. It is a hint, never the truth: an entry whose
+// file is gone is dropped when opened, and a file the journal missed (a crash
+// between the rename and the append) is adopted by the start-up scan.
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+
+export interface JournalEntry {
+  readonly key: string;
+  readonly file: string;
+  readonly size: number;
+}
+
+export interface JournalState {
+  /** Live entries, oldest use first. */
+  readonly entries: JournalEntry[];
+  /** Files the journal names as replaced or removed whose removal may not have happened. */
+  readonly superseded: string[];
+  readonly lines: number;
+}
+
+/** Parses index.log; a torn last line (a crash mid-append) is skipped. */
+export function parseJournal(text: string): JournalState {
+  const byKey = new Map<string, JournalEntry>();
+  const keyOfFile = new Map<string, string>();
+  const superseded = new Set<string>();
+  let lines = 0;
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    lines++;
+    if (line.startsWith('+ ')) {
+      const first = line.indexOf(' ', 2);
+      const second = first === -1 ? -1 : line.indexOf(' ', first + 1);
+      if (second === -1) continue;
+      const file = line.slice(2, first);
+      const size = Number(line.slice(first + 1, second));
+      const key = line.slice(second + 1);
+      if (!Number.isSafeInteger(size) || size < 0 || !key.startsWith('/')) continue;
+      const previous = byKey.get(key);
+      if (previous && previous.file !== file) superseded.add(previous.file);
+      // Re-inserting moves the key to the end: journal order is use order.
+      byKey.delete(key);
+      byKey.set(key, { key, file, size });
+      keyOfFile.set(file, key);
+      superseded.delete(file);
+    } else if (line.startsWith('- ')) {
+      const file = line.slice(2);
+      const key = keyOfFile.get(file);
+      if (key !== undefined && byKey.get(key)?.file === file) byKey.delete(key);
+      superseded.add(file);
+    }
+  }
+  return { entries: [...byKey.values()], superseded: [...superseded], lines };
+}
+
+export class Journal {
+  #stream: fs.WriteStream;
+  #lines: number;
+  #compacting: Promise<void> | null = null;
+  #held: string[] | null = null;
+
+  private constructor(
+    readonly file: string,
+    lines: number,
+  ) {
+    this.#stream = fs.createWriteStream(file, { flags: 'a' });
+    this.#lines = lines;
+  }
+
+  static async load(dir: string): Promise<{ journal: Journal; state: JournalState }> {
+    const file = path.join(dir, 'index.log');
+    let text = '';
+    try {
+      text = await fsp.readFile(file, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+    const state = parseJournal(text);
+    return { journal: new Journal(file, state.lines), state };
+  }
+
+  get lines(): number {
+    return this.#lines;
+  }
+
+  added(entry: JournalEntry): void {
+    this.#append(`+ ${entry.file} ${entry.size} ${entry.key}\n`);
+  }
+
+  removed(file: string): void {
+    this.#append(`- ${file}\n`);
+  }
+
+  #append(line: string): void {
+    this.#lines++;
+    if (this.#held) this.#held.push(line);
+    else this.#stream.write(line);
+  }
+
+  /**
+   * Rewrites the journal as just the live entries (temp + fsync + rename).
+   * Appends made meanwhile are held and written to the new file after.
+   */
+  compact(live: () => Iterable<JournalEntry>): Promise<void> {
+    this.#compacting ??= this.#compact(live).finally(() => {
+      this.#compacting = null;
+    });
+    return this.#compacting;
+  }
+
+  async #compact(live: () => Iterable<JournalEntry>): Promise<void> {
+    this.#held = [];
+    let lines = 0;
+    const temp = `${this.file}.tmp`;
+    try {
+      const parts: string[] = [];
+      for (const entry of live()) {
+        parts.push(`+ ${entry.file} ${entry.size} ${entry.key}\n`);
+        lines++;
+      }
+      const handle = await fsp.open(temp, 'w');
+      try {
+        await handle.writeFile(parts.join(''));
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await endStream(this.#stream);
+      try {
+        await fsp.rename(temp, this.file);
+        this.#lines = lines;
+      } finally {
+        this.#stream = fs.createWriteStream(this.file, { flags: 'a' });
+      }
+    } finally {
+      const held = this.#held;
+      this.#held = null;
+      for (const line of held) this.#append(line);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#compacting;
+    await endStream(this.#stream);
+  }
+}
+
+function endStream(stream: fs.WriteStream): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (stream.closed) return resolve();
+    stream.once('error', reject);
+    stream.end(() => resolve());
+  });
+}

@@ -1,0 +1,102 @@
+// A body read from an object file, whole or a slice, while the file may still
+// be growing. Backpressure is the consumer's: nothing is read ahead of what
+// it takes, so a slow client costs a position, not memory.
+import { Readable } from 'node:stream';
+import { readInto } from './store.js';
+
+/** What a reader follows: a stored object (complete) or a fill (growing). */
+export interface BodySource {
+  readonly fd: number;
+  readonly bodyOffset: number;
+  /** Body bytes that may be read now. */
+  available(): number;
+  /** True once `available()` is the whole body. */
+  complete(): boolean;
+  /** Set when the body will never be complete: the reader aborts. */
+  failure(): Error | null;
+  /** Resolves on the next change of available/complete/failure. */
+  changed(): Promise<void>;
+  /** Bytes already in memory from position 0, read along with the header. */
+  readonly prefix?: Buffer;
+  /** Called once when the reader is done with the source. */
+  release(): void;
+}
+
+const CHUNK_BYTES = 256 * 1024;
+
+export class BodyReader extends Readable {
+  #position: number;
+  #reading = false;
+  #released = false;
+
+  /** Reads [start, end) of the body; end undefined means to the end, however long. */
+  constructor(
+    private readonly source: BodySource,
+    start = 0,
+    private readonly end?: number,
+  ) {
+    super({ highWaterMark: CHUNK_BYTES });
+    this.#position = start;
+  }
+
+  override _read(): void {
+    if (!this.#reading) void this.#pump();
+  }
+
+  async #pump(): Promise<void> {
+    this.#reading = true;
+    try {
+      for (;;) {
+        if (this.destroyed) return;
+        const failure = this.source.failure();
+        if (failure) {
+          this.destroy(failure);
+          return;
+        }
+        const available = this.source.available();
+        const limit = this.end === undefined ? available : Math.min(this.end, available);
+        if (this.#position >= limit) {
+          const finished = this.end === undefined ? this.source.complete() : this.#position >= this.end;
+          if (finished) {
+            this.push(null);
+            return;
+          }
+          if (this.source.complete()) {
+            this.destroy(new Error('object ended before the requested range'));
+            return;
+          }
+          await this.source.changed();
+          continue;
+        }
+        const chunk = await this.#readChunk(limit);
+        if (this.destroyed) return;
+        this.#position += chunk.length;
+        if (!this.push(chunk)) return;
+      }
+    } catch (error) {
+      this.destroy(error as Error);
+    } finally {
+      this.#reading = false;
+    }
+  }
+
+  async #readChunk(limit: number): Promise<Buffer> {
+    const prefix = this.source.prefix;
+    if (prefix && this.#position < prefix.length) {
+      return prefix.subarray(this.#position, Math.min(limit, prefix.length));
+    }
+    const length = Math.min(CHUNK_BYTES, limit - this.#position);
+    const buf = Buffer.allocUnsafe(length);
+    const bytesRead = await readInto(this.source.fd, buf, length, this.source.bodyOffset + this.#position);
+    if (bytesRead === 0) throw new Error('object file is shorter than its header says');
+    return buf.subarray(0, bytesRead);
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    if (!this.#released) {
+      this.#released = true;
+      this.source.release();
+    }
+    callback(error);
+  }
+}

@@ -1,0 +1,84 @@
+// argv → role. A bad option prints one line naming it and exits 2.
+import { ConfigError } from './errors.js';
+import { parseDemoConfig, parseEdgeConfig } from './config.js';
+import { VERSION } from './version.js';
+
+const USAGE = `imgedge ${VERSION}: a pull-through image cache
+
+usage:
+  imgedge edge --origin URL [options]    the pull-through cache
+  imgedge origin [options]               the origin store (not implemented yet)
+  imgedge demo [options]                 sample images behind an edge, on one machine
+  imgedge sign --signing-key KEY URL     URL with its sig parameter (not implemented yet)
+
+Every option is also an IMGEDGE_* variable (--cache-dir is IMGEDGE_CACHE_DIR).
+See README.md for the options of each command.`;
+
+type Stop = () => Promise<void>;
+
+/** Stops cleanly on SIGTERM/SIGINT; a second signal exits at once. */
+function stopOnSignals(stop: Stop): void {
+  let stopping = false;
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(signal, () => {
+      if (stopping) process.exit(1);
+      stopping = true;
+      stop().then(
+        () => process.exit(0),
+        (error: unknown) => {
+          console.error(`imgedge: error while stopping: ${(error as Error).message}`);
+          process.exit(1);
+        },
+      );
+    });
+  }
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'edge': {
+        const config = parseEdgeConfig(rest, process.env);
+        const { startEdge } = await import('./edge/server.js');
+        const edge = await startEdge(config);
+        stopOnSignals(edge.close);
+        return;
+      }
+      case 'demo': {
+        const config = parseDemoConfig(rest, process.env);
+        const { startDemo } = await import('./roles/demo.js');
+        const demo = await startDemo(config);
+        stopOnSignals(demo.close);
+        return;
+      }
+      case 'origin':
+      case 'sign':
+        console.error(`imgedge: ${command}: not implemented yet`);
+        process.exit(2);
+        return;
+      case '--version':
+      case 'version':
+        console.log(VERSION);
+        return;
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        console.log(USAGE);
+        process.exit(command === undefined ? 2 : 0);
+        return;
+      default:
+        console.error(`imgedge: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
+        process.exit(2);
+    }
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      process.exit(2);
+    }
+    const code = (error as NodeJS.ErrnoException).code;
+    console.error(`imgedge: ${command}: ${code ? `${code}: ` : ''}${(error as Error).message}`);
+    process.exit(1);
+  }
+}

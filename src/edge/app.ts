@@ -1,0 +1,129 @@
+// The two Fastify apps of an edge, built apart from listen() so tests can
+// inject requests. Errors become answers here and nowhere else.
+import http from 'node:http';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Cache } from '../cache/cache.js';
+import type { Metrics } from '../metrics.js';
+import { statusClass } from '../metrics.js';
+import { ImgedgeError, MethodNotAllowed, RangeNotSatisfiable, OriginFailed } from '../errors.js';
+import { CACHE_NAME } from '../http/cache-status.js';
+import { registerPublicRoutes, ALLOW } from './public.js';
+import { registerAdminRoutes, type Readiness, type Purger } from './admin.js';
+import { redactTarget } from './redact.js';
+
+export interface AppOptions {
+  readonly metrics: Metrics;
+  /** A level for a new logger, or the logger to share. */
+  readonly logger: FastifyBaseLogger | { level: string };
+  readonly clientTimeoutMs?: number;
+  readonly maxHeaderBytes?: number;
+}
+
+export interface PublicAppDeps extends AppOptions {
+  readonly cache: Cache;
+}
+
+export interface AdminAppDeps extends AppOptions {
+  readonly readiness: Readiness;
+  readonly purger: Purger;
+  readonly adminToken: string | undefined;
+}
+
+let requestSequence = 0;
+
+function baseOptions(deps: AppOptions): FastifyServerOptions {
+  const timeout = deps.clientTimeoutMs ?? 30_000;
+  return {
+    ...('info' in deps.logger ? { loggerInstance: deps.logger } : { logger: deps.logger }),
+    // One access-log line per request is written by the onResponse hook.
+    logController: new LogController({ disableRequestLogging: true }),
+    requestIdHeader: 'x-request-id',
+    genReqId: () => (++requestSequence).toString(36),
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    serverFactory: (handler) => {
+      // The client limits: a head must arrive, and a kept-alive or stalled
+      // connection is cut, within --client-timeout-ms (slowloris).
+      const server = http.createServer(
+        {
+          maxHeaderSize: deps.maxHeaderBytes ?? 16 * 1024,
+          headersTimeout: timeout,
+          requestTimeout: timeout,
+          keepAliveTimeout: timeout,
+        },
+        handler,
+      );
+      server.setTimeout(timeout);
+      return server;
+    },
+  };
+}
+
+function originStatusOf(error: ImgedgeError): string {
+  return error instanceof OriginFailed ? `; fwd-status=${error.originStatus}` : '';
+}
+
+/** The one place an error becomes a response. */
+function setErrorHandler(app: FastifyInstance): void {
+    app.setErrorHandler((error, request, reply) => {
+      if (error instanceof ImgedgeError) {
+        if (error instanceof MethodNotAllowed) reply.header('allow', error.allow);
+        if (error instanceof RangeNotSatisfiable) reply.header('content-range', `bytes */${error.size}`);
+        const fromOrigin = error.status === 502 || error.status === 504;
+        request.cacheLabel ??= fromOrigin ? 'error' : 'none';
+        reply.header('cache-status', request.cacheStatus ?? (fromOrigin
+          ? `${CACHE_NAME}; fwd=miss${originStatusOf(error)}; detail=${error.code}`
+          : `${CACHE_NAME}; detail=${error.code}`));
+        if (error.status >= 500) request.log.warn({ code: error.code, err: error.message }, 'request failed');
+        return reply.code(error.status).type('text/plain; charset=utf-8').send(`${error.status} ${error.code}: ${error.message}\n`);
+      }
+      // Fastify's own errors (bad URL, body too large, ...) carry a status.
+      const status = (error as { statusCode?: number }).statusCode;
+      if (status !== undefined && status >= 400 && status < 500) {
+        reply.header('cache-status', `${CACHE_NAME}; detail=${(error as { code?: string }).code ?? 'BAD_REQUEST'}`);
+        return reply.code(status).type('text/plain; charset=utf-8').send(`${status} ${(error as Error).message}\n`);
+      }
+      request.log.error({ err: error }, 'unexpected error');
+      reply.header('cache-status', `${CACHE_NAME}; detail=INTERNAL`);
+      return reply.code(500).type('text/plain; charset=utf-8').send('500 INTERNAL\n');
+    });
+}
+
+export function buildPublicApp(deps: PublicAppDeps): FastifyInstance {
+  const publicApp = Fastify(baseOptions(deps));
+  setErrorHandler(publicApp);
+  publicApp.setNotFoundHandler(() => {
+    throw new MethodNotAllowed(ALLOW);
+  });
+
+  registerPublicRoutes(publicApp, deps.cache);
+  publicApp.addHook('onResponse', async (request, reply) => {
+    const label = request.cacheLabel ?? 'none';
+    const status = reply.statusCode;
+    const bytes = request.method === 'HEAD' || status === 304 ? 0 : Number(reply.getHeader('content-length') ?? 0);
+    deps.metrics.requests.inc({ cache_status: label, status_class: statusClass(status) });
+    deps.metrics.responseBytes.inc({ cache_status: label }, bytes);
+    deps.metrics.requestDuration.observe({ cache_status: label }, reply.elapsedTime / 1000);
+    request.log.info(
+      {
+        method: request.method,
+        path: redactTarget(request.raw.url ?? ''),
+        status,
+        cache: label,
+        bytes,
+        ms: Math.round(reply.elapsedTime * 10) / 10,
+        complete: !request.raw.destroyed || reply.raw.writableFinished,
+      },
+      'request',
+    );
+  });
+
+  return publicApp;
+}
+
+export function buildAdminApp(deps: AdminAppDeps): FastifyInstance {
+  const adminApp = Fastify(baseOptions(deps));
+  setErrorHandler(adminApp);
+  registerAdminRoutes(adminApp, deps);
+  return adminApp;
+}

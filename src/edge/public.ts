@@ -1,0 +1,92 @@
+// The public port: GET and HEAD only. request → key → cache → reply, with the
+// RFC 9110 conditional and range rules applied to whatever the cache answers.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Answer, Cache } from '../cache/cache.js';
+import { cacheKey } from '../cache/key.js';
+import { normaliseTarget } from '../http/path.js';
+import { parseRange, contentRange } from '../http/range.js';
+import { isNotModified, ifRangeHolds, NOT_MODIFIED_FIELDS } from '../http/conditional.js';
+import { cacheStatus, cacheStatusLabel } from '../http/cache-status.js';
+import type { HeaderMap } from '../http/headers.js';
+import { MethodNotAllowed, RangeNotSatisfiable } from '../errors.js';
+
+export const ALLOW = 'GET, HEAD';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The cache outcome, for the access log and metrics. */
+    cacheLabel?: string;
+    /** The Cache-Status this request's answer carries, errors included. */
+    cacheStatus?: string;
+  }
+}
+
+export function registerPublicRoutes(app: FastifyInstance, cache: Cache): void {
+  app.decorateRequest('cacheLabel', undefined);
+  app.decorateRequest('cacheStatus', undefined);
+  // Before any body is read: uploads go to the origin, never through an edge.
+  app.addHook('onRequest', async (request) => {
+    if (request.method !== 'GET' && request.method !== 'HEAD') throw new MethodNotAllowed(ALLOW);
+  });
+  app.route({
+    method: ['GET', 'HEAD'],
+    url: '*',
+    handler: (request, reply) => serve(cache, request, reply),
+  });
+}
+
+async function serve(cache: Cache, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  const target = normaliseTarget(request.raw.url ?? '/');
+  const key = cacheKey(target.path, target.query);
+  const answer = await cache.get({ key, target: key });
+  request.cacheLabel = cacheStatusLabel(answer.cacheStatus);
+  request.cacheStatus = cacheStatus(answer.cacheStatus);
+  try {
+    return respond(request, reply, answer);
+  } catch (error) {
+    answer.discard();
+    throw error;
+  }
+}
+
+function respond(request: FastifyRequest, reply: FastifyReply, answer: Answer): FastifyReply {
+  const headers: HeaderMap = { ...answer.headers, 'cache-status': request.cacheStatus! };
+  if (answer.age !== undefined) headers.age = String(answer.age);
+  if (answer.setCookie) reply.header('set-cookie', answer.setCookie);
+  const size = answer.size;
+
+  if (answer.status === 200 && isNotModified(request.headers as HeaderMap, answer.headers)) {
+    answer.discard();
+    const kept: HeaderMap = { 'cache-status': headers['cache-status']! };
+    for (const name of [...NOT_MODIFIED_FIELDS, 'age']) if (headers[name] !== undefined) kept[name] = headers[name]!;
+    return reply.code(304).headers(kept).send();
+  }
+
+  let start = 0;
+  let end = size;
+  let status = answer.status;
+  if (answer.status === 200 && answer.rangeable && size !== undefined) {
+    headers['accept-ranges'] = 'bytes';
+    const range = request.headers.range;
+    if (range !== undefined && ifRangeHolds(request.headers['if-range'] as string | undefined, answer.headers)) {
+      const decision = parseRange(range, size);
+      if (decision.kind === 'unsatisfiable') {
+        answer.discard();
+        throw new RangeNotSatisfiable(size);
+      }
+      if (decision.kind === 'partial') {
+        status = 206;
+        start = decision.start;
+        end = decision.end + 1;
+        headers['content-range'] = contentRange(decision.start, decision.end, size);
+      }
+    }
+  }
+  if (end !== undefined) headers['content-length'] = String(end - start);
+  reply.code(status).headers(headers);
+  if (request.method === 'HEAD') {
+    answer.discard();
+    return reply.send();
+  }
+  return reply.send(answer.body(start, end));
+}

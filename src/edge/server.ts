@@ -1,0 +1,136 @@
+// An edge process: both listeners, the cache behind them, and the SIGTERM
+// drain. /readyz says 503 until the index is loaded and again from SIGTERM on,
+// so Kubernetes stops routing before the process stops.
+import fsp from 'node:fs/promises';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import type { EdgeConfig } from '../config.js';
+import { Store } from '../cache/store.js';
+import { CacheIndex } from '../cache/index.js';
+import { Cache, type CacheEvents } from '../cache/cache.js';
+import { lockCacheDir } from '../cache/lock.js';
+import { OriginClient } from '../origin-client.js';
+import { createMetrics, type Metrics } from '../metrics.js';
+import { buildAdminApp, buildPublicApp } from './app.js';
+import type { PurgeRequest } from './admin.js';
+import { VERSION } from '../version.js';
+
+export interface RunningEdge {
+  readonly publicApp: FastifyInstance;
+  readonly adminApp: FastifyInstance;
+  readonly log: FastifyBaseLogger;
+  readonly metrics: Metrics;
+  /** Drains and stops; resolves when every in-flight response has finished. */
+  close(): Promise<void>;
+}
+
+function cacheEvents(metrics: Metrics): CacheEvents {
+  return {
+    originStarted: () => metrics.originFetchesInFlight.inc(),
+    originFinished: (result, seconds) => {
+      metrics.originFetchesInFlight.dec();
+      metrics.originFetches.inc({ result });
+      metrics.originFetchDuration.observe({ result }, seconds);
+    },
+    coalesced: () => metrics.coalescedWaiters.inc(),
+    staleServed: (reason) => metrics.staleServed.inc({ reason }),
+  };
+}
+
+export async function startEdge(config: EdgeConfig): Promise<RunningEdge> {
+  let state: 'loading' | 'ready' | 'draining' = 'loading';
+  let index: CacheIndex | null = null;
+  let cache: Cache | null = null;
+  const metrics = createMetrics({
+    bytes: () => index?.bytes ?? 0,
+    objects: () => index?.count ?? 0,
+    maxBytes: () => config.cacheMaxBytes,
+  });
+  const common = { metrics, clientTimeoutMs: config.clientTimeoutMs, maxHeaderBytes: config.maxHeaderBytes };
+  const adminApp = buildAdminApp({
+    ...common,
+    logger: { level: config.logLevel },
+    adminToken: config.adminToken,
+    readiness: { notReadyReason: () => (state === 'ready' ? null : state === 'loading' ? 'loading the cache index' : 'draining') },
+    purger: { purge: (request: PurgeRequest) => purge(request) },
+  });
+  const log = adminApp.log;
+  const purge = (request: PurgeRequest): number => {
+    if (!index || !cache) return 0;
+    const keys = new Set<string>();
+    for (const path of request.paths) for (const key of index.keysOfPath(path)) keys.add(key);
+    for (const prefix of request.prefixes) for (const key of index.keysWithPrefix(prefix)) keys.add(key);
+    return cache.purge(keys);
+  };
+
+  await adminApp.listen({ host: config.adminListen.host, port: config.adminListen.port });
+
+  const startedAt = Date.now();
+  await fsp.mkdir(config.cacheDir, { recursive: true });
+  const unlock = await lockCacheDir(config.cacheDir);
+  const store = await Store.open(config.cacheDir);
+  index = await CacheIndex.load(store, config.cacheMaxBytes, {
+    evicted: (entry) => {
+      metrics.evictions.inc();
+      metrics.evictedBytes.inc(entry.size);
+    },
+  });
+  const origin = new OriginClient({
+    origin: config.origin,
+    timeoutMs: config.originTimeoutMs,
+    maxConnections: config.maxOriginFetches,
+    userAgent: `imgedge/${VERSION}`,
+  });
+  cache = new Cache(
+    store,
+    index,
+    origin,
+    {
+      rules: { defaultTtlSec: config.defaultTtlSec, negativeTtlSec: config.negativeTtlSec, staleIfErrorSec: config.staleIfErrorSec },
+      maxObjectBytes: Math.min(config.maxObjectBytes, config.cacheMaxBytes),
+    },
+    cacheEvents(metrics),
+  );
+  const publicApp = buildPublicApp({ ...common, logger: log, cache });
+  await publicApp.listen({ host: config.listen.host, port: config.listen.port });
+  state = 'ready';
+  log.info(
+    {
+      objects: index.count,
+      bytes: index.bytes,
+      ms: Date.now() - startedAt,
+      listen: publicApp.server.address(),
+      admin: adminApp.server.address(),
+      origin: config.origin.href,
+    },
+    'edge ready',
+  );
+  const loadedIndex = index;
+  void loadedIndex.recover(startedAt).then(
+    (found) => log.info(found, 'cache dir checked'),
+    (error: unknown) => log.error({ err: error }, 'cache dir check failed'),
+  );
+
+  let closing: Promise<void> | null = null;
+  const close = () =>
+    (closing ??= (async () => {
+      state = 'draining';
+      log.info({ inFlightFills: cache!.fillsInProgress }, 'draining');
+      const timer = setTimeout(() => {
+        log.warn({ ms: config.drainTimeoutMs }, 'drain timed out; aborting what is left');
+        cache!.abortFills();
+        publicApp.server.closeAllConnections();
+      }, config.drainTimeoutMs);
+      try {
+        await publicApp.close();
+      } finally {
+        clearTimeout(timer);
+      }
+      await loadedIndex.close();
+      await origin.close();
+      await adminApp.close();
+      await unlock();
+      log.info('stopped');
+    })());
+
+  return { publicApp, adminApp, log, metrics, close };
+}

@@ -1,0 +1,95 @@
+// Every error the product throws on purpose, each with the HTTP status and the
+// stable code it becomes. edge/app.ts is the one place they turn into answers.
+
+export class ImgedgeError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** A request target the edge refuses to map to a cache key (RFC 9110 §15.5.1). */
+export class BadPath extends ImgedgeError {
+  constructor(reason: string) {
+    super(400, 'BAD_PATH', reason);
+  }
+}
+
+export class MethodNotAllowed extends ImgedgeError {
+  constructor(readonly allow: string) {
+    super(405, 'METHOD_NOT_ALLOWED', 'only GET and HEAD are served here');
+  }
+}
+
+export class RangeNotSatisfiable extends ImgedgeError {
+  constructor(readonly size: number) {
+    super(416, 'RANGE_NOT_SATISFIABLE', 'range not satisfiable');
+  }
+}
+
+/** The origin refused the connection, reset it, or answered garbage. */
+export class OriginUnavailable extends ImgedgeError {
+  constructor(detail: string) {
+    super(502, 'ORIGIN_UNAVAILABLE', `origin unavailable: ${detail}`);
+  }
+}
+
+/** The origin answered 5xx: the edge says so as a 502 of its own. */
+export class OriginFailed extends ImgedgeError {
+  constructor(readonly originStatus: number) {
+    super(502, 'ORIGIN_ERROR', `origin answered ${originStatus}`);
+  }
+}
+
+/** No response head, or no body bytes, within --origin-timeout-ms. */
+export class OriginTimeout extends ImgedgeError {
+  constructor() {
+    super(504, 'ORIGIN_TIMEOUT', 'origin timed out');
+  }
+}
+
+/** The origin's body ended early or broke: the object is never stored. */
+export class OriginBodyBroken extends ImgedgeError {
+  constructor(detail: string) {
+    super(502, 'ORIGIN_BODY_BROKEN', `origin body broken: ${detail}`);
+  }
+}
+
+export class Unauthorized extends ImgedgeError {
+  constructor(message = 'missing or wrong bearer token') {
+    super(401, 'UNAUTHORIZED', message);
+  }
+}
+
+export class Forbidden extends ImgedgeError {
+  constructor(message: string) {
+    super(403, 'FORBIDDEN', message);
+  }
+}
+
+export class BadRequest extends ImgedgeError {
+  constructor(message: string) {
+    super(400, 'BAD_REQUEST', message);
+  }
+}
+
+export class ShuttingDown extends ImgedgeError {
+  constructor() {
+    super(503, 'SHUTTING_DOWN', 'the edge is shutting down');
+  }
+}
+
+/** A bad option value: the CLI prints the message alone and exits 2. */
+export class ConfigError extends Error {
+  constructor(
+    readonly option: string,
+    message: string,
+  ) {
+    super(`imgedge: --${option}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}

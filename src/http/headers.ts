@@ -1,0 +1,34 @@
+// Small pure helpers over header values, shared by the HTTP rule modules.
+
+export type HeaderMap = Record<string, string>;
+
+/** RFC 9111 §5.2: directives, lower-cased, with their (unquoted) values. */
+export function parseCacheControl(value: string | undefined): Map<string, string> {
+  const directives = new Map<string, string>();
+  if (!value) return directives;
+  for (const part of value.split(',')) {
+    const eq = part.indexOf('=');
+    const name = (eq === -1 ? part : part.slice(0, eq)).trim().toLowerCase();
+    if (!name) continue;
+    const raw = eq === -1 ? '' : part.slice(eq + 1).trim();
+    if (!directives.has(name)) directives.set(name, raw.replace(/^"(.*)"$/, '$1'));
+  }
+  return directives;
+}
+
+/** A delta-seconds directive value (RFC 9111 §1.2.2), or undefined when absent or invalid. */
+export function deltaSeconds(directives: Map<string, string>, name: string): number | undefined {
+  const raw = directives.get(name);
+  if (raw === undefined || !/^\d+$/.test(raw)) return undefined;
+  return Math.min(Number(raw), 2 ** 31);
+}
+
+/** RFC 9110 §5.6.7: an HTTP-date, in milliseconds; NaN when unparsable. */
+export function parseHttpDate(value: string | undefined): number {
+  if (!value) return Number.NaN;
+  return Date.parse(value);
+}
+
+export function httpDate(ms: number): string {
+  return new Date(ms).toUTCString();
+}

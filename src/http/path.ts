@@ -1,0 +1,77 @@
+// Request target → a canonical path and query. Request paths are never turned
+// into file paths (cache files are named by hash), but the canonical path is
+// what goes to the origin, so anything that could make the origin step outside
+// its root is refused here, whatever the encoding.
+import { BadPath } from '../errors.js';
+
+export const MAX_PATH_BYTES = 2048;
+export const MAX_QUERY_BYTES = 2048;
+
+export interface RequestTarget {
+  /** Canonical, percent-encoded, starting with "/": what the origin is asked for. */
+  readonly path: string;
+  /** The query as sent, without "?"; "" when none. */
+  readonly query: string;
+}
+
+// RFC 3986 §3.3: pchar = unreserved / pct-encoded / sub-delims / ":" / "@".
+// Everything else is percent-encoded in the canonical form.
+const PCHAR = /[A-Za-z0-9\-._~!$&'()*+,;=:@]/;
+
+function encodeSegment(segment: string): string {
+  let out = '';
+  for (const char of segment) {
+    if (PCHAR.test(char)) out += char;
+    else for (const byte of Buffer.from(char, 'utf8')) out += `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}
+
+function decodeSegment(raw: string): string {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(raw);
+  } catch {
+    throw new BadPath('malformed percent-encoding');
+  }
+  // An encoded separator would be a second way to spell a path: the origin
+  // may decode it into one, so "..%2f" could climb out of its root.
+  if (decoded.includes('/') || decoded.includes('\\')) throw new BadPath('encoded path separator');
+  // RFC 9110 §5.5 forbids NUL anywhere; other controls have no place in a name.
+  if (/[\u0000-\u001f\u007f]/.test(decoded)) throw new BadPath('control character in path');
+  return decoded;
+}
+
+/**
+ * Normalises like nginx does: "." segments go, ".." takes one back and may
+ * never climb above "/", repeated slashes merge, percent-encoding becomes
+ * canonical (RFC 3986 §6.2.2). Throws BadPath for anything unsafe.
+ */
+export function normaliseTarget(target: string): RequestTarget {
+  const q = target.indexOf('?');
+  const rawPath = q === -1 ? target : target.slice(0, q);
+  const query = q === -1 ? '' : target.slice(q + 1);
+  if (Buffer.byteLength(rawPath) > MAX_PATH_BYTES) throw new BadPath(`path over ${MAX_PATH_BYTES} bytes`);
+  if (Buffer.byteLength(query) > MAX_QUERY_BYTES) throw new BadPath(`query over ${MAX_QUERY_BYTES} bytes`);
+  if (!rawPath.startsWith('/')) throw new BadPath('path must start with /');
+  if (/[\u0000-\u0020\u007f#]/.test(target)) throw new BadPath('raw control character or space in target');
+  if (/%00/i.test(query)) throw new BadPath('NUL in query');
+
+  const segments: string[] = [];
+  const parts = rawPath.split('/');
+  const trailingSlash = parts.length > 1 && parts[parts.length - 1] === '';
+  for (const raw of parts) {
+    if (raw === '') continue;
+    const segment = decodeSegment(raw);
+    if (segment === '.') continue;
+    if (segment === '..') {
+      if (segments.length === 0) throw new BadPath('path escapes the root');
+      segments.pop();
+      continue;
+    }
+    segments.push(encodeSegment(segment));
+  }
+  let path = `/${segments.join('/')}`;
+  if (trailingSlash && segments.length > 0) path += '/';
+  return { path, query };
+}

@@ -1,0 +1,132 @@
+// Every imgedge_* metric, in one registry per edge. Labels stay few and
+// bounded (cache status, status class, result): never a path or a key.
+import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
+
+export interface Metrics {
+  readonly registry: Registry;
+  readonly requests: Counter<'cache_status' | 'status_class'>;
+  readonly responseBytes: Counter<'cache_status'>;
+  readonly requestDuration: Histogram<'cache_status'>;
+  readonly originFetches: Counter<'result'>;
+  readonly originFetchDuration: Histogram<'result'>;
+  readonly originFetchesInFlight: Gauge;
+  readonly coalescedWaiters: Counter;
+  readonly evictions: Counter;
+  readonly evictedBytes: Counter;
+  readonly purges: Counter<'kind'>;
+  readonly purgedObjects: Counter;
+  readonly staleServed: Counter<'reason'>;
+}
+
+export interface CacheGauges {
+  bytes(): number;
+  objects(): number;
+  maxBytes(): number;
+}
+
+export function createMetrics(gauges: CacheGauges): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'imgedge_' });
+  const registers = [registry];
+  const metrics: Metrics = {
+    registry,
+    requests: new Counter({
+      name: 'imgedge_requests_total',
+      help: 'Public requests answered, by cache outcome and status class',
+      labelNames: ['cache_status', 'status_class'],
+      registers,
+    }),
+    responseBytes: new Counter({
+      name: 'imgedge_response_bytes_total',
+      help: 'Body bytes sent to clients on the public port',
+      labelNames: ['cache_status'],
+      registers,
+    }),
+    requestDuration: new Histogram({
+      name: 'imgedge_request_duration_seconds',
+      help: 'Time from request to the last byte sent, by cache outcome',
+      labelNames: ['cache_status'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    }),
+    originFetches: new Counter({
+      name: 'imgedge_origin_fetches_total',
+      help: 'Requests made to the origin, by result (ok, not_modified, client_error, server_error, timeout, unavailable, broken)',
+      labelNames: ['result'],
+      registers,
+    }),
+    originFetchDuration: new Histogram({
+      name: 'imgedge_origin_fetch_duration_seconds',
+      help: 'Time from sending an origin request to its last body byte, by result',
+      labelNames: ['result'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    }),
+    originFetchesInFlight: new Gauge({
+      name: 'imgedge_origin_fetches_in_flight',
+      help: 'Origin requests under way now',
+      registers,
+    }),
+    coalescedWaiters: new Counter({
+      name: 'imgedge_coalesced_waiters_total',
+      help: 'Requests that joined an origin fetch already under way instead of starting one',
+      registers,
+    }),
+    evictions: new Counter({
+      name: 'imgedge_evictions_total',
+      help: 'Objects evicted to stay under --cache-max-bytes',
+      registers,
+    }),
+    evictedBytes: new Counter({
+      name: 'imgedge_evicted_bytes_total',
+      help: 'Bytes evicted to stay under --cache-max-bytes',
+      registers,
+    }),
+    purges: new Counter({
+      name: 'imgedge_purges_total',
+      help: 'Purge requests applied, by kind (path, prefix)',
+      labelNames: ['kind'],
+      registers,
+    }),
+    purgedObjects: new Counter({
+      name: 'imgedge_purged_objects_total',
+      help: 'Stored objects dropped by purges',
+      registers,
+    }),
+    staleServed: new Counter({
+      name: 'imgedge_stale_served_total',
+      help: 'Stale copies served, by reason (stale_while_revalidate, stale_if_error)',
+      labelNames: ['reason'],
+      registers,
+    }),
+  };
+  new Gauge({
+    name: 'imgedge_cache_bytes',
+    help: 'Bytes of objects on disk',
+    registers,
+    collect() {
+      this.set(gauges.bytes());
+    },
+  });
+  new Gauge({
+    name: 'imgedge_cache_max_bytes',
+    help: 'The --cache-max-bytes limit',
+    registers,
+    collect() {
+      this.set(gauges.maxBytes());
+    },
+  });
+  new Gauge({
+    name: 'imgedge_cache_objects',
+    help: 'Objects on disk',
+    registers,
+    collect() {
+      this.set(gauges.objects());
+    },
+  });
+  return metrics;
+}
+
+export function statusClass(status: number): string {
+  return `${Math.floor(status / 100)}xx`;
+}

@@ -1,0 +1,98 @@
+// The one connection pool to the origin (or parent edge). Failures become the
+// typed errors the rest of the edge understands: refused → OriginUnavailable,
+// no head in time → OriginTimeout. Body failures surface while reading.
+import { Pool, errors as undiciErrors } from 'undici';
+import type { Readable } from 'node:stream';
+import { OriginTimeout, OriginUnavailable, OriginBodyBroken, ImgedgeError } from './errors.js';
+import type { HeaderMap } from './http/headers.js';
+
+export interface OriginResponse {
+  readonly status: number;
+  readonly headers: HeaderMap;
+  readonly body: Readable;
+  /** Set-Cookie fields as sent: they cannot be joined with commas. */
+  readonly setCookie?: readonly string[];
+}
+
+export interface OriginClientOptions {
+  readonly origin: URL;
+  readonly timeoutMs: number;
+  readonly maxConnections: number;
+  readonly userAgent: string;
+}
+
+export interface OriginFetcher {
+  fetch(target: string, headers: HeaderMap, signal?: AbortSignal): Promise<OriginResponse>;
+}
+
+export class OriginClient implements OriginFetcher {
+  readonly #pool: Pool;
+  readonly #basePath: string;
+  readonly #userAgent: string;
+
+  constructor(options: OriginClientOptions) {
+    this.#pool = new Pool(options.origin.origin, {
+      connections: options.maxConnections,
+      pipelining: 1,
+      headersTimeout: options.timeoutMs,
+      bodyTimeout: options.timeoutMs,
+      connectTimeout: options.timeoutMs,
+      keepAliveTimeout: 30_000,
+    });
+    this.#basePath = options.origin.pathname.replace(/\/+$/, '');
+    this.#userAgent = options.userAgent;
+  }
+
+  /** GETs `target` ("/path?query") below the origin's base path. */
+  async fetch(target: string, headers: HeaderMap, signal?: AbortSignal): Promise<OriginResponse> {
+    try {
+      const response = await this.#pool.request({
+        method: 'GET',
+        path: this.#basePath + target,
+        headers: { 'user-agent': this.#userAgent, via: '1.1 imgedge', ...headers },
+        signal,
+      });
+      const setCookie = response.headers['set-cookie'];
+      return {
+        status: response.statusCode,
+        headers: flattenHeaders(response.headers),
+        body: response.body,
+        setCookie: setCookie === undefined ? undefined : [setCookie].flat(),
+      };
+    } catch (error) {
+      throw originError(error);
+    }
+  }
+
+  close(): Promise<void> {
+    return this.#pool.close();
+  }
+}
+
+/** Multi-valued fields joined as RFC 9110 §5.3 allows (Set-Cookie is only tested for presence). */
+export function flattenHeaders(headers: Record<string, string | string[] | undefined>): HeaderMap {
+  const flat: HeaderMap = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    flat[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return flat;
+}
+
+/** Any failure talking to the origin, as a typed error. */
+export function originError(error: unknown): ImgedgeError {
+  if (error instanceof ImgedgeError) return error;
+  if (
+    error instanceof undiciErrors.HeadersTimeoutError ||
+    error instanceof undiciErrors.ConnectTimeoutError ||
+    error instanceof undiciErrors.BodyTimeoutError
+  ) {
+    return new OriginTimeout();
+  }
+  const code = (error as { code?: string }).code ?? '';
+  const message = (error as Error)?.message ?? String(error);
+  if (code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' || code === 'UND_ERR_SOCKET' || code === 'ECONNRESET') {
+    return new OriginBodyBroken(message);
+  }
+  return new OriginUnavailable(code || message);
+}
