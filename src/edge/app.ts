@@ -1,6 +1,7 @@
 // The two Fastify apps of an edge, built apart from listen() so tests can
 // inject requests. Errors become answers here and nowhere else.
 import http from 'node:http';
+import type { Duplex } from 'node:stream';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Cache } from '../cache/cache.js';
 import type { Metrics } from '../metrics.js';
@@ -41,6 +42,7 @@ function baseOptions(deps: AppOptions): FastifyServerOptions {
     genReqId: () => (++requestSequence).toString(36),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    clientErrorHandler: answerClientError,
     serverFactory: (handler) => {
       // The client limits: a head must arrive, and a kept-alive or stalled
       // connection is cut, within --client-timeout-ms (slowloris).
@@ -57,6 +59,24 @@ function baseOptions(deps: AppOptions): FastifyServerOptions {
       return server;
     },
   };
+}
+
+/**
+ * Requests the HTTP parser refuses (oversized head, bad syntax, smuggling
+ * attempts, a head too slow to arrive) get a short answer and a closed
+ * connection, with Cache-Status like every other answer.
+ */
+function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
+  const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+  if (!socket.writable || (socket as Duplex & { bytesWritten?: number }).bytesWritten) {
+    socket.destroy();
+    return;
+  }
+  const body = `${status} ${http.STATUS_CODES[status]}\n`;
+  socket.end(
+    `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: text/plain\r\n` +
+      `Cache-Status: ${CACHE_NAME}; detail=${error.code ?? 'BAD_REQUEST'}\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+  );
 }
 
 function originStatusOf(error: ImgedgeError): string {
