@@ -175,7 +175,9 @@ export class Cache {
     const { fill, joined } = this.#fills.join(lookup.key, (f) => void this.#run(f, lookup, null));
     if (joined) this.events.coalesced?.();
     const head = await fill.head;
-    return this.#fillAnswer(lookup, fill, head, { fwd: 'miss', collapsed: joined });
+    // Joined after the last byte arrived: served from what is stored, like a hit.
+    const parts: CacheStatusParts = joined && fill.bodyComplete ? { hit: true } : { fwd: 'miss', collapsed: joined };
+    return this.#fillAnswer(lookup, fill, head, parts);
   }
 
   #revalidate(lookup: Lookup, entry: IndexEntry, background: boolean): Promise<{ fill: Fill; head: FillHead }> {
@@ -189,18 +191,20 @@ export class Cache {
       const response = head.claim() ?? (await this.#fetchAlone(lookup));
       return passAnswer(response, { ...parts, collapsed: false, detail: head.reason });
     }
-    const status: CacheStatusParts = {
-      ...parts,
-      ...(head.revalidated ? { fwd: 'stale', fwdStatus: 304 } : {}),
-      stored: head.stored,
-      ttl: head.stored ? head.lifetimeSec : undefined,
-      detail: head.reason,
-    };
+    const status: CacheStatusParts = parts.hit
+      ? { hit: true, ttl: head.lifetimeSec }
+      : {
+          ...parts,
+          ...(head.revalidated ? { fwd: 'stale', fwdStatus: 304 } : {}),
+          stored: head.stored,
+          ttl: head.stored ? head.lifetimeSec : undefined,
+          detail: head.reason,
+        };
     return {
       status: head.status,
       headers: head.headers,
       size: head.size,
-      age: head.revalidated ? 0 : undefined,
+      age: head.revalidated || parts.hit ? 0 : undefined,
       cacheStatus: status,
       rangeable: head.size !== undefined,
       body: (start, end) => fill.reader(start, end),
@@ -307,6 +311,7 @@ export class Cache {
       if (written > this.options.maxObjectBytes) store = false;
     }
     if (length !== undefined && written !== length) throw new OriginBodyBroken(`${written} of ${length} bytes`);
+    fill.complete();
     if (!store) {
       fill.finish();
       return temp;

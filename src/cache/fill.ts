@@ -57,6 +57,7 @@ export class Fill {
   #prefix: Buffer | undefined;
   #available = 0;
   #complete = false;
+  #finished = false;
   #failure: Error | null = null;
   #changed: Deferred<void> | null = null;
   /** The writer holds one reference; each reader one more. The fd closes at zero. */
@@ -72,8 +73,14 @@ export class Fill {
     return this.#done.promise;
   }
 
+  /** Committed (or discarded) or failed: nothing more will happen to it. */
   get settled(): boolean {
-    return this.#complete || this.#failure !== null;
+    return this.#finished || this.#failure !== null;
+  }
+
+  /** Every body byte is in the file, though it may not be committed yet. */
+  get bodyComplete(): boolean {
+    return this.#complete;
   }
 
   /** The file the body is being written into (or, revalidated, the stored one). */
@@ -92,14 +99,26 @@ export class Fill {
     this.#notify();
   }
 
-  finish(): void {
+  /**
+   * The whole body is written and its length checked: readers may end. The
+   * commit (fsync, rename) follows; a client need not wait for it.
+   */
+  complete(): void {
     this.#complete = true;
     this.#notify();
+  }
+
+  finish(): void {
+    this.complete();
+    this.#finished = true;
     this.#done.resolve();
   }
 
   fail(error: Error): void {
-    if (this.settled) return;
+    if (this.settled || this.#complete) {
+      this.#done.reject(error);
+      return;
+    }
     this.#failure = error;
     this.#head.reject(error);
     this.#notify();
