@@ -5,6 +5,7 @@ import type { Readable } from 'node:stream';
 import type CachePolicy from 'http-cache-semantics';
 import { Fills, type Fill, type FillHead } from './fill.js';
 import { BodyReader } from './reader.js';
+import { HotObjects, type HotObject } from './hot.js';
 import { objectFileName, keyHash } from './key.js';
 import { closeFd, readInto, CorruptObject, type Store, type ObjectMeta, type OpenObject, type TempObject } from './store.js';
 import type { CacheIndex, IndexEntry } from './index.js';
@@ -44,6 +45,8 @@ export interface CacheOptions {
   readonly rules: FreshnessRules;
   /** Larger objects are streamed through, never stored. */
   readonly maxObjectBytes: number;
+  /** Memory for small hot objects; 0 serves every hit from disk. */
+  readonly memoryBytes?: number;
   readonly now?: () => number;
 }
 
@@ -94,6 +97,7 @@ function errorResult(error: ImgedgeError): OriginResult {
 
 export class Cache {
   readonly #fills = new Fills();
+  readonly #hot: HotObjects;
   readonly #now: () => number;
 
   constructor(
@@ -104,6 +108,7 @@ export class Cache {
     private readonly events: CacheEvents = {},
   ) {
     this.#now = options.now ?? Date.now;
+    this.#hot = new HotObjects(options.memoryBytes ?? 0);
   }
 
   get fillsInProgress(): number {
@@ -112,21 +117,21 @@ export class Cache {
 
   async get(lookup: Lookup): Promise<Answer> {
     const entry = this.index.get(lookup.key);
-    const stored = entry ? await this.#open(entry) : null;
+    const stored = entry ? await this.#stored(entry) : null;
     if (!stored) return this.#miss(lookup);
 
     const now = this.#now();
     const policy = policyFromObject(stored.meta.policy, now);
     const age = Math.max(0, policy.age());
     const ttl = stored.meta.lifetimeSec - age;
-    if (ttl > 0) return storedAnswer(stored, policy, stored.meta, { hit: true, ttl });
+    if (ttl > 0) return storedAnswer(stored, policy, { hit: true, ttl });
 
-    const windows = staleWindows(storedHeaders(stored.meta), this.options.rules);
+    const windows = staleWindows(stored.headers, this.options.rules);
     const staleness = -ttl;
     if (staleness < windows.whileRevalidateSec) {
       this.#revalidate(lookup, entry!, true).catch(() => {});
       this.events.staleServed?.('stale_while_revalidate');
-      return storedAnswer(stored, policy, stored.meta, { hit: true, ttl, detail: 'stale-while-revalidate' });
+      return storedAnswer(stored, policy, { hit: true, ttl, detail: 'stale-while-revalidate' });
     }
     let head: FillHead;
     let fill: Fill;
@@ -136,14 +141,14 @@ export class Cache {
       if (staleness < windows.ifErrorSec) {
         this.events.staleServed?.('stale_if_error');
         const fwdStatus = error instanceof OriginFailed ? error.originStatus : undefined;
-        return storedAnswer(stored, policy, stored.meta, {
+        return storedAnswer(stored, policy, {
           fwd: 'stale', fwdStatus, hit: true, ttl, detail: 'stale-if-error',
         });
       }
-      closeQuietly(stored.fd);
+      releaseCopy(stored);
       throw error;
     }
-    closeQuietly(stored.fd);
+    releaseCopy(stored);
     return this.#fillAnswer(lookup, fill, head, { fwd: 'stale' });
   }
 
@@ -157,6 +162,33 @@ export class Cache {
   /** Aborts fills under way (shutdown): their readers see an aborted body. */
   abortFills(): void {
     this.#fills.abortAll();
+  }
+
+  /** Drops a version's in-memory copy once the index lets go of its file. */
+  forget(file: string): void {
+    this.#hot.delete(file);
+  }
+
+  /** The stored copy of an entry: from memory when hot, else opened on disk. */
+  async #stored(entry: IndexEntry): Promise<StoredCopy | null> {
+    const hot = this.#hot.get(entry.file);
+    if (hot) return hot;
+    const object = await this.#open(entry);
+    if (!object || object.meta.bodyBytes > this.#hot.maxObjectBytes) {
+      return object && { ...object, headers: storedHeaders(object.meta) };
+    }
+    try {
+      const body = await readWhole(object);
+      const copy: HotObject = { meta: object.meta, headers: Object.freeze(storedHeaders(object.meta)), body };
+      this.#hot.set(entry.file, copy);
+      return copy;
+    } catch (error) {
+      if (!(error instanceof CorruptObject)) throw error;
+      this.index.deleteIfCurrent(entry);
+      return null;
+    } finally {
+      closeQuietly(object.fd);
+    }
   }
 
   async #open(entry: IndexEntry): Promise<OpenObject | null> {
@@ -393,37 +425,68 @@ function closeQuietly(fd: number): void {
   void closeFd(fd).catch(() => {});
 }
 
-function storedAnswer(object: OpenObject, policy: CachePolicy, meta: ObjectMeta, parts: CacheStatusParts): Answer {
-  const size = meta.bodyBytes;
-  let released = false;
-  const release = () => {
-    if (released) return;
-    released = true;
-    closeQuietly(object.fd);
-  };
-  return {
-    status: meta.status,
-    headers: storedHeaders(meta),
+/** A stored object as a hit reads it: whole in memory, or open on disk. */
+type StoredCopy = HotObject | (OpenObject & { readonly headers: HeaderMap });
+
+function isHot(copy: StoredCopy): copy is HotObject {
+  return 'body' in copy;
+}
+
+function releaseCopy(copy: StoredCopy): void {
+  if (!isHot(copy)) closeQuietly(copy.fd);
+}
+
+/** The whole body of a small object: usually already read with its header. */
+async function readWhole(object: OpenObject): Promise<Buffer> {
+  const size = object.meta.bodyBytes;
+  if (object.prefix.length === size) return Buffer.from(object.prefix);
+  const body = Buffer.allocUnsafe(size);
+  object.prefix.copy(body);
+  for (let at = object.prefix.length; at < size; ) {
+    const n = await readInto(object.fd, body.subarray(at), size - at, object.bodyOffset + at);
+    if (n === 0) throw new CorruptObject('short body');
+    at += n;
+  }
+  return body;
+}
+
+function storedAnswer(copy: StoredCopy, policy: CachePolicy, parts: CacheStatusParts): Answer {
+  const size = copy.meta.bodyBytes;
+  const base = {
+    status: copy.meta.status,
+    headers: copy.headers,
     size,
     age: Math.floor(Math.max(0, policy.age())),
     cacheStatus: parts,
     rangeable: true,
+  };
+  if (isHot(copy)) {
+    return { ...base, body: (start = 0, end = size) => copy.body.subarray(start, end), discard: () => {} };
+  }
+  let released = false;
+  const release = () => {
+    if (released) return;
+    released = true;
+    closeQuietly(copy.fd);
+  };
+  return {
+    ...base,
     body(start = 0, end = size) {
-      if (end <= object.prefix.length) {
+      if (end <= copy.prefix.length) {
         release();
-        return object.prefix.subarray(start, end);
+        return copy.prefix.subarray(start, end);
       }
       released = true;
       return new BodyReader(
         {
-          fd: object.fd,
-          bodyOffset: object.bodyOffset,
-          prefix: object.prefix,
+          fd: copy.fd,
+          bodyOffset: copy.bodyOffset,
+          prefix: copy.prefix,
           available: () => size,
           complete: () => true,
           failure: () => null,
           changed: () => Promise.resolve(),
-          release: () => closeQuietly(object.fd),
+          release: () => closeQuietly(copy.fd),
         },
         start,
         end,

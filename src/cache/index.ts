@@ -12,6 +12,8 @@ export interface IndexEntry extends JournalEntry {}
 
 export interface IndexEvents {
   evicted?(entry: IndexEntry): void;
+  /** Any entry let go of, whatever the reason: its file is being deleted. */
+  removed?(entry: IndexEntry): void;
 }
 
 export class CacheIndex {
@@ -108,6 +110,7 @@ export class CacheIndex {
       if (keys?.size === 0) this.#byPath.delete(keyPath(key));
     }
     if (reason === 'evict') this.events.evicted?.(entry);
+    this.events.removed?.(entry);
     if (!this.#loading) this.journal.removed(entry.file);
     void this.store.remove(entry.file).catch(() => {});
   }

@@ -73,6 +73,7 @@ export async function startEdge(config: EdgeConfig): Promise<RunningEdge> {
       metrics.evictions.inc();
       metrics.evictedBytes.inc(entry.size);
     },
+    removed: (entry) => cache?.forget(entry.file),
   });
   const origin = new OriginClient({
     origin: config.origin,
@@ -87,6 +88,7 @@ export async function startEdge(config: EdgeConfig): Promise<RunningEdge> {
     {
       rules: { defaultTtlSec: config.defaultTtlSec, negativeTtlSec: config.negativeTtlSec, staleIfErrorSec: config.staleIfErrorSec },
       maxObjectBytes: Math.min(config.maxObjectBytes, config.cacheMaxBytes),
+      memoryBytes: config.memoryCacheBytes,
     },
     cacheEvents(metrics),
   );

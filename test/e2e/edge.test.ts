@@ -151,8 +151,10 @@ test('--cache-max-bytes holds: least recently used objects go first, and their f
     const bytesStored = await metricValue(small.edge, 'imgedge_cache_bytes');
     assert.ok(bytesStored <= 5 * mib, `${bytesStored} bytes stored`);
     assert.ok((await metricValue(small.edge, 'imgedge_evictions_total')) >= 4);
-    const onDisk = fs.readdirSync(path.join(small.cacheDir, 'objects'), { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
-    assert.equal(onDisk.length, await metricValue(small.edge, 'imgedge_cache_objects'));
+    const filesOnDisk = () =>
+      fs.readdirSync(path.join(small.cacheDir, 'objects'), { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).length;
+    const objects = await metricValue(small.edge, 'imgedge_cache_objects');
+    await until(() => filesOnDisk() === objects, 'the evicted files to be deleted');
     const before = origin.count('/evict/1.jpg');
     await get(small.url, '/evict/1.jpg');
     assert.equal(origin.count('/evict/1.jpg'), before + 1, 'the least recently used was evicted');

@@ -1,0 +1,49 @@
+// Small objects that are read often, kept whole in memory (bounded by
+// --memory-cache-bytes), so a hit on them costs no disk I/O. Keyed by object
+// file name, which is unique per version: a replaced or purged object can
+// never be served from here, because the index no longer names its file.
+import { LRUCache } from 'lru-cache';
+import type { ObjectMeta } from './store.js';
+import type { HeaderMap } from '../http/headers.js';
+
+export interface HotObject {
+  readonly meta: ObjectMeta;
+  /** The stored headers as sent to clients, Age apart; never mutated. */
+  readonly headers: Readonly<HeaderMap>;
+  readonly body: Buffer;
+}
+
+const ENTRY_OVERHEAD_BYTES = 1024;
+
+export class HotObjects {
+  readonly #lru: LRUCache<string, HotObject> | null;
+  /** Objects larger than this are always streamed from disk. */
+  readonly maxObjectBytes: number;
+
+  constructor(maxBytes: number) {
+    this.maxObjectBytes = Math.min(1024 * 1024, Math.floor(maxBytes / 16));
+    this.#lru =
+      maxBytes > 0
+        ? new LRUCache<string, HotObject>({
+            maxSize: maxBytes,
+            sizeCalculation: (hot) => hot.body.length + ENTRY_OVERHEAD_BYTES,
+          })
+        : null;
+  }
+
+  get(file: string): HotObject | undefined {
+    return this.#lru?.get(file);
+  }
+
+  set(file: string, hot: HotObject): void {
+    this.#lru?.set(file, hot);
+  }
+
+  delete(file: string): void {
+    this.#lru?.delete(file);
+  }
+
+  get bytes(): number {
+    return this.#lru?.calculatedSize ?? 0;
+  }
+}
