@@ -36,7 +36,12 @@ function cacheEvents(metrics: Metrics): CacheEvents {
   };
 }
 
-export async function startEdge(config: EdgeConfig): Promise<RunningEdge> {
+export interface EdgeSeams {
+  /** The clock freshness is judged by; tests pass their own. */
+  readonly now?: () => number;
+}
+
+export async function startEdge(config: EdgeConfig, seams: EdgeSeams = {}): Promise<RunningEdge> {
   let state: 'loading' | 'ready' | 'draining' = 'loading';
   let index: CacheIndex | null = null;
   let cache: Cache | null = null;
@@ -89,6 +94,7 @@ export async function startEdge(config: EdgeConfig): Promise<RunningEdge> {
       rules: { defaultTtlSec: config.defaultTtlSec, negativeTtlSec: config.negativeTtlSec, staleIfErrorSec: config.staleIfErrorSec },
       maxObjectBytes: Math.min(config.maxObjectBytes, config.cacheMaxBytes),
       memoryBytes: config.memoryCacheBytes,
+      now: seams.now,
     },
     cacheEvents(metrics),
   );

@@ -16,9 +16,9 @@ export interface CacheStatusParts {
 
 export function cacheStatus(parts: CacheStatusParts): string {
   let out = CACHE_NAME;
-  if (parts.hit) out += '; hit';
   if (parts.fwd) out += `; fwd=${parts.fwd}`;
   if (parts.fwdStatus !== undefined) out += `; fwd-status=${parts.fwdStatus}`;
+  if (parts.hit) out += '; hit';
   if (parts.stored) out += '; stored';
   if (parts.collapsed) out += '; collapsed';
   if (parts.ttl !== undefined) out += `; ttl=${Math.round(parts.ttl)}`;

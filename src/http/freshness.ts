@@ -20,6 +20,8 @@ export function policyFor(
   now: number,
 ): CachePolicy {
   const policy = new CachePolicy(request, response, { shared: true, cacheHeuristic: 0, ignoreCargoCult: false });
+  // The constructor stamps the response time from its own clock; ours is the truth.
+  (policy as unknown as { _responseTime: number })._responseTime = now;
   return withClock(policy, now);
 }
 
@@ -27,12 +29,9 @@ export function policyFromObject(object: PolicyObject, now: number): CachePolicy
   return withClock(CachePolicy.fromObject(object), now);
 }
 
+/** http-cache-semantics reads "now" through a method: make it the caller's. */
 function withClock(policy: CachePolicy, now: number): CachePolicy {
-  // http-cache-semantics reads the clock through now(); the object was built
-  // at response time, so pin its record of that time too when it was fresh.
-  const pinned = policy as CachePolicy & { now: () => number; _responseTime: number };
-  if (pinned._responseTime > now) pinned._responseTime = now;
-  pinned.now = () => now;
+  (policy as unknown as { now: () => number }).now = () => now;
   return policy;
 }
 

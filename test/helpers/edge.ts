@@ -29,13 +29,16 @@ function urlOf(address: string | AddressInfo | null): string {
   return `http://127.0.0.1:${address.port}`;
 }
 
-export async function startTestEdge(origin: string, options: { args?: string[]; cacheDir?: string } = {}): Promise<TestEdge> {
+export async function startTestEdge(
+  origin: string,
+  options: { args?: string[]; cacheDir?: string; now?: () => number } = {},
+): Promise<TestEdge> {
   const cacheDir = options.cacheDir ?? path.join(tempDir('edge'), 'cache');
   const config = parseEdgeConfig(
     ['--origin', origin, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--cache-dir', cacheDir, '--log-level', 'silent', ...(options.args ?? [])],
     {},
   );
-  const edge = await startEdge(config);
+  const edge = await startEdge(config, { now: options.now });
   return {
     url: urlOf(edge.publicApp.server.address()),
     adminUrl: urlOf(edge.adminApp.server.address()),
@@ -120,6 +123,15 @@ export function runToExit(args: string[], env: Record<string, string> = {}, time
 
 function withoutImgedgeVars(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(env).filter(([name]) => !name.startsWith('IMGEDGE_')));
+}
+
+/** A clock a test moves by hand. */
+export class TestClock {
+  #now = Date.now();
+  readonly now = (): number => this.#now;
+  advance(seconds: number): void {
+    this.#now += seconds * 1000;
+  }
 }
 
 /** Polls `probe` until it returns a truthy value; fails after `ms`. */
