@@ -82,7 +82,7 @@ export function readOptions(
     }
     const eq = arg.indexOf('=');
     const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
-    const spec = known[name];
+    const spec = Object.hasOwn(known, name) ? known[name] : undefined;
     if (!spec) throw new ConfigError(name, 'unknown option (see the README for the options of each command)');
     if (spec.flag) {
       options.set(name, eq === -1 ? 'true' : arg.slice(eq + 1));

@@ -15,19 +15,42 @@ export interface RequestTarget {
 }
 
 // RFC 3986 §3.3: pchar = unreserved / pct-encoded / sub-delims / ":" / "@".
-// Everything else is percent-encoded in the canonical form.
 const PCHAR = /[A-Za-z0-9\-._~!$&'()*+,;=:@]/;
+const UNRESERVED = /[A-Za-z0-9\-._~]/;
 
-function encodeSegment(segment: string): string {
+function hex(byte: number): string {
+  return `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+}
+
+/**
+ * RFC 3986 §6.2.2: percent-encoded unreserved characters are decoded, other
+ * percent-encodings keep their meaning with upper-case hex ("%2B" is not "+":
+ * S3 reads a raw "+" in a path as a space), and anything not a pchar is
+ * encoded as UTF-8.
+ */
+function canonicalSegment(raw: string): string {
   let out = '';
-  for (const char of segment) {
-    if (PCHAR.test(char)) out += char;
-    else for (const byte of Buffer.from(char, 'utf8')) out += `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  for (let i = 0; i < raw.length; i++) {
+    const char = raw[i]!;
+    if (char === '%') {
+      const byte = Number.parseInt(raw.slice(i + 1, i + 3), 16);
+      const decoded = String.fromCharCode(byte);
+      out += UNRESERVED.test(decoded) ? decoded : hex(byte);
+      i += 2;
+    } else if (PCHAR.test(char)) {
+      out += char;
+    } else {
+      const codePoint = raw.codePointAt(i)!;
+      const whole = String.fromCodePoint(codePoint);
+      for (const byte of Buffer.from(whole, 'utf8')) out += hex(byte);
+      i += whole.length - 1;
+    }
   }
   return out;
 }
 
-function decodeSegment(raw: string): string {
+/** Checks what a segment means once decoded; the canonical form keeps its encoding. */
+function checkSegment(raw: string): void {
   let decoded: string;
   try {
     decoded = decodeURIComponent(raw);
@@ -37,9 +60,8 @@ function decodeSegment(raw: string): string {
   // An encoded separator would be a second way to spell a path: the origin
   // may decode it into one, so "..%2f" could climb out of its root.
   if (decoded.includes('/') || decoded.includes('\\')) throw new BadPath('encoded path separator');
-  // RFC 9110 §5.5 forbids NUL anywhere; other controls have no place in a name.
-  if (/[\u0000-\u001f\u007f]/.test(decoded)) throw new BadPath('control character in path');
-  return decoded;
+  // RFC 9110 §5.5 forbids NUL anywhere; other controls (C0, DEL, C1) have no place in a name.
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(decoded)) throw new BadPath('control character in path');
 }
 
 /**
@@ -54,7 +76,7 @@ export function normaliseTarget(target: string): RequestTarget {
   if (Buffer.byteLength(rawPath) > MAX_PATH_BYTES) throw new BadPath(`path over ${MAX_PATH_BYTES} bytes`);
   if (Buffer.byteLength(query) > MAX_QUERY_BYTES) throw new BadPath(`query over ${MAX_QUERY_BYTES} bytes`);
   if (!rawPath.startsWith('/')) throw new BadPath('path must start with /');
-  if (/[\u0000-\u0020\u007f#]/.test(target)) throw new BadPath('raw control character or space in target');
+  if (/[\u0000-\u0020\u007f-\u009f#]/.test(target)) throw new BadPath('raw control character or space in target');
   if (/%00/i.test(query)) throw new BadPath('NUL in query');
 
   const segments: string[] = [];
@@ -62,16 +84,20 @@ export function normaliseTarget(target: string): RequestTarget {
   const trailingSlash = parts.length > 1 && parts[parts.length - 1] === '';
   for (const raw of parts) {
     if (raw === '') continue;
-    const segment = decodeSegment(raw);
+    checkSegment(raw);
+    const segment = canonicalSegment(raw);
     if (segment === '.') continue;
     if (segment === '..') {
       if (segments.length === 0) throw new BadPath('path escapes the root');
       segments.pop();
       continue;
     }
-    segments.push(encodeSegment(segment));
+    segments.push(segment);
   }
   let path = `/${segments.join('/')}`;
   if (trailingSlash && segments.length > 0) path += '/';
+  // Checked again once canonical: encoding can make a path longer, and a
+  // canonical path must pass here again (a parent edge, a purge).
+  if (Buffer.byteLength(path) > MAX_PATH_BYTES) throw new BadPath(`path over ${MAX_PATH_BYTES} bytes`);
   return { path, query };
 }
