@@ -59,6 +59,13 @@ export class OriginBodyBroken extends ImgedgeError {
   }
 }
 
+/** The cache dir failed (full, read-only, out of fds): the response is lost, not the process. */
+export class StorageFailed extends ImgedgeError {
+  constructor(detail: string) {
+    super(503, 'STORAGE_ERROR', `cache storage failed: ${detail}`);
+  }
+}
+
 export class Unauthorized extends ImgedgeError {
   constructor(message = 'missing or wrong bearer token') {
     super(401, 'UNAUTHORIZED', message);

@@ -51,7 +51,7 @@ export function createMetrics(gauges: CacheGauges): Metrics {
     }),
     originFetches: new Counter({
       name: 'imgedge_origin_fetches_total',
-      help: 'Requests made to the origin, by result (ok, not_modified, client_error, server_error, timeout, unavailable, broken)',
+      help: 'Requests made to the origin, by result (ok, not_modified, client_error, server_error, timeout, unavailable, broken, storage_error)',
       labelNames: ['result'],
       registers,
     }),

@@ -3,7 +3,7 @@
 // no head in time → OriginTimeout. Body failures surface while reading.
 import { Pool, errors as undiciErrors } from 'undici';
 import type { Readable } from 'node:stream';
-import { OriginTimeout, OriginUnavailable, OriginBodyBroken, ImgedgeError } from './errors.js';
+import { OriginTimeout, OriginUnavailable, OriginBodyBroken, ImgedgeError, StorageFailed } from './errors.js';
 import type { HeaderMap } from './http/headers.js';
 
 export interface OriginResponse {
@@ -79,9 +79,14 @@ export function flattenHeaders(headers: Record<string, string | string[] | undef
   return flat;
 }
 
-/** Any failure talking to the origin, as a typed error. */
+// Failures of the local disk, not of the origin.
+const STORAGE_CODES = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EROFS', 'EMFILE', 'ENFILE', 'EACCES', 'EPERM', 'ENOENT']);
+
+/** Any failure during an origin fetch, as a typed error. */
 export function originError(error: unknown): ImgedgeError {
   if (error instanceof ImgedgeError) return error;
+  const fsError = error as NodeJS.ErrnoException;
+  if (fsError.path !== undefined && STORAGE_CODES.has(fsError.code ?? '')) return new StorageFailed(fsError.code!);
   if (
     error instanceof undiciErrors.HeadersTimeoutError ||
     error instanceof undiciErrors.ConnectTimeoutError ||

@@ -51,7 +51,7 @@ export interface CacheOptions {
 }
 
 export type OriginResult =
-  | 'ok' | 'not_modified' | 'client_error' | 'server_error' | 'timeout' | 'unavailable' | 'broken';
+  | 'ok' | 'not_modified' | 'client_error' | 'server_error' | 'timeout' | 'unavailable' | 'broken' | 'storage_error';
 
 export interface CacheEvents {
   originStarted?(): void;
@@ -92,6 +92,7 @@ function errorResult(error: ImgedgeError): OriginResult {
   if (error.code === 'ORIGIN_TIMEOUT') return 'timeout';
   if (error.code === 'ORIGIN_BODY_BROKEN') return 'broken';
   if (error.code === 'ORIGIN_ERROR') return 'server_error';
+  if (error.code === 'STORAGE_ERROR') return 'storage_error';
   return 'unavailable';
 }
 
