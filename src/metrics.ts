@@ -6,6 +6,9 @@ export interface Metrics {
   readonly registry: Registry;
   readonly requests: Counter<'cache_status' | 'status_class'>;
   readonly responseBytes: Counter<'cache_status'>;
+  readonly incompleteResponses: Counter<'cache_status'>;
+  readonly rejectedRequests: Counter<'reason'>;
+  readonly storageErrors: Counter;
   readonly requestDuration: Histogram<'cache_status'>;
   readonly originFetches: Counter<'result'>;
   readonly originFetchDuration: Histogram<'result'>;
@@ -22,6 +25,8 @@ export interface CacheGauges {
   bytes(): number;
   objects(): number;
   maxBytes(): number;
+  maxOriginFetches(): number;
+  ready(): boolean;
 }
 
 export function createMetrics(gauges: CacheGauges): Metrics {
@@ -38,8 +43,25 @@ export function createMetrics(gauges: CacheGauges): Metrics {
     }),
     responseBytes: new Counter({
       name: 'imgedge_response_bytes_total',
-      help: 'Body bytes sent to clients on the public port',
+      help: 'Bytes written to clients on the public port, heads included',
       labelNames: ['cache_status'],
+      registers,
+    }),
+    incompleteResponses: new Counter({
+      name: 'imgedge_incomplete_responses_total',
+      help: 'Public responses that ended before their last byte: the client went away, or the origin body broke',
+      labelNames: ['cache_status'],
+      registers,
+    }),
+    rejectedRequests: new Counter({
+      name: 'imgedge_rejected_requests_total',
+      help: 'Requests the HTTP parser refused before routing, by reason (bad_request, header_too_large, timeout)',
+      labelNames: ['reason'],
+      registers,
+    }),
+    storageErrors: new Counter({
+      name: 'imgedge_storage_errors_total',
+      help: 'Fills abandoned because the cache dir failed (full, read-only, out of file descriptors)',
       registers,
     }),
     requestDuration: new Histogram({
@@ -84,7 +106,7 @@ export function createMetrics(gauges: CacheGauges): Metrics {
     }),
     purges: new Counter({
       name: 'imgedge_purges_total',
-      help: 'Purge requests applied, by kind (path, prefix)',
+      help: 'Paths and prefixes purged, by kind (path, prefix)',
       labelNames: ['kind'],
       registers,
     }),
@@ -114,6 +136,22 @@ export function createMetrics(gauges: CacheGauges): Metrics {
     registers,
     collect() {
       this.set(gauges.maxBytes());
+    },
+  });
+  new Gauge({
+    name: 'imgedge_origin_fetches_max',
+    help: 'The --max-origin-fetches limit: origin fetches beyond it queue',
+    registers,
+    collect() {
+      this.set(gauges.maxOriginFetches());
+    },
+  });
+  new Gauge({
+    name: 'imgedge_ready',
+    help: '1 when /readyz answers 200; 0 while the index loads and while draining',
+    registers,
+    collect() {
+      this.set(gauges.ready() ? 1 : 0);
     },
   });
   new Gauge({

@@ -7,7 +7,7 @@ import { Fills, type Fill, type FillHead } from './fill.js';
 import { BodyReader } from './reader.js';
 import { HotObjects, type HotObject } from './hot.js';
 import { objectFileName, keyHash } from './key.js';
-import { closeFd, readInto, CorruptObject, type Store, type ObjectMeta, type OpenObject, type TempObject } from './store.js';
+import { closeFd, readInto, CorruptObject, type Store, type ObjectMeta, type OpenObject } from './store.js';
 import type { CacheIndex, IndexEntry } from './index.js';
 import {
   decideStore, policyFor, policyFromObject, privateReason, staleWindows, type FreshnessRules,
@@ -194,7 +194,11 @@ export class Cache {
 
   async #open(entry: IndexEntry): Promise<OpenObject | null> {
     try {
-      return await this.store.openObject(entry.file);
+      const object = await this.store.openObject(entry.file);
+      // The file says which key it holds: an index entry that disagrees is not trusted.
+      if (object.meta.key === entry.key) return object;
+      closeQuietly(object.fd);
+      throw new CorruptObject('object file holds another key');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT' || error instanceof CorruptObject) {
         this.index.deleteIfCurrent(entry);
@@ -222,7 +226,7 @@ export class Cache {
   async #fillAnswer(lookup: Lookup, fill: Fill, head: FillHead, parts: CacheStatusParts): Promise<Answer> {
     if (head.kind === 'pass') {
       const response = head.claim() ?? (await this.#fetchAlone(lookup));
-      return passAnswer(response, { ...parts, collapsed: false, detail: head.reason });
+      return passAnswer(response, { ...parts, collapsed: false, detail: head.reason, passed: true });
     }
     const status: CacheStatusParts = parts.hit
       ? { hit: true, ttl: head.lifetimeSec }
@@ -251,8 +255,9 @@ export class Cache {
     this.events.originStarted?.();
     try {
       const response = await this.origin.fetch(lookup.target, {});
-      const finished = () => this.events.originFinished?.(resultOf(response.status), (this.#now() - started) / 1000);
-      response.body.once('close', finished);
+      let result = resultOf(response.status);
+      response.body.once('error', (error) => (result = errorResult(originError(error))));
+      response.body.once('close', () => this.events.originFinished?.(result, (this.#now() - started) / 1000));
       return response;
     } catch (error) {
       const typed = originError(error);
@@ -265,7 +270,6 @@ export class Cache {
   async #run(fill: Fill, lookup: Lookup, staleEntry: IndexEntry | null): Promise<void> {
     const started = this.#now();
     let stale: OpenObject | null = null;
-    let temp: TempObject | null = null;
     let result: OriginResult = 'unavailable';
     this.events.originStarted?.();
     try {
@@ -283,12 +287,11 @@ export class Cache {
         response.body.resume();
         throw new OriginFailed(response.status);
       }
-      temp = await this.#receive(fill, lookup, response);
+      await this.#receive(fill, lookup, response);
     } catch (error) {
       const typed = originError(error);
       result = errorResult(typed);
       fill.fail(typed);
-      if (temp) await temp.discard().catch(() => {});
     } finally {
       if (stale) closeQuietly(stale.fd);
       fill.releaseWriter();
@@ -296,12 +299,12 @@ export class Cache {
     }
   }
 
-  /** Streams a fresh origin response into a temp file; returns it when not committed. */
-  async #receive(fill: Fill, lookup: Lookup, response: OriginResponse): Promise<TempObject | null> {
+  /** Streams a fresh origin response into a temp file, and commits it when it may be stored. */
+  async #receive(fill: Fill, lookup: Lookup, response: OriginResponse): Promise<void> {
     const now = this.#now();
     const headers = storableHeaders(response.headers);
     const policy = policyFor({ method: 'GET', url: lookup.target, headers: {} }, { status: response.status, headers }, now);
-    const decision = decideStore(policy, response.status, response.headers, this.options.rules);
+    const decision = decideStore(policy, response.status, response.headers, this.options.rules, now);
     const length = contentLength(response.headers);
     const unshareable = privateReason(response.headers);
     const tooLarge = length !== undefined && length > this.options.maxObjectBytes;
@@ -321,7 +324,7 @@ export class Cache {
         });
       });
       fill.finish();
-      return null;
+      return;
     }
 
     let store = decision.store;
@@ -330,37 +333,46 @@ export class Cache {
       policy: policy.toObject(), bodyBytes: 0,
     };
     const temp = await this.store.createTemp();
-    await temp.begin(meta);
-    fill.attach(temp.fd, temp.bodyOffset);
-    fill.announce({
-      kind: 'body', status: response.status, headers, size: length, stored: store, revalidated: false,
-      lifetimeSec: decision.lifetimeSec, reason: decision.reason,
-    });
-    let written = 0;
-    for await (const chunk of response.body as AsyncIterable<Buffer>) {
-      await temp.writeBody(chunk, written);
-      written += chunk.length;
-      fill.progress(chunk.length);
-      if (written > this.options.maxObjectBytes) store = false;
-    }
-    if (length !== undefined && written !== length) throw new OriginBodyBroken(`${written} of ${length} bytes`);
-    fill.complete();
-    if (!store) {
+    let attached = false;
+    let committed = false;
+    try {
+      await temp.begin(meta);
+      fill.attach(temp.fd, temp.bodyOffset);
+      attached = true;
+      fill.announce({
+        kind: 'body', status: response.status, headers, size: length, stored: store, revalidated: false,
+        lifetimeSec: decision.lifetimeSec, reason: decision.reason,
+      });
+      let written = 0;
+      for await (const chunk of response.body as AsyncIterable<Buffer>) {
+        await temp.writeBody(chunk, written);
+        written += chunk.length;
+        fill.progress(chunk.length);
+        // Only a body of unknown length can get here: it is still served, not kept.
+        if (written > this.options.maxObjectBytes) store = false;
+      }
+      if (length !== undefined && written !== length) throw new OriginBodyBroken(`${written} of ${length} bytes`);
+      fill.complete();
+      if (store) {
+        const file = objectFileName(keyHash(lookup.key));
+        await temp.commit({ ...meta, bodyBytes: written }, file);
+        committed = true;
+        this.index.set({ key: lookup.key, file, size: temp.bodyOffset + written });
+      }
       fill.finish();
-      return temp;
+    } finally {
+      // The fill closes the fd once its readers are done; unattached, it is ours.
+      if (!attached) closeQuietly(temp.fd);
+      if (!committed) await temp.discard().catch(() => {});
     }
-    const file = objectFileName(keyHash(lookup.key));
-    await temp.commit({ ...meta, bodyBytes: written }, file);
-    this.index.set({ key: lookup.key, file, size: temp.bodyOffset + written });
-    fill.finish();
-    return null;
   }
 
   /** A 304: the stored body with refreshed headers, rewritten as a new version. */
   async #refresh(fill: Fill, lookup: Lookup, entry: IndexEntry, stale: OpenObject, notModified: HeaderMap): Promise<void> {
     const headers = refreshedHeaders(storedHeaders(stale.meta), notModified);
-    const policy = policyFor({ method: 'GET', url: lookup.target, headers: {} }, { status: stale.meta.status, headers }, this.#now());
-    const decision = decideStore(policy, stale.meta.status, headers, this.options.rules);
+    const now = this.#now();
+    const policy = policyFor({ method: 'GET', url: lookup.target, headers: {} }, { status: stale.meta.status, headers }, now);
+    const decision = decideStore(policy, stale.meta.status, headers, this.options.rules, now);
     const meta: ObjectMeta = { ...stale.meta, policy: policy.toObject(), lifetimeSec: decision.lifetimeSec };
     fill.attach(stale.fd, stale.bodyOffset, stale.prefix);
     fill.progress(stale.meta.bodyBytes);

@@ -27,7 +27,10 @@ export function parseJournal(text: string): JournalState {
   const keyOfFile = new Map<string, string>();
   const superseded = new Set<string>();
   let lines = 0;
-  for (const line of text.split('\n')) {
+  // A last line without its newline was cut by a crash mid-append: whatever
+  // it says (a key cut short is another key) it is not to be trusted.
+  const complete = text.endsWith('\n') ? text : text.slice(0, text.lastIndexOf('\n') + 1);
+  for (const line of complete.split('\n')) {
     if (!line) continue;
     lines++;
     if (line.startsWith('+ ')) {
@@ -64,9 +67,12 @@ export class Journal {
   private constructor(
     readonly file: string,
     lines: number,
+    tornTail: boolean,
   ) {
     this.#stream = fs.createWriteStream(file, { flags: 'a' });
     this.#lines = lines;
+    // Appends start on a line of their own, never glued to a torn one.
+    if (tornTail) this.#stream.write('\n');
   }
 
   static async load(dir: string): Promise<{ journal: Journal; state: JournalState }> {
@@ -78,7 +84,8 @@ export class Journal {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     }
     const state = parseJournal(text);
-    return { journal: new Journal(file, state.lines), state };
+    const tornTail = text.length > 0 && !text.endsWith('\n');
+    return { journal: new Journal(file, state.lines, tornTail), state };
   }
 
   get lines(): number {

@@ -73,8 +73,14 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
   });
 
   app.post('/purge', { bodyLimit: 1024 * 1024 }, async (request, reply) => {
-    if (!deps.adminToken) throw new Forbidden('purge is disabled: start the edge with --admin-token');
-    if (!tokenMatches(request.headers.authorization, deps.adminToken)) throw new Unauthorized();
+    if (!deps.adminToken) {
+      request.log.warn({ audit: 'purge-refused', reason: 'no --admin-token', remote: request.ip }, 'purge refused');
+      throw new Forbidden('purge is disabled: start the edge with --admin-token');
+    }
+    if (!tokenMatches(request.headers.authorization, deps.adminToken)) {
+      request.log.warn({ audit: 'purge-refused', reason: 'missing or wrong token', remote: request.ip }, 'purge refused');
+      throw new Unauthorized();
+    }
     const purge = parsePurgeBody(request.body);
     const purged = deps.purger.purge(purge);
     if (purge.paths.length) deps.metrics.purges.inc({ kind: 'path' }, purge.paths.length);

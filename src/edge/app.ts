@@ -5,12 +5,11 @@ import type { Duplex } from 'node:stream';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Cache } from '../cache/cache.js';
 import type { Metrics } from '../metrics.js';
-import { statusClass } from '../metrics.js';
 import { ImgedgeError, MethodNotAllowed, RangeNotSatisfiable, OriginFailed } from '../errors.js';
 import { CACHE_NAME } from '../http/cache-status.js';
 import { registerPublicRoutes, ALLOW } from './public.js';
 import { registerAdminRoutes, type Readiness, type Purger } from './admin.js';
-import { redactTarget } from './redact.js';
+import { registerAccessLog, requestId } from './access.js';
 
 export interface AppOptions {
   readonly metrics: Metrics;
@@ -30,19 +29,20 @@ export interface AdminAppDeps extends AppOptions {
   readonly adminToken: string | undefined;
 }
 
-let requestSequence = 0;
-
 function baseOptions(deps: AppOptions): FastifyServerOptions {
   const timeout = deps.clientTimeoutMs ?? 30_000;
   return {
     ...('info' in deps.logger ? { loggerInstance: deps.logger } : { logger: deps.logger }),
-    // One access-log line per request is written by the onResponse hook.
+    // access.ts writes the one access-log line per request.
     logController: new LogController({ disableRequestLogging: true }),
-    requestIdHeader: 'x-request-id',
-    genReqId: () => (++requestSequence).toString(36),
+    requestIdHeader: false,
+    genReqId: requestId,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
-    clientErrorHandler: answerClientError,
+    clientErrorHandler: (error, socket) => {
+      deps.metrics.rejectedRequests.inc({ reason: clientErrorReason(error) });
+      answerClientError(error, socket);
+    },
     serverFactory: (handler) => {
       // The client limits: a head must arrive, and a kept-alive or stalled
       // connection is cut, within --client-timeout-ms (slowloris).
@@ -66,6 +66,12 @@ function baseOptions(deps: AppOptions): FastifyServerOptions {
  * attempts, a head too slow to arrive) get a short answer and a closed
  * connection, with Cache-Status like every other answer.
  */
+function clientErrorReason(error: Error & { code?: string }): string {
+  if (error.code === 'HPE_HEADER_OVERFLOW') return 'header_too_large';
+  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') return 'timeout';
+  return 'bad_request';
+}
+
 function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
   const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
   if (!socket.writable || (socket as Duplex & { bytesWritten?: number }).bytesWritten) {
@@ -90,7 +96,7 @@ function setErrorHandler(app: FastifyInstance): void {
         if (error instanceof MethodNotAllowed) reply.header('allow', error.allow);
         if (error instanceof RangeNotSatisfiable) reply.header('content-range', `bytes */${error.size}`);
         const fromOrigin = error.status === 502 || error.status === 504;
-        request.cacheLabel ??= fromOrigin ? 'error' : 'none';
+        request.cacheLabel ??= error.status >= 500 ? 'error' : 'none';
         reply.header('cache-status', request.cacheStatus ?? (fromOrigin
           ? `${CACHE_NAME}; fwd=miss${originStatusOf(error)}; detail=${error.code}`
           : `${CACHE_NAME}; detail=${error.code}`));
@@ -116,28 +122,8 @@ export function buildPublicApp(deps: PublicAppDeps): FastifyInstance {
     throw new MethodNotAllowed(ALLOW);
   });
 
+  registerAccessLog(publicApp, deps.metrics);
   registerPublicRoutes(publicApp, deps.cache);
-  publicApp.addHook('onResponse', async (request, reply) => {
-    const label = request.cacheLabel ?? 'none';
-    const status = reply.statusCode;
-    const bytes = request.method === 'HEAD' || status === 304 ? 0 : Number(reply.getHeader('content-length') ?? 0);
-    deps.metrics.requests.inc({ cache_status: label, status_class: statusClass(status) });
-    deps.metrics.responseBytes.inc({ cache_status: label }, bytes);
-    deps.metrics.requestDuration.observe({ cache_status: label }, reply.elapsedTime / 1000);
-    request.log.info(
-      {
-        method: request.method,
-        path: redactTarget(request.raw.url ?? ''),
-        status,
-        cache: label,
-        bytes,
-        ms: Math.round(reply.elapsedTime * 10) / 10,
-        complete: !request.raw.destroyed || reply.raw.writableFinished,
-      },
-      'request',
-    );
-  });
-
   return publicApp;
 }
 

@@ -30,6 +30,7 @@ function cacheEvents(metrics: Metrics): CacheEvents {
       metrics.originFetchesInFlight.dec();
       metrics.originFetches.inc({ result });
       metrics.originFetchDuration.observe({ result }, seconds);
+      if (result === 'storage_error') metrics.storageErrors.inc();
     },
     coalesced: () => metrics.coalescedWaiters.inc(),
     staleServed: (reason) => metrics.staleServed.inc({ reason }),
@@ -49,6 +50,8 @@ export async function startEdge(config: EdgeConfig, seams: EdgeSeams = {}): Prom
     bytes: () => index?.bytes ?? 0,
     objects: () => index?.count ?? 0,
     maxBytes: () => config.cacheMaxBytes,
+    maxOriginFetches: () => config.maxOriginFetches,
+    ready: () => state === 'ready',
   });
   const common = { metrics, clientTimeoutMs: config.clientTimeoutMs, maxHeaderBytes: config.maxHeaderBytes };
   const adminApp = buildAdminApp({

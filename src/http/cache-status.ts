@@ -12,6 +12,8 @@ export interface CacheStatusParts {
   readonly collapsed?: boolean;
   readonly ttl?: number;
   readonly detail?: string;
+  /** Not printed: the response was passed through, neither stored nor shared. */
+  readonly passed?: boolean;
 }
 
 export function cacheStatus(parts: CacheStatusParts): string {
@@ -30,6 +32,7 @@ export function cacheStatus(parts: CacheStatusParts): string {
 export function cacheStatusLabel(parts: CacheStatusParts): string {
   if (parts.hit) return parts.fwd === 'stale' ? 'stale' : 'hit';
   if (parts.fwd === 'stale') return 'revalidated';
-  if (parts.fwd) return parts.collapsed ? 'collapsed' : parts.fwd === 'bypass' ? 'pass' : 'miss';
+  if (parts.passed || parts.fwd === 'bypass') return 'pass';
+  if (parts.fwd) return parts.collapsed ? 'collapsed' : 'miss';
   return 'none';
 }

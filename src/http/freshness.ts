@@ -3,7 +3,7 @@
 // operator sets: --default-ttl when the origin says nothing, --negative-ttl
 // for 404 and 410, and the stale windows.
 import CachePolicy from 'http-cache-semantics';
-import { parseCacheControl, deltaSeconds, type HeaderMap } from './headers.js';
+import { parseCacheControl, parseHttpDate, deltaSeconds, normaliseCacheControl, type HeaderMap } from './headers.js';
 
 export interface FreshnessRules {
   readonly defaultTtlSec: number;
@@ -19,7 +19,11 @@ export function policyFor(
   response: CachePolicy.Response,
   now: number,
 ): CachePolicy {
-  const policy = new CachePolicy(request, response, { shared: true, cacheHeuristic: 0, ignoreCargoCult: false });
+  // The library compares directive names as sent; RFC 9111 §5.2 says any case.
+  const cacheControl = response.headers['cache-control'];
+  const headers =
+    typeof cacheControl === 'string' ? { ...response.headers, 'cache-control': normaliseCacheControl(cacheControl) } : response.headers;
+  const policy = new CachePolicy(request, { ...response, headers }, { shared: true, cacheHeuristic: 0, ignoreCargoCult: false });
   // The constructor stamps the response time from its own clock; ours is the truth.
   (policy as unknown as { _responseTime: number })._responseTime = now;
   return withClock(policy, now);
@@ -65,30 +69,54 @@ export interface StoreDecision {
   readonly reason?: string;
 }
 
-/** Whether and for how long to keep a response the origin just gave. */
-export function decideStore(policy: CachePolicy, status: number, headers: HeaderMap, rules: FreshnessRules): StoreDecision {
+/**
+ * Whether and for how long to keep a response the origin just gave.
+ * `responseTime` is when it arrived, for an Expires without a Date.
+ */
+export function decideStore(
+  policy: CachePolicy,
+  status: number,
+  headers: HeaderMap,
+  rules: FreshnessRules,
+  responseTime: number,
+): StoreDecision {
   if (!isStoredStatus(status)) return { store: false, lifetimeSec: 0, reason: `status ${status}` };
   const unshareable = privateReason(headers);
   if (unshareable) return { store: false, lifetimeSec: 0, reason: unshareable };
   if (!policy.storable()) return { store: false, lifetimeSec: 0, reason: 'not storable' };
+  const explicit = explicitLifetime(headers, responseTime);
   if (NEGATIVE_STATUSES.has(status)) {
+    // An absence the origin says must be checked each time is not remembered.
+    if (explicit === 0) return { store: false, lifetimeSec: 0, reason: 'no-cache' };
     return rules.negativeTtlSec > 0
       ? { store: true, lifetimeSec: rules.negativeTtlSec }
       : { store: false, lifetimeSec: 0, reason: 'negative-ttl 0' };
   }
-  const lifetimeSec = lifetime(policy, headers, rules);
+  const lifetimeSec = explicit ?? rules.defaultTtlSec;
   const hasValidator = headers.etag !== undefined || headers['last-modified'] !== undefined;
   // Kept without freshness or validator, it could only ever be refetched.
   if (lifetimeSec <= 0 && !hasValidator) return { store: false, lifetimeSec: 0, reason: 'no freshness or validator' };
   return { store: true, lifetimeSec };
 }
 
-function lifetime(policy: CachePolicy, headers: HeaderMap, rules: FreshnessRules): number {
+/**
+ * RFC 9111 §4.2.1 for a shared cache: s-maxage, then max-age, then Expires
+ * minus Date; undefined when the origin gave no freshness at all. no-cache
+ * (§5.2.2.4) and an invalid value (§4.2.1, §5.3) count as already stale.
+ */
+export function explicitLifetime(headers: HeaderMap, responseTime: number): number | undefined {
   const cc = parseCacheControl(headers['cache-control']);
-  const explicit =
-    cc.has('s-maxage') || cc.has('max-age') || cc.has('no-cache') || cc.has('proxy-revalidate') ||
-    headers.expires !== undefined;
-  return explicit ? policy.maxAge() : rules.defaultTtlSec;
+  if (cc.has('no-cache')) return 0;
+  const sMaxAge = deltaSeconds(cc, 's-maxage');
+  if (sMaxAge !== undefined) return sMaxAge;
+  const maxAge = deltaSeconds(cc, 'max-age');
+  if (maxAge !== undefined) return maxAge;
+  if (cc.has('s-maxage') || cc.has('max-age')) return 0;
+  if (headers.expires === undefined) return undefined;
+  const expires = parseHttpDate(headers.expires);
+  if (Number.isNaN(expires)) return 0;
+  const date = parseHttpDate(headers.date);
+  return Math.max(0, (expires - (Number.isNaN(date) ? responseTime : date)) / 1000);
 }
 
 export interface StaleWindows {
@@ -98,14 +126,20 @@ export interface StaleWindows {
   readonly ifErrorSec: number;
 }
 
+/**
+ * RFC 9111 §4.2.4: no-cache, must-revalidate and proxy-revalidate forbid
+ * serving stale for any reason. s-maxage carries proxy-revalidate for a
+ * shared cache (§5.2.2.10), so --stale-if-error, the cache's own default,
+ * does not apply to it; the origin's explicit stale-while-revalidate and
+ * stale-if-error (RFC 5861) still do, as CDNs read them.
+ */
 export function staleWindows(headers: HeaderMap, rules: FreshnessRules): StaleWindows {
   const cc = parseCacheControl(headers['cache-control']);
-  // RFC 9111 §5.2.2.2, §5.2.2.8: these forbid serving stale for any reason.
-  if (cc.has('must-revalidate') || cc.has('proxy-revalidate') || cc.has('no-cache')) {
+  if (cc.has('no-cache') || cc.has('must-revalidate') || cc.has('proxy-revalidate')) {
     return { whileRevalidateSec: 0, ifErrorSec: 0 };
   }
   return {
     whileRevalidateSec: deltaSeconds(cc, 'stale-while-revalidate') ?? 0,
-    ifErrorSec: deltaSeconds(cc, 'stale-if-error') ?? rules.staleIfErrorSec,
+    ifErrorSec: deltaSeconds(cc, 'stale-if-error') ?? (cc.has('s-maxage') ? 0 : rules.staleIfErrorSec),
   };
 }

@@ -16,6 +16,22 @@ export function parseCacheControl(value: string | undefined): Map<string, string
   return directives;
 }
 
+/**
+ * The same directives with lower-case names (RFC 9111 §5.2: names are
+ * case-insensitive), values untouched, for code that compares them as sent.
+ */
+export function normaliseCacheControl(value: string): string {
+  return value
+    .split(',')
+    .map((part) => {
+      const eq = part.indexOf('=');
+      const name = (eq === -1 ? part : part.slice(0, eq)).trim().toLowerCase();
+      return eq === -1 ? name : `${name}=${part.slice(eq + 1).trim()}`;
+    })
+    .filter(Boolean)
+    .join(', ');
+}
+
 /** A delta-seconds directive value (RFC 9111 §1.2.2), or undefined when absent or invalid. */
 export function deltaSeconds(directives: Map<string, string>, name: string): number | undefined {
   const raw = directives.get(name);

@@ -81,11 +81,14 @@ export function normaliseTarget(target: string): RequestTarget {
 
   const segments: string[] = [];
   const parts = rawPath.split('/');
-  const trailingSlash = parts.length > 1 && parts[parts.length - 1] === '';
+  let trailingSlash = false;
   for (const raw of parts) {
+    // RFC 3986 §5.2.4: a path ending in "/", "." or ".." names a directory.
+    trailingSlash = raw === '';
     if (raw === '') continue;
     checkSegment(raw);
     const segment = canonicalSegment(raw);
+    trailingSlash = segment === '.' || segment === '..';
     if (segment === '.') continue;
     if (segment === '..') {
       if (segments.length === 0) throw new BadPath('path escapes the root');

@@ -21,7 +21,9 @@ export function parseRange(header: string | undefined, size: number): RangeDecis
   if (first === '') {
     // §14.1.3 suffix range: the last N bytes; N = 0 selects nothing.
     const suffix = Number(last);
-    if (suffix === 0 || size === 0) return { kind: 'unsatisfiable' };
+    if (suffix === 0) return { kind: 'unsatisfiable' };
+    // §14.1.1: the one satisfiable range of an empty representation: all of it.
+    if (size === 0) return WHOLE;
     return { kind: 'partial', start: Math.max(0, size - suffix), end: size - 1 };
   }
   const start = Number(first);

@@ -108,6 +108,7 @@ test('a client that disconnects mid-download does not stop the fill for the othe
   const stayer = get(edge.url, '/quitter.jpg', { onHead: () => (stayerHead = true) });
   const gone = await quitter;
   assert.ok(!gone.complete);
+  await until(async () => (await metricValue(edge.edge, 'imgedge_incomplete_responses_total')) >= 1, 'the cut response to be counted');
   await until(() => stayerHead, 'the second client to be served');
   gate.open();
   const kept = await stayer;
