@@ -5,6 +5,7 @@ import { Pool, errors as undiciErrors } from 'undici';
 import type { Readable } from 'node:stream';
 import { OriginTimeout, OriginUnavailable, OriginBodyBroken, ImgedgeError, StorageFailed } from './errors.js';
 import type { HeaderMap } from './http/headers.js';
+import { VIA } from './http/forward.js';
 
 export interface OriginResponse {
   readonly status: number;
@@ -49,7 +50,7 @@ export class OriginClient implements OriginFetcher {
       const response = await this.#pool.request({
         method: 'GET',
         path: this.#basePath + target,
-        headers: { 'user-agent': this.#userAgent, via: '1.1 imgedge', ...headers },
+        headers: { 'user-agent': this.#userAgent, via: VIA, ...headers },
         signal,
       });
       const setCookie = response.headers['set-cookie'];

@@ -10,7 +10,7 @@ import { objectFileName, keyHash } from './key.js';
 import { closeFd, readInto, CorruptObject, type Store, type ObjectMeta, type OpenObject } from './store.js';
 import type { CacheIndex, IndexEntry } from './index.js';
 import {
-  decideStore, policyFor, policyFromObject, privateReason, staleWindows, type FreshnessRules,
+  decideStore, policyFor, policyFromObject, privateReason, staleWindows, type FreshnessRules, type StoreDecision,
 } from '../http/freshness.js';
 import type { HeaderMap } from '../http/headers.js';
 import type { CacheStatusParts } from '../http/cache-status.js';
@@ -21,6 +21,8 @@ export interface Lookup {
   readonly key: string;
   /** What the origin is asked for: canonical path and query. */
   readonly target: string;
+  /** The request headers a fill started by this request sends the origin. */
+  readonly headers: HeaderMap;
 }
 
 /** One response the cache can give, whatever it came from. Exactly one of body() or discard() is called. */
@@ -64,6 +66,7 @@ export interface CacheEvents {
 const UNSTORED_HEADERS = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization',
   'te', 'trailer', 'transfer-encoding', 'upgrade', 'content-length', 'set-cookie', 'cache-status',
+  'surrogate-control',
 ]);
 
 export function storableHeaders(headers: HeaderMap): HeaderMap {
@@ -153,6 +156,11 @@ export class Cache {
     return this.#fillAnswer(lookup, fill, head, { fwd: 'stale' });
   }
 
+  /** Straight to the origin and back, neither looked up, shared nor stored. */
+  async pass(lookup: Lookup): Promise<Answer> {
+    return passAnswer(await this.#fetchAlone(lookup), { fwd: 'bypass', passed: true });
+  }
+
   /** Drops stored objects by key; returns how many were there. */
   purge(keys: Iterable<string>): number {
     let purged = 0;
@@ -209,7 +217,7 @@ export class Cache {
   }
 
   async #miss(lookup: Lookup): Promise<Answer> {
-    const { fill, joined } = this.#fills.join(lookup.key, (f) => void this.#run(f, lookup, null));
+    const { fill, joined } = this.#fills.join(lookup.key, this.#now(), (f) => void this.#run(f, lookup, null));
     if (joined) this.events.coalesced?.();
     const head = await fill.head;
     // Joined after the last byte arrived: served from what is stored, like a hit.
@@ -218,7 +226,7 @@ export class Cache {
   }
 
   #revalidate(lookup: Lookup, entry: IndexEntry, background: boolean): Promise<{ fill: Fill; head: FillHead }> {
-    const { fill, joined } = this.#fills.join(lookup.key, (f) => void this.#run(f, lookup, entry));
+    const { fill, joined } = this.#fills.join(lookup.key, this.#now(), (f) => void this.#run(f, lookup, entry));
     if (joined && !background) this.events.coalesced?.();
     return fill.head.then((head) => ({ fill, head }));
   }
@@ -229,7 +237,7 @@ export class Cache {
       return passAnswer(response, { ...parts, collapsed: false, detail: head.reason, passed: true });
     }
     const status: CacheStatusParts = parts.hit
-      ? { hit: true, ttl: head.lifetimeSec }
+      ? { hit: true, ttl: (head.freshUntil - this.#now()) / 1000 }
       : {
           ...parts,
           ...(head.revalidated ? { fwd: 'stale', fwdStatus: 304 } : {}),
@@ -254,7 +262,7 @@ export class Cache {
     const started = this.#now();
     this.events.originStarted?.();
     try {
-      const response = await this.origin.fetch(lookup.target, {});
+      const response = await this.origin.fetch(lookup.target, lookup.headers);
       let result = resultOf(response.status);
       response.body.once('error', (error) => (result = errorResult(originError(error))));
       response.body.once('close', () => this.events.originFinished?.(result, (this.#now() - started) / 1000));
@@ -274,7 +282,8 @@ export class Cache {
     this.events.originStarted?.();
     try {
       stale = staleEntry ? await this.#open(staleEntry) : null;
-      const response = await this.origin.fetch(lookup.target, stale ? validators(stale.meta) : {}, fill.abort.signal);
+      const headers = stale ? { ...lookup.headers, ...validators(stale.meta) } : lookup.headers;
+      const response = await this.origin.fetch(lookup.target, headers, fill.abort.signal);
       result = resultOf(response.status);
       if (response.status === 304 && stale) {
         response.body.resume();
@@ -304,7 +313,7 @@ export class Cache {
     const now = this.#now();
     const headers = storableHeaders(response.headers);
     const policy = policyFor({ method: 'GET', url: lookup.target, headers: {} }, { status: response.status, headers }, now);
-    const decision = decideStore(policy, response.status, response.headers, this.options.rules, now);
+    const decision = decideStore(response.status, response.headers, this.options.rules, now);
     const length = contentLength(response.headers);
     const unshareable = privateReason(response.headers);
     const tooLarge = length !== undefined && length > this.options.maxObjectBytes;
@@ -341,7 +350,7 @@ export class Cache {
       attached = true;
       fill.announce({
         kind: 'body', status: response.status, headers, size: length, stored: store, revalidated: false,
-        lifetimeSec: decision.lifetimeSec, reason: decision.reason,
+        lifetimeSec: decision.lifetimeSec, freshUntil: freshUntil(decision, policy, now), reason: decision.reason,
       });
       let written = 0;
       for await (const chunk of response.body as AsyncIterable<Buffer>) {
@@ -372,13 +381,15 @@ export class Cache {
     const headers = refreshedHeaders(storedHeaders(stale.meta), notModified);
     const now = this.#now();
     const policy = policyFor({ method: 'GET', url: lookup.target, headers: {} }, { status: stale.meta.status, headers }, now);
-    const decision = decideStore(policy, stale.meta.status, headers, this.options.rules, now);
+    const surrogate = notModified['surrogate-control'];
+    const decision = decideStore(stale.meta.status, surrogate ? { ...headers, 'surrogate-control': surrogate } : headers, this.options.rules, now);
     const meta: ObjectMeta = { ...stale.meta, policy: policy.toObject(), lifetimeSec: decision.lifetimeSec };
     fill.attach(stale.fd, stale.bodyOffset, stale.prefix);
     fill.progress(stale.meta.bodyBytes);
     fill.announce({
       kind: 'body', status: stale.meta.status, headers: storedHeaders(meta), size: stale.meta.bodyBytes,
-      stored: decision.store, revalidated: true, lifetimeSec: decision.lifetimeSec, reason: decision.reason,
+      stored: decision.store, revalidated: true, lifetimeSec: decision.lifetimeSec,
+      freshUntil: freshUntil(decision, policy, now), reason: decision.reason,
     });
     if (decision.store) await this.#rewrite(stale, meta);
     else this.index.deleteIfCurrent(entry);
@@ -408,6 +419,12 @@ export class Cache {
   }
 }
 
+/** Until when a response just received may be reused: never unless stored. */
+function freshUntil(decision: StoreDecision, policy: CachePolicy, now: number): number {
+  if (!decision.store) return Number.NEGATIVE_INFINITY;
+  return now + (decision.lifetimeSec - Math.max(0, policy.age())) * 1000;
+}
+
 /** The headers an object was stored with, as a client gets them (Age apart). */
 export function storedHeaders(meta: ObjectMeta): HeaderMap {
   const { age: _age, ...headers } = meta.policy.resh as HeaderMap;
@@ -416,7 +433,7 @@ export function storedHeaders(meta: ObjectMeta): HeaderMap {
 
 // RFC 9111 §3.2: a 304 updates the stored header fields it carries, except
 // those that describe the body it does not carry.
-const KEPT_ON_REFRESH = new Set(['content-length', 'content-encoding', 'content-range', 'content-type']);
+const KEPT_ON_REFRESH = new Set(['content-length', 'content-encoding', 'content-range', 'content-md5', 'etag']);
 
 export function refreshedHeaders(stored: HeaderMap, notModified: HeaderMap): HeaderMap {
   const merged = { ...stored };

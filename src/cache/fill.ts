@@ -20,6 +20,8 @@ export type FillHead =
       /** The origin said 304: the body is the stored one, the headers refreshed. */
       readonly revalidated: boolean;
       readonly lifetimeSec: number;
+      /** Until when (ms) a request arriving now may reuse it: never, unless stored and fresh. */
+      readonly freshUntil: number;
       readonly reason?: string;
     }
   | {
@@ -60,6 +62,7 @@ export class Fill {
   #finished = false;
   #failure: Error | null = null;
   #changed: Deferred<void> | null = null;
+  #joinableUntil = Number.POSITIVE_INFINITY;
   /** The writer holds one reference; each reader one more. The fd closes at zero. */
   #refs = 1;
   waiters = 0;
@@ -91,7 +94,17 @@ export class Fill {
   }
 
   announce(head: FillHead): void {
+    this.#joinableUntil = head.kind === 'body' ? head.freshUntil : Number.NEGATIVE_INFINITY;
     this.#head.resolve(head);
+  }
+
+  /**
+   * Whether a request arriving at `now` may wait on this fill. Before the
+   * head, anyone may (that is the coalescing); after it, only while the
+   * response is stored and fresh, as a hit would be (RFC 9111 §4).
+   */
+  joinable(now: number): boolean {
+    return !this.settled && now < this.#joinableUntil;
   }
 
   progress(bytes: number): void {
@@ -166,10 +179,10 @@ export class Fill {
 export class Fills {
   readonly #active = new Map<string, Fill>();
 
-  /** The running fill for `key`, or a new one from `start`; `joined` tells which. */
-  join(key: string, start: (fill: Fill) => void): { fill: Fill; joined: boolean } {
+  /** The running fill for `key` if it may be joined at `now`, or a new one from `start`. */
+  join(key: string, now: number, start: (fill: Fill) => void): { fill: Fill; joined: boolean } {
     const running = this.#active.get(key);
-    if (running && !running.settled) {
+    if (running?.joinable(now)) {
       running.waiters++;
       return { fill: running, joined: true };
     }

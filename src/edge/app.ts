@@ -52,6 +52,9 @@ function baseOptions(deps: AppOptions): FastifyServerOptions {
           headersTimeout: timeout,
           requestTimeout: timeout,
           keepAliveTimeout: timeout,
+          // How often those limits are checked: a head dripped a byte at a
+          // time resets the idle timer, so only this check cuts it.
+          connectionsCheckingInterval: Math.max(250, Math.min(timeout / 4, 5_000)),
         },
         handler,
       );

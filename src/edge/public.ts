@@ -4,6 +4,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Answer, Cache } from '../cache/cache.js';
 import { cacheKey } from '../cache/key.js';
 import { normaliseTarget } from '../http/path.js';
+import { forwardedHeaders } from '../http/forward.js';
 import { parseRange, contentRange } from '../http/range.js';
 import { isNotModified, ifRangeHolds, NOT_MODIFIED_FIELDS } from '../http/conditional.js';
 import { cacheStatus, cacheStatusLabel } from '../http/cache-status.js';
@@ -38,7 +39,12 @@ export function registerPublicRoutes(app: FastifyInstance, cache: Cache): void {
 async function serve(cache: Cache, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const target = normaliseTarget(request.raw.url ?? '/');
   const key = cacheKey(target.path, target.query);
-  const answer = await cache.get({ key, target: key });
+  const lookup = { key, target: key, headers: forwardedHeaders(request.headers) };
+  // RFC 9111 §3.5: what answers an authorised request is that client's own.
+  const authorization = request.headers.authorization;
+  const answer = authorization
+    ? await cache.pass({ ...lookup, headers: { ...lookup.headers, authorization } })
+    : await cache.get(lookup);
   request.cacheLabel = cacheStatusLabel(answer.cacheStatus);
   request.cacheStatus = cacheStatus(answer.cacheStatus);
   try {

@@ -1,7 +1,7 @@
-// What to store and for how long (RFC 9111 §3 and §4.2). http-cache-semantics
-// decides storability, age and revalidation headers; this module adds what an
+// What to store and for how long (RFC 9111 §3 and §4.2), with what an
 // operator sets: --default-ttl when the origin says nothing, --negative-ttl
-// for 404 and 410, and the stale windows.
+// for 404 and 410, and the stale windows. http-cache-semantics keeps the
+// stored response's clock (its age).
 import CachePolicy from 'http-cache-semantics';
 import { parseCacheControl, parseHttpDate, deltaSeconds, normaliseCacheControl, type HeaderMap } from './headers.js';
 
@@ -41,9 +41,14 @@ function withClock(policy: CachePolicy, now: number): CachePolicy {
 
 export const NEGATIVE_STATUSES = new Set([404, 410]);
 
-/** Statuses the edge keeps: the object itself and the remembered absences. */
-export function isStoredStatus(status: number): boolean {
-  return status === 200 || NEGATIVE_STATUSES.has(status);
+/**
+ * RFC 9111 §3: final statuses may be stored; 206 and 304 are not whole
+ * responses, and 5xx are the origin failing (the edge answers 502 itself).
+ * Statuses other than 200, 404 and 410 are kept only when the origin gives
+ * them an explicit lifetime.
+ */
+export function isStorableStatus(status: number): boolean {
+  return status >= 200 && status < 500 && status !== 206 && status !== 304;
 }
 
 /**
@@ -73,30 +78,55 @@ export interface StoreDecision {
  * Whether and for how long to keep a response the origin just gave.
  * `responseTime` is when it arrived, for an Expires without a Date.
  */
-export function decideStore(
-  policy: CachePolicy,
-  status: number,
-  headers: HeaderMap,
-  rules: FreshnessRules,
-  responseTime: number,
-): StoreDecision {
-  if (!isStoredStatus(status)) return { store: false, lifetimeSec: 0, reason: `status ${status}` };
+export function decideStore(status: number, headers: HeaderMap, rules: FreshnessRules, responseTime: number): StoreDecision {
+  if (!isStorableStatus(status)) return { store: false, lifetimeSec: 0, reason: `status ${status}` };
   const unshareable = privateReason(headers);
   if (unshareable) return { store: false, lifetimeSec: 0, reason: unshareable };
-  if (!policy.storable()) return { store: false, lifetimeSec: 0, reason: 'not storable' };
-  const explicit = explicitLifetime(headers, responseTime);
+  const surrogate = surrogateControl(headers);
+  if (surrogate.noStore) return { store: false, lifetimeSec: 0, reason: 'no-store' };
+  // An Age that is not one whole number cannot be trusted: stale on arrival.
+  const explicit = ageIsValid(headers.age) ? (surrogate.maxAge ?? explicitLifetime(headers, responseTime)) : 0;
+  let lifetimeSec: number;
   if (NEGATIVE_STATUSES.has(status)) {
     // An absence the origin says must be checked each time is not remembered.
     if (explicit === 0) return { store: false, lifetimeSec: 0, reason: 'no-cache' };
-    return rules.negativeTtlSec > 0
-      ? { store: true, lifetimeSec: rules.negativeTtlSec }
-      : { store: false, lifetimeSec: 0, reason: 'negative-ttl 0' };
+    lifetimeSec = explicit ?? rules.negativeTtlSec;
+    if (lifetimeSec <= 0) return { store: false, lifetimeSec: 0, reason: 'negative-ttl 0' };
+    return { store: true, lifetimeSec };
   }
-  const lifetimeSec = explicit ?? rules.defaultTtlSec;
+  if (status === 200) lifetimeSec = explicit ?? rules.defaultTtlSec;
+  else if (explicit !== undefined && explicit > 0) lifetimeSec = explicit;
+  else return { store: false, lifetimeSec: 0, reason: `status ${status} without freshness` };
   const hasValidator = headers.etag !== undefined || headers['last-modified'] !== undefined;
   // Kept without freshness or validator, it could only ever be refetched.
   if (lifetimeSec <= 0 && !hasValidator) return { store: false, lifetimeSec: 0, reason: 'no freshness or validator' };
   return { store: true, lifetimeSec };
+}
+
+function ageIsValid(age: string | undefined): boolean {
+  return age === undefined || /^\s*\d+\s*$/.test(age);
+}
+
+/**
+ * Surrogate-Control (W3C Edge Architecture 1.0): directives for caches like
+ * this one, unqualified or targeted at "imgedge". They win over
+ * Cache-Control, and are not passed on to clients.
+ */
+export function surrogateControl(headers: HeaderMap): { noStore: boolean; maxAge: number | undefined } {
+  const value = headers['surrogate-control'];
+  const unqualified = new Map<string, string>();
+  const targeted = new Map<string, string>();
+  for (const part of (value ?? '').split(',')) {
+    const [directive = '', target] = part.split(';').map((piece) => piece.trim());
+    const eq = directive.indexOf('=');
+    const name = (eq === -1 ? directive : directive.slice(0, eq)).toLowerCase();
+    if (!name) continue;
+    const argument = eq === -1 ? '' : directive.slice(eq + 1).replace(/^"(.*)"$/, '$1');
+    if (target === undefined) unqualified.set(name, argument);
+    else if (target.toLowerCase() === 'imgedge') targeted.set(name, argument);
+  }
+  const ours = new Map([...unqualified, ...targeted]);
+  return { noStore: ours.has('no-store'), maxAge: deltaSeconds(ours, 'max-age') };
 }
 
 /**

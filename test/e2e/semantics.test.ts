@@ -219,7 +219,7 @@ test('a range of an object still being filled waits for its bytes and is never w
   assert.equal(origin.count('/fill-range.jpg'), 1);
 });
 
-test('negative caching: 404 and 410 remembered for --negative-ttl; other 4xx and 5xx never stored', async () => {
+test('negative caching: 404 and 410 remembered for --negative-ttl; other 4xx only with explicit freshness; 5xx never', async () => {
   const clock = new TestClock();
   const edge = await edgeWith(clock, ['--negative-ttl', '30']);
   origin.set('/gone.jpg', { status: 410, body: 'gone', headers: { 'content-type': 'text/plain' } });
@@ -231,10 +231,17 @@ test('negative caching: 404 and 410 remembered for --negative-ttl; other 4xx and
   clock.advance(31);
   assert.equal((await get(edge.url, '/absent.jpg')).status, 404);
   assert.equal(origin.count('/absent.jpg'), 2, 'asked again after --negative-ttl');
-  origin.set('/bad.jpg', { status: 400, body: 'bad', headers: { 'content-type': 'text/plain', 'cache-control': 'max-age=600' } });
+  origin.set('/bad.jpg', { status: 400, body: 'bad', headers: { 'content-type': 'text/plain' } });
   await get(edge.url, '/bad.jpg');
   await get(edge.url, '/bad.jpg');
-  assert.equal(origin.count('/bad.jpg'), 2);
+  assert.equal(origin.count('/bad.jpg'), 2, 'a 400 without freshness is not stored');
+  origin.set('/moved.jpg', { status: 301, body: '', headers: { location: '/elsewhere.jpg', 'cache-control': 'max-age=600' } });
+  await stored(edge, '/moved.jpg');
+  assert.equal(origin.count('/moved.jpg'), 1, 'a 301 with max-age is stored');
+  origin.set('/down.jpg', { status: 503, body: 'down', headers: { 'content-type': 'text/plain', 'cache-control': 'max-age=600' } });
+  assert.equal((await get(edge.url, '/down.jpg')).status, 502);
+  assert.equal((await get(edge.url, '/down.jpg')).status, 502);
+  assert.equal(origin.count('/down.jpg'), 2, 'a 5xx is never stored');
 });
 
 test('Vary: Accept-Encoding is stored; any other Vary passes through uncached', async () => {

@@ -8,7 +8,7 @@ import {
   privateReason,
   policyFor,
   policyFromObject,
-  isStoredStatus,
+  isStorableStatus,
   type FreshnessRules,
   type StoreDecision,
 } from '../../src/http/freshness.js';
@@ -20,10 +20,8 @@ const RULES: FreshnessRules = { defaultTtlSec: 3600, negativeTtlSec: 10, staleIf
 const NOW = Date.parse('2024-03-01T12:00:00Z');
 const DATE = httpDate(NOW);
 
-function decide(status: number, headers: HeaderMap, options: { request?: HeaderMap; rules?: FreshnessRules } = {}): StoreDecision {
-  const response = { date: DATE, ...headers };
-  const policy = policyFor({ url: '/a.jpg', method: 'GET', headers: options.request ?? {} }, { status, headers: response }, NOW);
-  return decideStore(policy, status, response, options.rules ?? RULES, NOW);
+function decide(status: number, headers: HeaderMap, options: { rules?: FreshnessRules } = {}): StoreDecision {
+  return decideStore(status, { date: DATE, ...headers }, options.rules ?? RULES, NOW);
 }
 
 const stored = (lifetimeSec: number): StoreDecision => ({ store: true, lifetimeSec });
@@ -75,18 +73,26 @@ test(
   },
 );
 
-test('decideStore: an Authorization request is not shared unless the response says so (§3.5)', () => {
-  const request = { authorization: 'Bearer x' };
-  assert.deepEqual(decide(200, { 'cache-control': 'max-age=60' }, { request }), notStored('not storable'));
-  assert.deepEqual(decide(200, { 'cache-control': 'public, max-age=60' }, { request }), stored(60));
-  assert.deepEqual(decide(200, { 'cache-control': 's-maxage=60' }, { request }), stored(60));
+test('decideStore: an Age that is not one whole number makes the response stale on arrival', () => {
+  for (const age of ['abc', '-7200', '0, 0', '3600, 3600', '1.5']) {
+    assert.deepEqual(decide(200, { 'cache-control': 'max-age=600', age, etag: '"v"' }), stored(0), age);
+  }
+  assert.deepEqual(decide(200, { 'cache-control': 'max-age=600', age: '30' }), stored(600));
 });
 
-test('decideStore: 404 and 410 are remembered for --negative-ttl, whatever lifetime the origin gives', () => {
+test('decideStore: Surrogate-Control for this cache wins over Cache-Control', () => {
+  assert.deepEqual(decide(200, { 'surrogate-control': 'max-age=300', 'cache-control': 'max-age=60' }), stored(300));
+  assert.deepEqual(decide(200, { 'surrogate-control': 'max-age=300;imgedge, max-age=5', 'cache-control': 'max-age=60' }), stored(300));
+  assert.deepEqual(decide(200, { 'surrogate-control': 'max-age=300;other', 'cache-control': 'max-age=60' }), stored(60));
+  assert.deepEqual(decide(200, { 'surrogate-control': 'no-store', 'cache-control': 'max-age=60' }), notStored('no-store'));
+  assert.deepEqual(decide(200, { 'surrogate-control': 'max-age=60', 'cache-control': 'no-store' }), notStored('no-store'));
+});
+
+test('decideStore: 404 and 410 are remembered for their explicit lifetime, else --negative-ttl', () => {
   for (const status of [404, 410]) {
     assert.deepEqual(decide(status, {}), stored(10), `${status}`);
-    assert.deepEqual(decide(status, { 'cache-control': 'max-age=3600' }), stored(10), `${status} max-age`);
-    assert.deepEqual(decide(status, { expires: httpDate(NOW + 86_400_000) }), stored(10), `${status} Expires`);
+    assert.deepEqual(decide(status, { 'cache-control': 'max-age=3600' }), stored(3600), `${status} max-age`);
+    assert.deepEqual(decide(status, { expires: httpDate(NOW + 86_400_000) }), stored(86_400), `${status} Expires`);
     assert.deepEqual(decide(status, { 'cache-control': 'no-store' }), notStored('no-store'), `${status} no-store`);
     assert.deepEqual(decide(status, { 'cache-control': 'private' }), notStored('private'), `${status} private`);
     assert.deepEqual(decide(status, {}, { rules: { ...RULES, negativeTtlSec: 0 } }), notStored('negative-ttl 0'), `${status} off`);
@@ -102,14 +108,17 @@ test(
   },
 );
 
-test('decideStore: every other status is passed through, never stored', () => {
-  for (const status of [201, 202, 203, 204, 206, 300, 301, 302, 303, 304, 307, 308, 400, 401, 403, 405, 416, 429, 500, 501, 502, 503, 504]) {
+test('decideStore: other final statuses below 500 are kept only with an explicit lifetime', () => {
+  for (const status of [201, 202, 203, 204, 299, 300, 301, 302, 303, 307, 308, 400, 401, 403, 405, 416, 429, 499]) {
+    assert.deepEqual(decide(status, { 'cache-control': 'public, max-age=600' }), stored(600), String(status));
+    assert.deepEqual(decide(status, { etag: '"v"' }), notStored(`status ${status} without freshness`), `${status} heuristic`);
+  }
+  for (const status of [100, 206, 304, 500, 501, 502, 503, 504, 599]) {
     assert.deepEqual(decide(status, { 'cache-control': 'public, max-age=600' }), notStored(`status ${status}`), String(status));
   }
-  assert.equal(isStoredStatus(200), true);
-  assert.equal(isStoredStatus(404), true);
-  assert.equal(isStoredStatus(410), true);
-  assert.equal(isStoredStatus(206), false);
+  assert.equal(isStorableStatus(200), true);
+  assert.equal(isStorableStatus(206), false);
+  assert.equal(isStorableStatus(500), false);
 });
 
 test('decideStore: --default-ttl 0 keeps only what can be revalidated', () => {
