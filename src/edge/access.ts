@@ -19,7 +19,28 @@ export function requestId(request: IncomingMessage): string {
   return `${processTag}-${(++sequence).toString(36)}`;
 }
 
+interface Samples {
+  readonly requests: { inc(): void };
+  readonly bytes: { inc(value: number): void };
+  readonly duration: { observe(value: number): void };
+}
+
 export function registerAccessLog(app: FastifyInstance, metrics: Metrics): void {
+  // Label sets are few: their children are looked up once, not hashed per request.
+  const children = new Map<string, Samples>();
+  const samplesFor = (label: string, status: number): Samples => {
+    const id = `${label} ${status}`;
+    let samples = children.get(id);
+    if (!samples) {
+      samples = {
+        requests: metrics.requests.labels({ cache_status: label, status_class: statusClass(status) }),
+        bytes: metrics.responseBytes.labels({ cache_status: label }),
+        duration: metrics.requestDuration.labels({ cache_status: label }),
+      };
+      children.set(id, samples);
+    }
+    return samples;
+  };
   app.addHook('onRequest', (request, reply, done) => {
     const socket: Socket = request.raw.socket;
     const bytesBefore = socket.bytesWritten;
@@ -29,9 +50,10 @@ export function registerAccessLog(app: FastifyInstance, metrics: Metrics): void 
       const complete = reply.raw.writableFinished;
       const bytes = socket.bytesWritten - bytesBefore;
       const seconds = reply.elapsedTime / 1000;
-      metrics.requests.inc({ cache_status: label, status_class: statusClass(status) });
-      metrics.responseBytes.inc({ cache_status: label }, bytes);
-      metrics.requestDuration.observe({ cache_status: label }, seconds);
+      const samples = samplesFor(label, status);
+      samples.requests.inc();
+      samples.bytes.inc(bytes);
+      samples.duration.observe(seconds);
       if (!complete) metrics.incompleteResponses.inc({ cache_status: label });
       request.log.info(
         {

@@ -17,6 +17,8 @@ export interface RequestTarget {
 // RFC 3986 §3.3: pchar = unreserved / pct-encoded / sub-delims / ":" / "@".
 const PCHAR = /[A-Za-z0-9\-._~!$&'()*+,;=:@]/;
 const UNRESERVED = /[A-Za-z0-9\-._~]/;
+/** "/" then segments of pchars (no "%"), none empty, "." or "..". */
+const ALREADY_CANONICAL = /^(?:\/(?!\.\.?(?:\/|$))[A-Za-z0-9\-._~!$&'()*+,;=:@]+)+\/?$|^\/$/;
 
 function hex(byte: number): string {
   return `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
@@ -78,6 +80,8 @@ export function normaliseTarget(target: string): RequestTarget {
   if (!rawPath.startsWith('/')) throw new BadPath('path must start with /');
   if (/[\u0000-\u0020\u007f-\u009f#]/.test(target)) throw new BadPath('raw control character or space in target');
   if (/%00/i.test(query)) throw new BadPath('NUL in query');
+  // Most paths are canonical already: pchars only, no empty or dot segment.
+  if (ALREADY_CANONICAL.test(rawPath) && rawPath.length <= MAX_PATH_BYTES) return { path: rawPath, query };
 
   const segments: string[] = [];
   const parts = rawPath.split('/');
