@@ -7,7 +7,7 @@ import { Fills, type Fill, type FillHead } from './fill.js';
 import { BodyReader } from './reader.js';
 import { HotObjects, type HotObject } from './hot.js';
 import { objectFileName, keyHash } from './key.js';
-import { closeFd, readInto, CorruptObject, type Store, type ObjectMeta, type OpenObject } from './store.js';
+import { closeFd, readInto, CorruptObject, type Store, type ObjectMeta, type OpenObject, type TempObject } from './store.js';
 import type { CacheIndex, IndexEntry } from './index.js';
 import {
   decideStore, policyFor, policyFromObject, privateReason, staleWindows, type FreshnessRules, type StoreDecision,
@@ -341,38 +341,48 @@ export class Cache {
       v: 1, key: lookup.key, status: response.status, lifetimeSec: decision.lifetimeSec,
       policy: policy.toObject(), bodyBytes: 0,
     };
-    const temp = await this.store.createTemp();
-    let attached = false;
-    let committed = false;
-    try {
+    // The head goes out now, and the first chunks go to readers from memory:
+    // the temp file is opened alongside, never in front of them.
+    fill.announce({
+      kind: 'body', status: response.status, headers, size: length, stored: store, revalidated: false,
+      lifetimeSec: decision.lifetimeSec, freshUntil: freshUntil(decision, policy, now), reason: decision.reason,
+    });
+    const slot: { temp?: TempObject; attached: boolean; committed: boolean } = { attached: false, committed: false };
+    const opening = (async () => {
+      const temp = await this.store.createTemp();
+      slot.temp = temp;
       await temp.begin(meta);
       fill.attach(temp.fd, temp.bodyOffset);
-      attached = true;
-      fill.announce({
-        kind: 'body', status: response.status, headers, size: length, stored: store, revalidated: false,
-        lifetimeSec: decision.lifetimeSec, freshUntil: freshUntil(decision, policy, now), reason: decision.reason,
-      });
+      slot.attached = true;
+      return temp;
+    })();
+    opening.catch(() => {});
+    try {
       let written = 0;
       for await (const chunk of response.body as AsyncIterable<Buffer>) {
+        fill.received(chunk);
+        const temp = await opening;
         await temp.writeBody(chunk, written);
         written += chunk.length;
-        fill.progress(chunk.length);
+        fill.written(written);
         // Only a body of unknown length can get here: it is still served, not kept.
         if (written > this.options.maxObjectBytes) store = false;
       }
       if (length !== undefined && written !== length) throw new OriginBodyBroken(`${written} of ${length} bytes`);
+      const temp = await opening;
       fill.complete();
       if (store) {
         const file = objectFileName(keyHash(lookup.key));
         await temp.commit({ ...meta, bodyBytes: written }, file);
-        committed = true;
+        slot.committed = true;
         this.index.set({ key: lookup.key, file, size: temp.bodyOffset + written });
       }
       fill.finish();
     } finally {
+      await opening.catch(() => {});
       // The fill closes the fd once its readers are done; unattached, it is ours.
-      if (!attached) closeQuietly(temp.fd);
-      if (!committed) await temp.discard().catch(() => {});
+      if (slot.temp && !slot.attached) closeQuietly(slot.temp.fd);
+      if (slot.temp && !slot.committed) await slot.temp.discard().catch(() => {});
     }
   }
 
@@ -384,8 +394,8 @@ export class Cache {
     const surrogate = notModified['surrogate-control'];
     const decision = decideStore(stale.meta.status, surrogate ? { ...headers, 'surrogate-control': surrogate } : headers, this.options.rules, now);
     const meta: ObjectMeta = { ...stale.meta, policy: policy.toObject(), lifetimeSec: decision.lifetimeSec };
-    fill.attach(stale.fd, stale.bodyOffset, stale.prefix);
-    fill.progress(stale.meta.bodyBytes);
+    fill.attach(stale.fd, stale.bodyOffset);
+    fill.stored(stale.meta.bodyBytes);
     fill.announce({
       kind: 'body', status: stale.meta.status, headers: storedHeaders(meta), size: stale.meta.bodyBytes,
       stored: decision.store, revalidated: true, lifetimeSec: decision.lifetimeSec,
@@ -509,13 +519,13 @@ function storedAnswer(copy: StoredCopy, policy: CachePolicy, parts: CacheStatusP
       released = true;
       return new BodyReader(
         {
-          fd: copy.fd,
-          bodyOffset: copy.bodyOffset,
-          prefix: copy.prefix,
           available: () => size,
           complete: () => true,
           failure: () => null,
           changed: () => Promise.resolve(),
+          inMemory: (position, limit) =>
+            position < copy.prefix.length ? copy.prefix.subarray(position, Math.min(limit, copy.prefix.length)) : null,
+          readFile: (buf, length, position) => readInto(copy.fd, buf, length, copy.bodyOffset + position),
           release: () => closeQuietly(copy.fd),
         },
         start,

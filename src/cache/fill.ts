@@ -4,7 +4,7 @@
 // too. A fill that fails fails every reader, so no one gets a short body that
 // looks complete.
 import { BodyReader, type BodySource } from './reader.js';
-import { closeFd } from './store.js';
+import { closeFd, readInto } from './store.js';
 import type { HeaderMap } from '../http/headers.js';
 import type { OriginResponse } from '../origin-client.js';
 
@@ -50,14 +50,25 @@ function deferred<T>(): Deferred<T> {
   return { promise, resolve, reject };
 }
 
+/** How much of the latest body a fill keeps in memory for readers at the tip. */
+const RECENT_BYTES = 1024 * 1024;
+
 export class Fill {
   readonly #head = deferred<FillHead>();
   readonly #done = deferred<void>();
   readonly abort = new AbortController();
   #fd: number | null = null;
   #bodyOffset = 0;
-  #prefix: Buffer | undefined;
+  /** Body bytes received, whether or not they are on disk yet. */
   #available = 0;
+  /** Body bytes written to the file. */
+  #onDisk = 0;
+  /**
+   * The latest chunks, in order, so readers at the tip take them from here
+   * instead of reading the file back. Every byte not yet on disk is here.
+   */
+  readonly #recent: Array<{ readonly start: number; readonly chunk: Buffer }> = [];
+  #recentBytes = 0;
   #complete = false;
   #finished = false;
   #failure: Error | null = null;
@@ -87,10 +98,9 @@ export class Fill {
   }
 
   /** The file the body is being written into (or, revalidated, the stored one). */
-  attach(fd: number, bodyOffset: number, prefix?: Buffer): void {
+  attach(fd: number, bodyOffset: number): void {
     this.#fd = fd;
     this.#bodyOffset = bodyOffset;
-    this.#prefix = prefix;
   }
 
   announce(head: FillHead): void {
@@ -107,8 +117,29 @@ export class Fill {
     return !this.settled && now < this.#joinableUntil;
   }
 
-  progress(bytes: number): void {
-    this.#available += bytes;
+  /** A chunk arrived from the origin: readers may take it before it is written. */
+  received(chunk: Buffer): void {
+    this.#recent.push({ start: this.#available, chunk });
+    this.#recentBytes += chunk.length;
+    this.#available += chunk.length;
+    this.#notify();
+  }
+
+  /** The body is on disk up to `bytes`; chunks held for readers beyond the budget go. */
+  written(bytes: number): void {
+    this.#onDisk = bytes;
+    while (this.#recentBytes > RECENT_BYTES && this.#recent.length > 1) {
+      const oldest = this.#recent[0]!;
+      if (oldest.start + oldest.chunk.length > this.#onDisk) break;
+      this.#recent.shift();
+      this.#recentBytes -= oldest.chunk.length;
+    }
+  }
+
+  /** A body already on disk in full (a 304 refresh serves the stored file). */
+  stored(bytes: number): void {
+    this.#available = bytes;
+    this.#onDisk = bytes;
     this.#notify();
   }
 
@@ -145,20 +176,38 @@ export class Fill {
 
   /** A reader of [start, end) of the body, following the writer. */
   reader(start = 0, end?: number): BodyReader {
-    if (this.#fd === null) throw new Error('fill has no body');
     this.#refs++;
     const fill = this;
     const source: BodySource = {
-      fd: this.#fd,
-      bodyOffset: this.#bodyOffset,
-      prefix: this.#prefix,
       available: () => fill.#available,
       complete: () => fill.#complete,
       failure: () => fill.#failure,
       changed: () => (fill.#changed ??= deferred<void>()).promise,
+      inMemory: (position, limit) => fill.#inMemory(position, limit),
+      readFile: (buf, length, position) => {
+        // Everything not on disk is in #recent, so a read that gets here starts on disk.
+        const onDisk = Math.min(length, fill.#onDisk - position);
+        if (fill.#fd === null || onDisk <= 0) return Promise.reject(new Error('body not on disk yet'));
+        return readInto(fill.#fd, buf, onDisk, fill.#bodyOffset + position);
+      },
       release: () => fill.#release(),
     };
     return new BodyReader(source, start, end);
+  }
+
+  #inMemory(position: number, limit: number): Buffer | null {
+    const recent = this.#recent;
+    if (recent.length === 0 || position < recent[0]!.start) return null;
+    // Readers are nearly always at the tip: search from the newest chunk.
+    for (let i = recent.length - 1; i >= 0; i--) {
+      const { start, chunk } = recent[i]!;
+      if (position >= start) {
+        const from = position - start;
+        if (from >= chunk.length) return null;
+        return chunk.subarray(from, Math.min(chunk.length, limit - start));
+      }
+    }
+    return null;
   }
 
   #notify(): void {

@@ -1,13 +1,12 @@
-// A body read from an object file, whole or a slice, while the file may still
-// be growing. Backpressure is the consumer's: nothing is read ahead of what
-// it takes, so a slow client costs a position, not memory.
+// A body read whole or as a slice, while it may still be arriving. Bytes come
+// from memory when the source holds them (the start read with a header, the
+// latest chunks of a fill), else from the object file. Backpressure is the
+// consumer's: nothing is read ahead of what it takes, so a slow client costs
+// a position, not memory.
 import { Readable } from 'node:stream';
-import { readInto } from './store.js';
 
 /** What a reader follows: a stored object (complete) or a fill (growing). */
 export interface BodySource {
-  readonly fd: number;
-  readonly bodyOffset: number;
   /** Body bytes that may be read now. */
   available(): number;
   /** True once `available()` is the whole body. */
@@ -16,8 +15,10 @@ export interface BodySource {
   failure(): Error | null;
   /** Resolves on the next change of available/complete/failure. */
   changed(): Promise<void>;
-  /** Bytes already in memory from position 0, read along with the header. */
-  readonly prefix?: Buffer;
+  /** Body bytes from `position` (up to `limit`) already in memory, or null. */
+  inMemory(position: number, limit: number): Buffer | null;
+  /** Reads body bytes at `position` from the file; 0 means the file ends there. */
+  readFile(buf: Buffer, length: number, position: number): Promise<number>;
   /** Called once when the reader is done with the source. */
   release(): void;
 }
@@ -81,13 +82,11 @@ export class BodyReader extends Readable {
   }
 
   async #readChunk(limit: number): Promise<Buffer> {
-    const prefix = this.source.prefix;
-    if (prefix && this.#position < prefix.length) {
-      return prefix.subarray(this.#position, Math.min(limit, prefix.length));
-    }
+    const held = this.source.inMemory(this.#position, limit);
+    if (held) return held;
     const length = Math.min(CHUNK_BYTES, limit - this.#position);
     const buf = Buffer.allocUnsafe(length);
-    const bytesRead = await readInto(this.source.fd, buf, length, this.source.bodyOffset + this.#position);
+    const bytesRead = await this.source.readFile(buf, length, this.#position);
     if (bytesRead === 0) throw new Error('object file is shorter than its header says');
     return buf.subarray(0, bytesRead);
   }

@@ -102,8 +102,14 @@ export class TempObject {
     await writeAll(this.fd, encodeHeader(meta, this.#reserved), 0);
     await fsync(this.fd);
     const target = path.join(this.objectsDir, fileName);
-    await fsp.mkdir(path.dirname(target), { recursive: true });
-    await fsp.rename(this.tempPath, target);
+    try {
+      await fsp.rename(this.tempPath, target);
+    } catch (error) {
+      // The fan-out dirs are made at start; one removed by hand is made again.
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      await fsp.mkdir(path.dirname(target), { recursive: true });
+      await fsp.rename(this.tempPath, target);
+    }
   }
 
   async discard(): Promise<void> {
@@ -140,6 +146,9 @@ export class Store {
   static async open(dir: string): Promise<Store> {
     const store = new Store(path.resolve(dir));
     await fsp.mkdir(store.objectsDir, { recursive: true });
+    await Promise.all(
+      Array.from({ length: 256 }, (_, i) => fsp.mkdir(path.join(store.objectsDir, i.toString(16).padStart(2, '0')), { recursive: true })),
+    );
     await fsp.rm(store.tmpDir, { recursive: true, force: true });
     await fsp.mkdir(store.tmpDir, { recursive: true });
     return store;

@@ -95,12 +95,17 @@ function originStatusOf(error: ImgedgeError): string {
 /** The one place an error becomes a response. */
 function setErrorHandler(app: FastifyInstance): void {
     app.setErrorHandler((error, request, reply) => {
+      // Headers staged for the answer that failed (an object's ETag, its
+      // Content-Length) must not describe the error that replaces it.
+      for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name);
       if (error instanceof ImgedgeError) {
         if (error instanceof MethodNotAllowed) reply.header('allow', error.allow);
         if (error instanceof RangeNotSatisfiable) reply.header('content-range', `bytes */${error.size}`);
         const fromOrigin = error.status === 502 || error.status === 504;
         request.cacheLabel ??= error.status >= 500 ? 'error' : 'none';
-        reply.header('cache-status', request.cacheStatus ?? (fromOrigin
+        // A failure replaces whatever the chosen answer claimed (stored, hit).
+        const chosen = error.status < 500 ? request.cacheStatus : undefined;
+        reply.header('cache-status', chosen ?? (fromOrigin
           ? `${CACHE_NAME}; fwd=miss${originStatusOf(error)}; detail=${error.code}`
           : `${CACHE_NAME}; detail=${error.code}`));
         if (error.status >= 500) request.log.warn({ code: error.code, err: error.message }, 'request failed');
