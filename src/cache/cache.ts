@@ -156,6 +156,20 @@ export class Cache {
     return this.#fillAnswer(lookup, fill, head, { fwd: 'stale' });
   }
 
+  /**
+   * A fresh hit on an object held in memory, found without I/O or await, or
+   * null for everything else (which get() answers).
+   */
+  hotHit(key: string): { status: number; headers: Readonly<HeaderMap>; body: Buffer; age: number; ttl: number } | null {
+    const entry = this.index.get(key);
+    const hot = entry && this.#hot.get(entry.file);
+    if (!hot) return null;
+    const age = Math.max(0, policyFromObject(hot.meta.policy, this.#now()).age());
+    const ttl = hot.meta.lifetimeSec - age;
+    if (ttl <= 0) return null;
+    return { status: hot.meta.status, headers: hot.headers, body: hot.body, age: Math.floor(age), ttl };
+  }
+
   /** Straight to the origin and back, neither looked up, shared nor stored. */
   async pass(lookup: Lookup): Promise<Answer> {
     return passAnswer(await this.#fetchAlone(lookup), { fwd: 'bypass', passed: true });

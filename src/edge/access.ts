@@ -1,10 +1,10 @@
 // One access-log line and one set of metric samples per public request,
 // written when the response closes: complete, failed or cut off by the
 // client alike. Bytes are those written to the socket, head included.
-import type { FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Metrics } from '../metrics.js';
 import { statusClass } from '../metrics.js';
 import { redactTarget } from './redact.js';
@@ -25,42 +25,40 @@ interface Samples {
   readonly duration: { observe(value: number): void };
 }
 
-export function registerAccessLog(app: FastifyInstance, metrics: Metrics): void {
+export class AccessLog {
   // Label sets are few: their children are looked up once, not hashed per request.
-  const children = new Map<string, Samples>();
-  const samplesFor = (label: string, status: number): Samples => {
-    const id = `${label} ${status}`;
-    let samples = children.get(id);
-    if (!samples) {
-      samples = {
-        requests: metrics.requests.labels({ cache_status: label, status_class: statusClass(status) }),
-        bytes: metrics.responseBytes.labels({ cache_status: label }),
-        duration: metrics.requestDuration.labels({ cache_status: label }),
-      };
-      children.set(id, samples);
-    }
-    return samples;
-  };
-  app.addHook('onRequest', (request, reply, done) => {
-    const socket: Socket = request.raw.socket;
+  readonly #children = new Map<string, Samples>();
+
+  constructor(
+    private readonly metrics: Metrics,
+    private readonly log: FastifyBaseLogger,
+  ) {}
+
+  /**
+   * Records the exchange when `res` closes. `label` is read then, since the
+   * cache outcome is known only once the answer is chosen.
+   */
+  watch(req: IncomingMessage, res: ServerResponse, started: number, label: () => string, log: FastifyBaseLogger = this.log, reqId?: string): void {
+    const socket: Socket = req.socket;
     const bytesBefore = socket.bytesWritten;
-    reply.raw.once('close', () => {
-      const label = request.cacheLabel ?? 'none';
-      const status = reply.raw.statusCode;
-      const complete = reply.raw.writableFinished;
+    res.once('close', () => {
+      const cache = label();
+      const status = res.statusCode;
+      const complete = res.writableFinished;
       const bytes = socket.bytesWritten - bytesBefore;
-      const seconds = reply.elapsedTime / 1000;
-      const samples = samplesFor(label, status);
+      const seconds = (performance.now() - started) / 1000;
+      const samples = this.#samples(cache, status);
       samples.requests.inc();
       samples.bytes.inc(bytes);
       samples.duration.observe(seconds);
-      if (!complete) metrics.incompleteResponses.inc({ cache_status: label });
-      request.log.info(
+      if (!complete) this.metrics.incompleteResponses.inc({ cache_status: cache });
+      log.info(
         {
-          method: request.method,
-          path: redactTarget(request.raw.url ?? ''),
+          ...(reqId === undefined ? {} : { reqId }),
+          method: req.method,
+          path: redactTarget(req.url ?? ''),
           status,
-          cache: label,
+          cache,
           bytes,
           ms: Math.round(seconds * 10_000) / 10,
           complete,
@@ -68,6 +66,26 @@ export function registerAccessLog(app: FastifyInstance, metrics: Metrics): void 
         'request',
       );
     });
+  }
+
+  #samples(label: string, status: number): Samples {
+    const id = `${label} ${status}`;
+    let samples = this.#children.get(id);
+    if (!samples) {
+      samples = {
+        requests: this.metrics.requests.labels({ cache_status: label, status_class: statusClass(status) }),
+        bytes: this.metrics.responseBytes.labels({ cache_status: label }),
+        duration: this.metrics.requestDuration.labels({ cache_status: label }),
+      };
+      this.#children.set(id, samples);
+    }
+    return samples;
+  }
+}
+
+export function registerAccessLog(app: FastifyInstance, access: AccessLog): void {
+  app.addHook('onRequest', (request, reply, done) => {
+    access.watch(request.raw, reply.raw, performance.now(), () => request.cacheLabel ?? 'none', request.log);
     done();
   });
 }

@@ -9,7 +9,8 @@ import { ImgedgeError, MethodNotAllowed, RangeNotSatisfiable, OriginFailed } fro
 import { CACHE_NAME } from '../http/cache-status.js';
 import { registerPublicRoutes, ALLOW } from './public.js';
 import { registerAdminRoutes, type Readiness, type Purger } from './admin.js';
-import { registerAccessLog, requestId } from './access.js';
+import { AccessLog, registerAccessLog, requestId } from './access.js';
+import { fastHits, type FastPath } from './fast-hit.js';
 
 export interface AppOptions {
   readonly metrics: Metrics;
@@ -29,7 +30,7 @@ export interface AdminAppDeps extends AppOptions {
   readonly adminToken: string | undefined;
 }
 
-function baseOptions(deps: AppOptions): FastifyServerOptions {
+function baseOptions(deps: AppOptions, fastPath?: FastPath): FastifyServerOptions {
   const timeout = deps.clientTimeoutMs ?? 30_000;
   return {
     ...('info' in deps.logger ? { loggerInstance: deps.logger } : { logger: deps.logger }),
@@ -56,7 +57,7 @@ function baseOptions(deps: AppOptions): FastifyServerOptions {
           // time resets the idle timer, so only this check cuts it.
           connectionsCheckingInterval: Math.max(250, Math.min(timeout / 4, 5_000)),
         },
-        handler,
+        fastPath ? (req, res) => fastPath(req, res) || handler(req, res) : handler,
       );
       server.setTimeout(timeout);
       return server;
@@ -124,13 +125,17 @@ function setErrorHandler(app: FastifyInstance): void {
 }
 
 export function buildPublicApp(deps: PublicAppDeps): FastifyInstance {
-  const publicApp = Fastify(baseOptions(deps));
+  // The fast path needs the app's logger, so it is put in place once the app exists.
+  let fast: FastPath = () => false;
+  const publicApp = Fastify(baseOptions(deps, (req, res) => fast(req, res)));
+  const access = new AccessLog(deps.metrics, publicApp.log);
+  fast = fastHits(deps.cache, access, () => publicApp.server.listening);
   setErrorHandler(publicApp);
   publicApp.setNotFoundHandler(() => {
     throw new MethodNotAllowed(ALLOW);
   });
 
-  registerAccessLog(publicApp, deps.metrics);
+  registerAccessLog(publicApp, access);
   registerPublicRoutes(publicApp, deps.cache);
   return publicApp;
 }

@@ -18,6 +18,8 @@ export interface RequestTarget {
 const PCHAR = /[A-Za-z0-9\-._~!$&'()*+,;=:@]/;
 const UNRESERVED = /[A-Za-z0-9\-._~]/;
 /** "/" then segments of pchars (no "%"), none empty, "." or "..". */
+/** Query characters that need no look: no "%" (so no encoded NUL), no controls. */
+const PLAIN_QUERY = /^[A-Za-z0-9\-._~!$&'()*+,;=:@/?]*$/;
 const ALREADY_CANONICAL = /^(?:\/(?!\.\.?(?:\/|$))[A-Za-z0-9\-._~!$&'()*+,;=:@]+)+\/?$|^\/$/;
 
 function hex(byte: number): string {
@@ -64,6 +66,20 @@ function checkSegment(raw: string): void {
   if (decoded.includes('/') || decoded.includes('\\')) throw new BadPath('encoded path separator');
   // RFC 9110 §5.5 forbids NUL anywhere; other controls (C0, DEL, C1) have no place in a name.
   if (/[\u0000-\u001f\u007f-\u009f]/.test(decoded)) throw new BadPath('control character in path');
+}
+
+/**
+ * The target as it is when it needs no work: a canonical path and a plain
+ * query; null for anything else (normaliseTarget decides those). No throw,
+ * no allocation beyond the split: this is the hit path's check.
+ */
+export function canonicalTarget(target: string): RequestTarget | null {
+  const q = target.indexOf('?');
+  const path = q === -1 ? target : target.slice(0, q);
+  const query = q === -1 ? '' : target.slice(q + 1);
+  if (path.length > MAX_PATH_BYTES || !ALREADY_CANONICAL.test(path)) return null;
+  if (query && (query.length > MAX_QUERY_BYTES || !PLAIN_QUERY.test(query))) return null;
+  return { path, query };
 }
 
 /**

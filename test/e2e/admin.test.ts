@@ -64,9 +64,13 @@ test('metrics appear and move as requests are made', async () => {
   await until(async () => sample(await scrape(), 'imgedge_cache_objects') >= 1, 'the object to be counted');
   await get(edge.url, '/m/a.jpg');
   await get(edge.url, '/m/a.jpg');
-  const after = await scrape();
   const hits = 'imgedge_requests_total{cache_status="hit",status_class="2xx"}';
   const misses = 'imgedge_requests_total{cache_status="miss",status_class="2xx"}';
+  // A request is counted when its response closes, a moment after the client has it all.
+  const after = await until(async () => {
+    const now = await scrape();
+    return sample(now, hits) - sample(before, hits) >= 2 ? now : null;
+  }, 'the two hits to be counted');
   assert.equal(sample(after, hits) - sample(before, hits), 2);
   assert.equal(sample(after, misses) - sample(before, misses), 1);
   const hitBytes = sample(after, 'imgedge_response_bytes_total{cache_status="hit"}') - sample(before, 'imgedge_response_bytes_total{cache_status="hit"}');

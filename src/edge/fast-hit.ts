@@ -1,0 +1,44 @@
+// The hit path without Fastify. A GET or HEAD for a fresh object held in
+// memory, asking for no condition, range or credentials, is answered right in
+// the request callback: no routing, no hooks, no await. Anything else, and
+// any doubt, goes on to the Fastify app, which answers every case the same
+// way (test/e2e covers both paths).
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Cache } from '../cache/cache.js';
+import { cacheKey } from '../cache/key.js';
+import { canonicalTarget } from '../http/path.js';
+import { cacheStatus } from '../http/cache-status.js';
+import { requestId, type AccessLog } from './access.js';
+
+export type FastPath = (req: IncomingMessage, res: ServerResponse) => boolean;
+
+export function fastHits(cache: Cache, access: AccessLog, accepting: () => boolean): FastPath {
+  return (req, res) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+    const asked = req.headers;
+    if (
+      asked.range !== undefined || asked['if-none-match'] !== undefined ||
+      asked['if-modified-since'] !== undefined || asked.authorization !== undefined ||
+      // A GET with a body is suspect (smuggling): the app refuses it.
+      asked['transfer-encoding'] !== undefined || (asked['content-length'] !== undefined && asked['content-length'] !== '0')
+    ) {
+      return false;
+    }
+    // While draining, the app answers: it closes kept-alive connections.
+    if (!accepting()) return false;
+    const target = canonicalTarget(req.url ?? '');
+    const hit = target && cache.hotHit(cacheKey(target.path, target.query));
+    if (!hit) return false;
+    access.watch(req, res, performance.now(), () => 'hit', undefined, requestId(req));
+    const headers: Record<string, string> = {
+      ...hit.headers,
+      'cache-status': cacheStatus({ hit: true, ttl: hit.ttl }),
+      age: String(hit.age),
+      'content-length': String(hit.body.length),
+    };
+    if (hit.status === 200) headers['accept-ranges'] = 'bytes';
+    res.writeHead(hit.status, headers);
+    res.end(req.method === 'HEAD' ? undefined : hit.body);
+    return true;
+  };
+}
