@@ -5,12 +5,12 @@ import type { Readable } from 'node:stream';
 import type CachePolicy from 'http-cache-semantics';
 import { Fills, type Fill, type FillHead } from './fill.js';
 import { BodyReader } from './reader.js';
-import { HotObjects, type HotObject } from './hot.js';
+import { HotObjects, hotObject, type HotObject } from './hot.js';
 import { objectFileName, keyHash } from './key.js';
 import { closeFd, readInto, CorruptObject, type Store, type ObjectMeta, type OpenObject, type TempObject } from './store.js';
 import type { CacheIndex, IndexEntry } from './index.js';
 import {
-  decideStore, policyFor, policyFromObject, privateReason, staleWindows, type FreshnessRules, type StoreDecision,
+  currentAge, decideStore, policyFor, privateReason, staleWindows, type FreshnessRules, type StoreDecision,
 } from '../http/freshness.js';
 import type { HeaderMap } from '../http/headers.js';
 import type { CacheStatusParts } from '../http/cache-status.js';
@@ -125,17 +125,16 @@ export class Cache {
     if (!stored) return this.#miss(lookup);
 
     const now = this.#now();
-    const policy = policyFromObject(stored.meta.policy, now);
-    const age = Math.max(0, policy.age());
+    const age = currentAge(stored.meta.policy, now);
     const ttl = stored.meta.lifetimeSec - age;
-    if (ttl > 0) return storedAnswer(stored, policy, { hit: true, ttl });
+    if (ttl > 0) return storedAnswer(stored, age, { hit: true, ttl });
 
     const windows = staleWindows(stored.headers, this.options.rules);
     const staleness = -ttl;
     if (staleness < windows.whileRevalidateSec) {
       this.#revalidate(lookup, entry!, true).catch(() => {});
       this.events.staleServed?.('stale_while_revalidate');
-      return storedAnswer(stored, policy, { hit: true, ttl, detail: 'stale-while-revalidate' });
+      return storedAnswer(stored, age, { hit: true, ttl, detail: 'stale-while-revalidate' });
     }
     let head: FillHead;
     let fill: Fill;
@@ -145,7 +144,7 @@ export class Cache {
       if (staleness < windows.ifErrorSec) {
         this.events.staleServed?.('stale_if_error');
         const fwdStatus = error instanceof OriginFailed ? error.originStatus : undefined;
-        return storedAnswer(stored, policy, {
+        return storedAnswer(stored, age, {
           fwd: 'stale', fwdStatus, hit: true, ttl, detail: 'stale-if-error',
         });
       }
@@ -160,14 +159,14 @@ export class Cache {
    * A fresh hit on an object held in memory, found without I/O or await, or
    * null for everything else (which get() answers).
    */
-  hotHit(key: string): { status: number; headers: Readonly<HeaderMap>; body: Buffer; age: number; ttl: number } | null {
+  hotHit(key: string): { object: HotObject; age: number; ttl: number } | null {
     const entry = this.index.get(key);
     const hot = entry && this.#hot.get(entry.file);
     if (!hot) return null;
-    const age = Math.max(0, policyFromObject(hot.meta.policy, this.#now()).age());
+    const age = currentAge(hot.meta.policy, this.#now());
     const ttl = hot.meta.lifetimeSec - age;
     if (ttl <= 0) return null;
-    return { status: hot.meta.status, headers: hot.headers, body: hot.body, age: Math.floor(age), ttl };
+    return { object: hot, age: Math.floor(age), ttl };
   }
 
   /** Straight to the origin and back, neither looked up, shared nor stored. */
@@ -202,7 +201,7 @@ export class Cache {
     }
     try {
       const body = await readWhole(object);
-      const copy: HotObject = { meta: object.meta, headers: Object.freeze(storedHeaders(object.meta)), body };
+      const copy = hotObject(object.meta, storedHeaders(object.meta), body);
       this.#hot.set(entry.file, copy);
       return copy;
     } catch (error) {
@@ -446,7 +445,7 @@ export class Cache {
 /** Until when a response just received may be reused: never unless stored. */
 function freshUntil(decision: StoreDecision, policy: CachePolicy, now: number): number {
   if (!decision.store) return Number.NEGATIVE_INFINITY;
-  return now + (decision.lifetimeSec - Math.max(0, policy.age())) * 1000;
+  return now + (decision.lifetimeSec - currentAge(policy.toObject(), now)) * 1000;
 }
 
 /** The headers an object was stored with, as a client gets them (Age apart). */
@@ -504,13 +503,13 @@ async function readWhole(object: OpenObject): Promise<Buffer> {
   return body;
 }
 
-function storedAnswer(copy: StoredCopy, policy: CachePolicy, parts: CacheStatusParts): Answer {
+function storedAnswer(copy: StoredCopy, age: number, parts: CacheStatusParts): Answer {
   const size = copy.meta.bodyBytes;
   const base = {
     status: copy.meta.status,
     headers: copy.headers,
     size,
-    age: Math.floor(Math.max(0, policy.age())),
+    age: Math.floor(age),
     cacheStatus: parts,
     rangeable: true,
   };

@@ -10,7 +10,16 @@ export interface HotObject {
   readonly meta: ObjectMeta;
   /** The stored headers as sent to clients, Age apart; never mutated. */
   readonly headers: Readonly<HeaderMap>;
+  /** The same as a flat [name, value, ...] list with Content-Length (and Accept-Ranges for a 200), for a whole answer. */
+  readonly wholeHeaders: readonly string[];
   readonly body: Buffer;
+}
+
+export function hotObject(meta: ObjectMeta, headers: HeaderMap, body: Buffer): HotObject {
+  const whole = Object.entries(headers).flat();
+  whole.push('content-length', String(body.length));
+  if (meta.status === 200) whole.push('accept-ranges', 'bytes');
+  return { meta, headers: Object.freeze(headers), wholeHeaders: Object.freeze(whole), body };
 }
 
 const ENTRY_OVERHEAD_BYTES = 1024;

@@ -10,6 +10,8 @@ import { statusClass } from '../metrics.js';
 import { redactTarget } from './redact.js';
 
 const processTag = randomBytes(3).toString('hex');
+/** Levels at which the access line is written: built only then, it is not free. */
+const LOGGED_LEVELS = new Set(['info', 'debug', 'trace']);
 let sequence = 0;
 
 /** The client's X-Request-Id when it is a sane token, else one of ours. */
@@ -52,6 +54,7 @@ export class AccessLog {
       samples.bytes.inc(bytes);
       samples.duration.observe(seconds);
       if (!complete) this.metrics.incompleteResponses.inc({ cache_status: cache });
+      if (!LOGGED_LEVELS.has(log.level)) return;
       log.info(
         {
           ...(reqId === undefined ? {} : { reqId }),

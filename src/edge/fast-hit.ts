@@ -30,15 +30,13 @@ export function fastHits(cache: Cache, access: AccessLog, accepting: () => boole
     const hit = target && cache.hotHit(cacheKey(target.path, target.query));
     if (!hit) return false;
     access.watch(req, res, performance.now(), () => 'hit', undefined, requestId(req));
-    const headers: Record<string, string> = {
-      ...hit.headers,
-      'cache-status': cacheStatus({ hit: true, ttl: hit.ttl }),
-      age: String(hit.age),
-      'content-length': String(hit.body.length),
-    };
-    if (hit.status === 200) headers['accept-ranges'] = 'bytes';
-    res.writeHead(hit.status, headers);
-    res.end(req.method === 'HEAD' ? undefined : hit.body);
+    const { object, age, ttl } = hit;
+    res.writeHead(object.meta.status, [
+      ...object.wholeHeaders,
+      'cache-status', cacheStatus({ hit: true, ttl }),
+      'age', String(age),
+    ]);
+    res.end(req.method === 'HEAD' ? undefined : object.body);
     return true;
   };
 }

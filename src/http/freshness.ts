@@ -13,7 +13,7 @@ export interface FreshnessRules {
 
 export type PolicyObject = CachePolicy.CachePolicyObject;
 
-/** A policy whose clock is the caller's, so tests and callers agree on "now". */
+/** The stored form of a response's policy, stamped with the caller's clock. */
 export function policyFor(
   request: CachePolicy.Request,
   response: CachePolicy.Response,
@@ -26,17 +26,16 @@ export function policyFor(
   const policy = new CachePolicy(request, { ...response, headers }, { shared: true, cacheHeuristic: 0, ignoreCargoCult: false });
   // The constructor stamps the response time from its own clock; ours is the truth.
   (policy as unknown as { _responseTime: number })._responseTime = now;
-  return withClock(policy, now);
-}
-
-export function policyFromObject(object: PolicyObject, now: number): CachePolicy {
-  return withClock(CachePolicy.fromObject(object), now);
-}
-
-/** http-cache-semantics reads "now" through a method: make it the caller's. */
-function withClock(policy: CachePolicy, now: number): CachePolicy {
-  (policy as unknown as { now: () => number }).now = () => now;
   return policy;
+}
+
+/**
+ * RFC 9111 §4.2.3, as http-cache-semantics reckons it: the Age the response
+ * arrived with, plus the time it has been held. Seconds, never negative.
+ */
+export function currentAge(policy: PolicyObject, now: number): number {
+  const received = Number.parseInt(String(policy.resh.age ?? ''), 10);
+  return Math.max(0, (Number.isFinite(received) ? received : 0) + (now - policy.t) / 1000);
 }
 
 export const NEGATIVE_STATUSES = new Set([404, 410]);
