@@ -74,6 +74,7 @@ export class Fill {
   #failure: Error | null = null;
   #changed: Deferred<void> | null = null;
   #joinableUntil = Number.POSITIVE_INFINITY;
+  #size: number | undefined;
   /** The writer holds one reference; each reader one more. The fd closes at zero. */
   #refs = 1;
   waiters = 0;
@@ -92,9 +93,12 @@ export class Fill {
     return this.#finished || this.#failure !== null;
   }
 
-  /** Every body byte is in the file, though it may not be committed yet. */
+  /**
+   * Every body byte has arrived, though it may not be committed yet: a reader
+   * of a known length has already ended, so a request now is answered as a hit.
+   */
   get bodyComplete(): boolean {
-    return this.#complete;
+    return this.#complete || (this.#size !== undefined && this.#available >= this.#size);
   }
 
   /** The file the body is being written into (or, revalidated, the stored one). */
@@ -105,6 +109,7 @@ export class Fill {
 
   announce(head: FillHead): void {
     this.#joinableUntil = head.kind === 'body' ? head.freshUntil : Number.NEGATIVE_INFINITY;
+    this.#size = head.kind === 'body' ? head.size : undefined;
     this.#head.resolve(head);
   }
 
