@@ -29,12 +29,14 @@ const USAGE = `usage: npm run bench [-- options]
   --only LIST      scenarios to run, from ${SCENARIO_NAMES.join(',')} (default: all)
   --targets LIST   targets to run, from ${TARGET_NAMES.join(',')} (default: all)
   --quick          shorter runs and fewer objects, for a fast check
+  --profile        also profile imgedge under 8 KiB hits (node --cpu-prof) and report where the time goes
 A full run writes bench/results/<date>.md and latest.md; any other writes <date>-partial.md.`;
 
 interface Options {
   readonly only: readonly ScenarioName[];
   readonly targets: readonly TargetName[];
   readonly quick: boolean;
+  readonly profile: boolean;
 }
 
 function pick<T extends string>(flag: string, value: string | undefined, known: readonly T[]): T[] {
@@ -54,16 +56,18 @@ function parseArgs(argv: readonly string[]): Options {
   let only: ScenarioName[] = [...SCENARIO_NAMES];
   let targets: TargetName[] = [...TARGET_NAMES];
   let quick = false;
+  let profile = false;
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i]!.split(/=(.*)/s, 2) as [string, string | undefined];
     const value = () => inline ?? argv[++i];
     if (flag === '--only') only = pick(flag, value(), SCENARIO_NAMES);
     else if (flag === '--targets') targets = pick(flag, value(), TARGET_NAMES);
     else if (flag === '--quick') quick = true;
+    else if (flag === '--profile') profile = true;
     else if (flag === '--help' || flag === '-h') usage();
     else usage(`unknown argument ${flag}`);
   }
-  return { only, targets, quick };
+  return { only, targets, quick, profile };
 }
 
 const began = Date.now();
@@ -180,7 +184,7 @@ async function main(): Promise<void> {
     }
   }
   for (const line of skipped) log(`skipping ${line}`);
-  const ctx: Context = { origin, targets, quick: options.quick, runId: startedAt.getTime().toString(36), log };
+  const ctx: Context = { origin, targets, quick: options.quick, profile: options.profile, runId: startedAt.getTime().toString(36), log };
 
   const reports: ScenarioReport[] = [];
   for (const name of options.only) {

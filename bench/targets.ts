@@ -28,6 +28,8 @@ export interface StartOptions {
   readonly logLevel?: 'warn' | 'info';
   /** imgedge only: --cache-max-bytes (default: imgedge's own). */
   readonly cacheMaxBytes?: string;
+  /** imgedge only: options for node itself, e.g. --cpu-prof. */
+  readonly nodeArgs?: readonly string[];
 }
 
 export interface Launched {
@@ -157,7 +159,7 @@ export async function launch(name: TargetName, options: StartOptions): Promise<L
     case 'imgedge': {
       const adminPort = await freePort();
       const args = [
-        IMGEDGE_BIN, 'edge', '--origin', `http://${origin}`, '--listen', `127.0.0.1:${port}`,
+        ...(options.nodeArgs ?? []), IMGEDGE_BIN, 'edge', '--origin', `http://${origin}`, '--listen', `127.0.0.1:${port}`,
         '--admin-listen', `127.0.0.1:${adminPort}`, '--cache-dir', cacheDir, '--log-level', options.logLevel ?? 'warn',
         ...(options.cacheMaxBytes ? ['--cache-max-bytes', options.cacheMaxBytes] : []),
       ];
@@ -209,6 +211,22 @@ export async function waitReady(target: Launched, timeoutMs = 30_000, intervalMs
     throw new Error(`${target.name} did not become ready (${exited ?? `not within ${timeoutMs} ms`}): ${logTail(target.logFile)}`);
   }
   return ready - target.spawnedAt;
+}
+
+/** The bare node:http server of bench/floor.ts on core 0: the ceiling of Node's HTTP layer. */
+export async function startFloor(): Promise<Running> {
+  const dir = tempDir('floor');
+  const logFile = path.join(dir, 'floor.log');
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const spawnedAt = performance.now();
+  const proc = spawnPinned('node:http floor', process.execPath, [fileURLToPath(new URL('./floor.js', import.meta.url)), '--port', String(port)], {
+    core: TARGET_CORE,
+    logFile,
+  });
+  const launched: Launched = { name: 'imgedge', proc, base, readyUrl: `${base}/__ping`, adminBase: undefined, cacheDir: '(none)', logFile, spawnedAt };
+  const readyMs = await waitReady(launched);
+  return { ...launched, readyMs, stop: () => proc.stop() };
 }
 
 export async function startTarget(name: TargetName, options: StartOptions): Promise<Running> {

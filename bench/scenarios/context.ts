@@ -17,6 +17,8 @@ export interface Context {
   /** Selected targets that can run, in report order. */
   readonly targets: readonly TargetName[];
   readonly quick: boolean;
+  /** Also profile imgedge under the 8 KiB hits (node --cpu-prof). */
+  readonly profile: boolean;
   /** Unique per run, so object names never meet a copy cached by an earlier run. */
   readonly runId: string;
   log(line: string): void;

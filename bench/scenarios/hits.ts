@@ -6,7 +6,8 @@ import path from 'node:path';
 import { objectPath } from '../origin.js';
 import { timedGet } from '../client.js';
 import { spawnPinned, tempDir } from '../proc.js';
-import { isHit, LOAD_CORE, startTarget, type Running, type TargetName } from '../targets.js';
+import { isHit, LOAD_CORE, startFloor, startTarget, type Running, type TargetName } from '../targets.js';
+import { selfTimes } from '../profile.js';
 import { fmt, goal, ratio, type Goal, type ScenarioReport } from '../report.js';
 import { errorText, type Context } from './context.js';
 import { foreignText, meterForeignCpu, type ForeignCpu } from '../cpu.js';
@@ -47,6 +48,10 @@ interface Variant {
   readonly label: string;
   readonly name: TargetName;
   readonly logLevel?: 'warn' | 'info';
+  /** Not a cache: bench/floor.ts, Node's HTTP server doing nothing else. */
+  readonly floor?: boolean;
+  /** node --cpu-prof into this dir; the profile is read after the run. */
+  readonly profileDir?: string;
 }
 
 interface Measured {
@@ -71,24 +76,35 @@ export async function runHits(ctx: Context): Promise<ScenarioReport> {
   for (const name of ctx.targets) {
     variants.push({ label: name, name, logLevel: 'warn' });
     // The access log costs what it costs; operators run with it.
-    if (name === 'imgedge') variants.push({ label: 'imgedge (info log)', name, logLevel: 'info' });
+    if (name === 'imgedge') {
+      variants.push({ label: 'imgedge (info log)', name, logLevel: 'info' });
+      variants.push({ label: FLOOR, name, floor: true });
+      if (ctx.profile) variants.push({ label: PROFILED, name, logLevel: 'warn', profileDir: tempDir('cpu-prof') });
+    }
   }
   const measured: Measured[] = [];
   for (const variant of variants) {
     let target: Running;
     try {
-      target = await startTarget(variant.name, { originPort: ctx.origin.port, logLevel: variant.logLevel });
+      target = variant.floor
+        ? await startFloor()
+        : await startTarget(variant.name, {
+            originPort: ctx.origin.port,
+            logLevel: variant.logLevel,
+            nodeArgs: variant.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${variant.profileDir}`] : [],
+          });
     } catch (error) {
       for (const object of OBJECTS) measured.push({ label: variant.label, object: object.label, result: null, error: errorText(error) });
       continue;
     }
     try {
-      for (const object of OBJECTS) {
+      for (const object of variant.profileDir ? OBJECTS.slice(0, 1) : OBJECTS) {
         const url = target.base + objectPath({ name: `hits-${ctx.runId}-${object.size}`, size: object.size });
         try {
           await timedGet(url);
           const second = await timedGet(url);
-          if (second.status !== 200 || !isHit(variant.name, second.headers)) throw new Error(`warm-up did not hit (status ${second.status})`);
+          const hit = variant.floor || isHit(variant.name, second.headers);
+          if (second.status !== 200 || !hit) throw new Error(`warm-up did not hit (status ${second.status})`);
           ctx.log(`hits: ${variant.label} ${object.label}: ${seconds} s of wrk -c${CONNECTIONS}`);
           await wrk(script, url, warmSeconds);
           const meter = meterForeignCpu();
@@ -102,13 +118,24 @@ export async function runHits(ctx: Context): Promise<ScenarioReport> {
       await target.stop();
     }
   }
-  return report(measured, seconds, warmSeconds);
+  const profiled = variants.find((v) => v.profileDir);
+  return report(measured, seconds, warmSeconds, profiled?.profileDir ? profileRows(profiled.profileDir) : null);
+}
+
+const FLOOR = 'node:http floor (no cache)';
+const PROFILED = 'imgedge (--cpu-prof)';
+
+/** Where imgedge's time went under 8 KiB hits; the profile is written when it stops. */
+function profileRows(dir: string): string[][] {
+  const file = fs.readdirSync(dir).find((name) => name.endsWith('.cpuprofile'));
+  if (!file) return [['(no profile was written)', '']];
+  return selfTimes(path.join(dir, file), 15).map(({ where, share }) => [`\`${where}\``, `${fmt(share * 100, 1)}%`]);
 }
 
 const rps = (r: WrkResult) => r.requests / (r.us / 1e6);
 const mibps = (r: WrkResult) => r.bytes / 2 ** 20 / (r.us / 1e6);
 
-function report(measured: readonly Measured[], seconds: number, warmSeconds: number): ScenarioReport {
+function report(measured: readonly Measured[], seconds: number, warmSeconds: number, profile: string[][] | null): ScenarioReport {
   const find = (label: string, object: string) => measured.find((m) => m.label === label && m.object === object)?.result ?? null;
   const rows = measured.map((m) => {
     const r = m.result;
@@ -143,13 +170,19 @@ function report(measured: readonly Measured[], seconds: number, warmSeconds: num
         `(fetched, then seen to hit, then ${warmSeconds} s of unrecorded wrk). MiB/s as wrk counts it, headers included; ` +
         'latency from wrk\'s histogram; errors are socket errors plus non-2xx answers.',
     ],
-    tables: [{
-      columns: ['target', 'object', 'req/s', 'MiB/s', 'p50 ms', 'p99 ms', 'errors', 'req/s ÷ imgedge', 'p99 ÷ imgedge', 'other processes\' CPU'],
-      rows,
-    }],
+    tables: [
+      {
+        columns: ['target', 'object', 'req/s', 'MiB/s', 'p50 ms', 'p99 ms', 'errors', 'req/s ÷ imgedge', 'p99 ÷ imgedge', 'other processes\' CPU'],
+        rows,
+      },
+      ...(profile ? [{ columns: ['imgedge under 8 KiB hits: self time (node --cpu-prof)', 'share of samples'], rows: profile }] : []),
+    ],
     goals,
     notes: [
       'The "imgedge (info log)" row is imgedge at its default log level, writing one access-log line per request to a file.',
+      `The "${FLOOR}" row is bench/floor.ts: Node's HTTP server answering every request with a fixed body and an imgedge hit's headers, ` +
+        'nothing else: the ceiling of any cache built on it, on this core.',
+      ...(profile ? [`"${PROFILED}" ran the 8 KiB hits again under node --cpu-prof (slower for it); its profile is the second table.`] : []),
       '"Other processes\' CPU" is what processes outside this run used during that wrk run, in share of one core: ' +
         'well above 0% means the machine was shared and that row\'s figures are disturbed.',
     ],
