@@ -40,7 +40,14 @@ export class AccessLog {
    * Records the exchange when `res` closes. `label` is read then, since the
    * cache outcome is known only once the answer is chosen.
    */
-  watch(req: IncomingMessage, res: ServerResponse, started: number, label: () => string, log: FastifyBaseLogger = this.log, reqId?: string): void {
+  watch(
+    req: IncomingMessage,
+    res: ServerResponse,
+    started: number,
+    label: () => string,
+    log: FastifyBaseLogger = this.log,
+    reqId?: () => string,
+  ): void {
     const socket: Socket = req.socket;
     const bytesBefore = socket.bytesWritten;
     res.once('close', () => {
@@ -57,7 +64,7 @@ export class AccessLog {
       if (!LOGGED_LEVELS.has(log.level)) return;
       log.info(
         {
-          ...(reqId === undefined ? {} : { reqId }),
+          ...(reqId === undefined ? {} : { reqId: reqId() }),
           method: req.method,
           path: redactTarget(req.url ?? ''),
           status,
