@@ -1,0 +1,234 @@
+// The origin side of the cache: the one fetch of a fill, written to a temp
+// file as it arrives and committed when it may be stored; a 304 refreshing a
+// stored object; and fetches of one's own for answers that may not be shared.
+import type CachePolicy from 'http-cache-semantics';
+import type { Fill } from './fill.js';
+import { objectFileName, keyHash } from './key.js';
+import { readInto, CorruptObject, type Store, type ObjectMeta, type OpenObject, type TempObject } from './store.js';
+import type { CacheIndex, IndexEntry } from './index.js';
+import { closeQuietly, openEntry } from './answer.js';
+import { contentLength, refreshedHeaders, storableHeaders, storedHeaders, validators } from './stored-headers.js';
+import { currentAge, decideStore, policyFor, privateReason, type FreshnessRules, type StoreDecision } from '../http/freshness.js';
+import type { HeaderMap } from '../http/headers.js';
+import { OriginFailed, OriginBodyBroken, type ImgedgeError } from '../errors.js';
+import { originError, type OriginFetcher, type OriginResponse } from '../origin-client.js';
+import type { Lookup } from './cache.js';
+
+export type OriginResult =
+  | 'ok' | 'not_modified' | 'client_error' | 'server_error' | 'timeout' | 'unavailable' | 'broken' | 'storage_error';
+
+export interface CacheEvents {
+  originStarted?(): void;
+  originFinished?(result: OriginResult, seconds: number): void;
+  coalesced?(): void;
+  staleServed?(reason: 'stale_while_revalidate' | 'stale_if_error'): void;
+}
+
+function resultOf(status: number): OriginResult {
+  if (status === 304) return 'not_modified';
+  if (status >= 500) return 'server_error';
+  if (status >= 400) return 'client_error';
+  return 'ok';
+}
+
+function errorResult(error: ImgedgeError): OriginResult {
+  if (error.code === 'ORIGIN_TIMEOUT') return 'timeout';
+  if (error.code === 'ORIGIN_BODY_BROKEN') return 'broken';
+  if (error.code === 'ORIGIN_ERROR') return 'server_error';
+  if (error.code === 'STORAGE_ERROR') return 'storage_error';
+  return 'unavailable';
+}
+
+export interface FillerOptions {
+  readonly rules: FreshnessRules;
+  /** Larger objects are streamed through, never stored. */
+  readonly maxObjectBytes: number;
+  readonly now: () => number;
+}
+
+export class Filler {
+  constructor(
+    private readonly store: Store,
+    private readonly index: CacheIndex,
+    private readonly origin: OriginFetcher,
+    private readonly options: FillerOptions,
+    private readonly events: CacheEvents,
+  ) {}
+
+  /** An origin fetch of one's own, for a response that may not be shared. */
+  async fetchAlone(lookup: Lookup): Promise<OriginResponse> {
+    const started = this.options.now();
+    this.events.originStarted?.();
+    try {
+      const response = await this.origin.fetch(lookup.target, lookup.headers);
+      let result = resultOf(response.status);
+      response.body.once('error', (error) => (result = errorResult(originError(error))));
+      response.body.once('close', () => this.events.originFinished?.(result, (this.options.now() - started) / 1000));
+      return response;
+    } catch (error) {
+      const typed = originError(error);
+      this.events.originFinished?.(errorResult(typed), (this.options.now() - started) / 1000);
+      throw typed;
+    }
+  }
+
+  /** The one origin fetch of a fill: writes the body to a temp file, then stores it if it may. */
+  async run(fill: Fill, lookup: Lookup, staleEntry: IndexEntry | null): Promise<void> {
+    const started = this.options.now();
+    let stale: OpenObject | null = null;
+    let result: OriginResult = 'unavailable';
+    this.events.originStarted?.();
+    try {
+      stale = staleEntry ? await openEntry(this.store, this.index, staleEntry) : null;
+      const headers = stale ? { ...lookup.headers, ...validators(stale.meta) } : lookup.headers;
+      const response = await this.origin.fetch(lookup.target, headers, fill.abort.signal);
+      result = resultOf(response.status);
+      if (response.status === 304 && stale) {
+        response.body.resume();
+        const refreshed = stale;
+        stale = null; // the fill owns its fd now
+        await this.#refresh(fill, lookup, staleEntry!, refreshed, response.headers);
+        return;
+      }
+      if (response.status >= 500) {
+        response.body.resume();
+        throw new OriginFailed(response.status);
+      }
+      await this.#receive(fill, lookup, response);
+    } catch (error) {
+      const typed = originError(error);
+      result = errorResult(typed);
+      fill.fail(typed);
+    } finally {
+      if (stale) closeQuietly(stale.fd);
+      fill.releaseWriter();
+      this.events.originFinished?.(result, (this.options.now() - started) / 1000);
+    }
+  }
+
+  /** Streams a fresh origin response into a temp file, and commits it when it may be stored. */
+  async #receive(fill: Fill, lookup: Lookup, response: OriginResponse): Promise<void> {
+    const now = this.options.now();
+    const headers = storableHeaders(response.headers);
+    const policy = policyFor({ method: 'GET', url: lookup.target, headers: {} }, { status: response.status, headers }, now);
+    const decision = decideStore(response.status, response.headers, this.options.rules, now);
+    const length = contentLength(response.headers);
+    const unshareable = privateReason(response.headers);
+    const tooLarge = length !== undefined && length > this.options.maxObjectBytes;
+    if (unshareable || tooLarge) {
+      let claimed = false;
+      fill.announce({
+        kind: 'pass',
+        reason: unshareable ?? 'too-large',
+        claim: () => (claimed ? null : ((claimed = true), response)),
+      });
+      // Hold the fill open until the claimant has the whole body, so that
+      // the fetch's duration and result are what it was.
+      await new Promise<void>((resolve) => {
+        response.body.once('close', resolve);
+        setImmediate(() => {
+          if (!claimed) response.body.destroy();
+        });
+      });
+      fill.finish();
+      return;
+    }
+
+    let store = decision.store;
+    const meta: ObjectMeta = {
+      v: 1, key: lookup.key, status: response.status, lifetimeSec: decision.lifetimeSec,
+      policy: policy.toObject(), bodyBytes: 0,
+    };
+    // The head goes out now, and the first chunks go to readers from memory:
+    // the temp file is opened alongside, never in front of them.
+    fill.announce({
+      kind: 'body', status: response.status, headers, size: length, stored: store, revalidated: false,
+      lifetimeSec: decision.lifetimeSec, freshUntil: freshUntil(decision, policy, now), reason: decision.reason,
+    });
+    const slot: { temp?: TempObject; attached: boolean; committed: boolean } = { attached: false, committed: false };
+    const opening = (async () => {
+      const temp = await this.store.createTemp();
+      slot.temp = temp;
+      await temp.begin(meta);
+      fill.attach(temp.fd, temp.bodyOffset);
+      slot.attached = true;
+      return temp;
+    })();
+    opening.catch(() => {});
+    try {
+      let written = 0;
+      for await (const chunk of response.body as AsyncIterable<Buffer>) {
+        fill.received(chunk);
+        const temp = await opening;
+        await temp.writeBody(chunk, written);
+        written += chunk.length;
+        fill.written(written);
+        // Only a body of unknown length can get here: it is still served, not kept.
+        if (written > this.options.maxObjectBytes) store = false;
+      }
+      if (length !== undefined && written !== length) throw new OriginBodyBroken(`${written} of ${length} bytes`);
+      const temp = await opening;
+      fill.complete();
+      if (store) {
+        const file = objectFileName(keyHash(lookup.key));
+        await temp.commit({ ...meta, bodyBytes: written }, file);
+        slot.committed = true;
+        this.index.set({ key: lookup.key, file, size: temp.bodyOffset + written });
+      }
+      fill.finish();
+    } finally {
+      await opening.catch(() => {});
+      // The fill closes the fd once its readers are done; unattached, it is ours.
+      if (slot.temp && !slot.attached) closeQuietly(slot.temp.fd);
+      if (slot.temp && !slot.committed) await slot.temp.discard().catch(() => {});
+    }
+  }
+
+  /** A 304: the stored body with refreshed headers, rewritten as a new version. */
+  async #refresh(fill: Fill, lookup: Lookup, entry: IndexEntry, stale: OpenObject, notModified: HeaderMap): Promise<void> {
+    const headers = refreshedHeaders(storedHeaders(stale.meta), notModified);
+    const now = this.options.now();
+    const policy = policyFor({ method: 'GET', url: lookup.target, headers: {} }, { status: stale.meta.status, headers }, now);
+    const surrogate = notModified['surrogate-control'];
+    const decision = decideStore(stale.meta.status, surrogate ? { ...headers, 'surrogate-control': surrogate } : headers, this.options.rules, now);
+    const meta: ObjectMeta = { ...stale.meta, policy: policy.toObject(), lifetimeSec: decision.lifetimeSec };
+    fill.attach(stale.fd, stale.bodyOffset);
+    fill.stored(stale.meta.bodyBytes);
+    fill.announce({
+      kind: 'body', status: stale.meta.status, headers: storedHeaders(meta), size: stale.meta.bodyBytes,
+      stored: decision.store, revalidated: true, lifetimeSec: decision.lifetimeSec,
+      freshUntil: freshUntil(decision, policy, now), reason: decision.reason,
+    });
+    if (decision.store) await this.#rewrite(stale, meta);
+    else this.index.deleteIfCurrent(entry);
+    fill.finish();
+  }
+
+  async #rewrite(stale: OpenObject, meta: ObjectMeta): Promise<void> {
+    const temp = await this.store.createTemp();
+    try {
+      await temp.begin(meta);
+      const buf = Buffer.allocUnsafe(256 * 1024);
+      for (let at = 0; at < meta.bodyBytes; ) {
+        const n = await readInto(stale.fd, buf, Math.min(buf.length, meta.bodyBytes - at), stale.bodyOffset + at);
+        if (n === 0) throw new CorruptObject('short body while refreshing');
+        await temp.writeBody(buf.subarray(0, n), at);
+        at += n;
+      }
+      const file = objectFileName(keyHash(meta.key));
+      await temp.commit(meta, file);
+      this.index.set({ key: meta.key, file, size: temp.bodyOffset + meta.bodyBytes });
+    } catch (error) {
+      await temp.discard().catch(() => {});
+      throw error;
+    } finally {
+      closeQuietly(temp.fd);
+    }
+  }
+}
+
+/** Until when a response just received may be reused: never unless stored. */
+function freshUntil(decision: StoreDecision, policy: CachePolicy, now: number): number {
+  if (!decision.store) return Number.NEGATIVE_INFINITY;
+  return now + (decision.lifetimeSec - currentAge(policy.toObject(), now)) * 1000;
+}
