@@ -1,8 +1,6 @@
 // Which objects the disk holds, in least-recently-used order, sized in bytes.
 // Going over --cache-max-bytes evicts from the cold end and deletes the file.
 // Every change is appended to the journal, so a restart is one file read.
-import fsp from 'node:fs/promises';
-import path from 'node:path';
 import { LRUCache } from 'lru-cache';
 import { Journal, type JournalEntry } from './journal.js';
 import { hashOfFileName, keyHash, keyPath } from './key.js';
@@ -125,9 +123,17 @@ export class CacheIndex {
    * Start-up recovery, run in the background once the edge is ready: files the
    * journal never heard of (a crash between rename and append) are adopted if
    * whole and removed if not; entries whose file is gone are dropped. Files
-   * newer than `startedAt` belong to this process and are left alone.
+   * this process committed meanwhile are its own and left alone.
    */
-  async recover(startedAt: number): Promise<{ adopted: number; removed: number; dropped: number }> {
+  async recover(): Promise<{ adopted: number; removed: number; dropped: number }> {
+    try {
+      return await this.#recover();
+    } finally {
+      this.store.recoveryDone();
+    }
+  }
+
+  async #recover(): Promise<{ adopted: number; removed: number; dropped: number }> {
     const known = new Map<string, IndexEntry>();
     for (const entry of this.#lru.values()) known.set(entry.file, entry);
     const onDisk = new Set(await this.store.listObjectFiles());
@@ -141,12 +147,11 @@ export class CacheIndex {
       }
     }
     for (const file of onDisk) {
-      if (known.has(file)) continue;
-      const full = path.join(this.store.objectsDir, file);
-      const stat = await fsp.stat(full).catch(() => null);
-      if (!stat || stat.mtimeMs >= startedAt - 1000) continue;
+      if (known.has(file) || this.store.committedHere(file)) continue;
       const hash = hashOfFileName(file);
       const found = hash ? await this.store.readMeta(file).catch(() => null) : null;
+      // Committed while we read it (the fill of a key that was missing): ours.
+      if (this.store.committedHere(file)) continue;
       if (!found || keyHash(found.meta.key) !== hash || this.#lru.has(found.meta.key)) {
         await this.store.remove(file);
         removed++;

@@ -83,6 +83,7 @@ export class TempObject {
     readonly fd: number,
     readonly tempPath: string,
     private readonly objectsDir: string,
+    private readonly onCommit: (fileName: string) => void,
   ) {}
 
   /** Writes the header with room for the final one, which may be a little longer. */
@@ -99,6 +100,7 @@ export class TempObject {
 
   /** Final header, fsync, rename: after this the object exists, whole. */
   async commit(meta: ObjectMeta, fileName: string): Promise<void> {
+    this.onCommit(fileName);
     await writeAll(this.fd, encodeHeader(meta, this.#reserved), 0);
     await fsync(this.fd);
     const target = path.join(this.objectsDir, fileName);
@@ -136,6 +138,11 @@ export interface OpenObject {
 export class Store {
   readonly objectsDir: string;
   readonly tmpDir: string;
+  /**
+   * Files this process commits until start-up recovery is over, so that the
+   * recovery never mistakes one for a file the journal missed.
+   */
+  #committedSinceStart: Set<string> | null = new Set();
 
   private constructor(readonly dir: string) {
     this.objectsDir = path.join(dir, 'objects');
@@ -157,7 +164,7 @@ export class Store {
   async createTemp(): Promise<TempObject> {
     const tempPath = path.join(this.tmpDir, randomBytes(8).toString('hex'));
     const fd = await open(tempPath, 'wx+', 0o600);
-    return new TempObject(fd, tempPath, this.objectsDir);
+    return new TempObject(fd, tempPath, this.objectsDir, (file) => this.#committedSinceStart?.add(file));
   }
 
   /**
@@ -197,6 +204,15 @@ export class Store {
     } finally {
       await close(object.fd);
     }
+  }
+
+  /** Whether this process wrote the file (asked while recovery runs). */
+  committedHere(fileName: string): boolean {
+    return this.#committedSinceStart?.has(fileName) ?? false;
+  }
+
+  recoveryDone(): void {
+    this.#committedSinceStart = null;
   }
 
   async remove(fileName: string): Promise<void> {

@@ -19,7 +19,7 @@ export function fastHits(cache: Cache, access: AccessLog, accepting: () => boole
     if (
       asked.range !== undefined || asked['if-none-match'] !== undefined ||
       asked['if-modified-since'] !== undefined || asked.authorization !== undefined ||
-      // A GET with a body is suspect (smuggling): the app refuses it.
+      // A GET with a body is suspect (smuggling): the app reads it past, or refuses it.
       asked['transfer-encoding'] !== undefined || (asked['content-length'] !== undefined && asked['content-length'] !== '0')
     ) {
       return false;

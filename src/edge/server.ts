@@ -116,7 +116,7 @@ export async function startEdge(config: EdgeConfig, seams: EdgeSeams = {}): Prom
     'edge ready',
   );
   const loadedIndex = index;
-  void loadedIndex.recover(startedAt).then(
+  void loadedIndex.recover().then(
     (found) => log.info(found, 'cache dir checked'),
     (error: unknown) => log.error({ err: error }, 'cache dir check failed'),
   );

@@ -33,7 +33,8 @@ export async function startTestEdge(
   origin: string,
   options: { args?: string[]; cacheDir?: string; now?: () => number } = {},
 ): Promise<TestEdge> {
-  const cacheDir = options.cacheDir ?? path.join(tempDir('edge'), 'cache');
+  const ownDir = options.cacheDir === undefined ? tempDir('edge') : null;
+  const cacheDir = options.cacheDir ?? path.join(ownDir!, 'cache');
   const config = parseEdgeConfig(
     ['--origin', origin, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--cache-dir', cacheDir, '--log-level', 'silent', ...(options.args ?? [])],
     {},
@@ -44,7 +45,10 @@ export async function startTestEdge(
     adminUrl: urlOf(edge.adminApp.server.address()),
     cacheDir,
     edge,
-    close: () => edge.close(),
+    close: async () => {
+      await edge.close();
+      if (ownDir) fs.rmSync(ownDir, { recursive: true, force: true });
+    },
   };
 }
 

@@ -1,0 +1,91 @@
+// The index: LRU by bytes with files deleted on eviction, the journal replayed
+// on load, and start-up recovery of what the journal missed.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Store, closeFd, type ObjectMeta } from '../../src/cache/store.js';
+import { CacheIndex } from '../../src/cache/index.js';
+import { keyHash, objectFileName } from '../../src/cache/key.js';
+import { policyFor } from '../../src/http/freshness.js';
+
+function tempDir(t: { after(fn: () => void): void }): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'imgedge-index-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Commits an object as a fill does and returns its index entry. */
+async function commit(store: Store, key: string, size: number): Promise<{ key: string; file: string; size: number }> {
+  const policy = policyFor({ url: key, method: 'GET', headers: {} }, { status: 200, headers: { etag: '"v"' } }, Date.now()).toObject();
+  const meta: ObjectMeta = JSON.parse(JSON.stringify({ v: 1, key, status: 200, lifetimeSec: 60, policy, bodyBytes: size }));
+  const temp = await store.createTemp();
+  await temp.begin({ ...meta, bodyBytes: 0 });
+  await temp.writeBody(Buffer.alloc(size, 1), 0);
+  const file = objectFileName(keyHash(key));
+  await temp.commit(meta, file);
+  await closeFd(temp.fd);
+  return { key, file, size: temp.bodyOffset + size };
+}
+
+const exists = (store: Store, file: string) => fs.existsSync(path.join(store.objectsDir, file));
+
+test('going over the limit evicts the least recently used and deletes its file', async (t) => {
+  const store = await Store.open(tempDir(t));
+  const evicted: string[] = [];
+  const a = await commit(store, '/a.jpg', 1000);
+  const b = await commit(store, '/b.jpg', 1000);
+  const c = await commit(store, '/c.jpg', 1000);
+  const limit = a.size + b.size + c.size + 10;
+  const index = await CacheIndex.load(store, limit, { evicted: (e) => evicted.push(e.key) });
+  for (const entry of [a, b, c]) index.set(entry);
+  index.get('/a.jpg');
+  const d = await commit(store, '/d.jpg', 1000);
+  index.set(d);
+  assert.deepEqual(evicted, ['/b.jpg']);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.equal(exists(store, b.file), false, 'the evicted file is deleted');
+  assert.equal(exists(store, a.file), true);
+  assert.ok(index.bytes <= limit);
+  await index.close();
+});
+
+test('a reload replays the journal; a clean close keeps use order', async (t) => {
+  const dir = tempDir(t);
+  const store = await Store.open(dir);
+  const index = await CacheIndex.load(store, 1 << 30);
+  for (const key of ['/x.jpg', '/y.jpg', '/z.jpg']) index.set(await commit(store, key, 100));
+  index.get('/x.jpg');
+  await index.close();
+  const again = await CacheIndex.load(await Store.open(dir), 1 << 30);
+  assert.deepEqual([...again.entriesOldestFirst()].map((e) => e.key), ['/y.jpg', '/z.jpg', '/x.jpg']);
+  assert.deepEqual(again.keysOfPath('/x.jpg'), ['/x.jpg']);
+  await again.close();
+});
+
+test('recovery adopts a whole file the journal missed, removes a foreign one, drops an entry whose file is gone', async (t) => {
+  const dir = tempDir(t);
+  const store = await Store.open(dir);
+  const index = await CacheIndex.load(store, 1 << 30);
+  const kept = await commit(store, '/kept.jpg', 100);
+  const lost = await commit(store, '/lost.jpg', 100);
+  index.set(kept);
+  index.set(lost);
+  await index.close();
+  // A crash between a rename and its journal line: the file is there, the journal knows nothing.
+  const orphan = await commit(store, '/orphan.jpg', 100);
+  fs.writeFileSync(path.join(store.objectsDir, 'ab', 'not-ours.tmp'), 'junk');
+  fs.rmSync(path.join(store.objectsDir, lost.file));
+
+  const restarted = await Store.open(dir);
+  const reloaded = await CacheIndex.load(restarted, 1 << 30);
+  const mine = await commit(restarted, '/new-since-start.jpg', 100);
+  const found = await reloaded.recover();
+  assert.deepEqual(found, { adopted: 1, removed: 1, dropped: 1 });
+  assert.equal(reloaded.peek('/orphan.jpg')?.file, orphan.file);
+  assert.equal(reloaded.peek('/lost.jpg'), undefined);
+  assert.equal(fs.existsSync(path.join(restarted.objectsDir, 'ab', 'not-ours.tmp')), false);
+  assert.ok(exists(restarted, mine.file), 'a file this process committed is left alone');
+  await reloaded.close();
+});
