@@ -4,6 +4,7 @@
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Metrics } from '../metrics.js';
 import { statusClass } from '../metrics.js';
@@ -31,9 +32,17 @@ export class AccessLog {
   // Label sets are few: their children are looked up once, not hashed per request.
   readonly #children = new Map<string, Samples>();
 
+  readonly #prefix = `{"level":30,"time":`;
+  readonly #origin = `,"pid":${process.pid},"hostname":${JSON.stringify(hostname())}`;
+
+  /**
+   * `line`, when given, takes the access lines as finished JSON text: built
+   * here by hand, in pino's shape, they cost a fraction of a logger call.
+   */
   constructor(
     private readonly metrics: Metrics,
     private readonly log: FastifyBaseLogger,
+    private readonly line?: (text: string) => void,
   ) {}
 
   /**
@@ -45,8 +54,7 @@ export class AccessLog {
     res: ServerResponse,
     started: number,
     label: () => string,
-    log: FastifyBaseLogger = this.log,
-    reqId?: () => string,
+    reqId: () => string,
   ): void {
     const socket: Socket = req.socket;
     const bytesBefore = socket.bytesWritten;
@@ -61,20 +69,18 @@ export class AccessLog {
       samples.bytes.inc(bytes);
       samples.duration.observe(seconds);
       if (!complete) this.metrics.incompleteResponses.inc({ cache_status: cache });
-      if (!LOGGED_LEVELS.has(log.level)) return;
-      log.info(
-        {
-          ...(reqId === undefined ? {} : { reqId: reqId() }),
-          method: req.method,
-          path: redactTarget(req.url ?? ''),
-          status,
-          cache,
-          bytes,
-          ms: Math.round(seconds * 10_000) / 10,
-          complete,
-        },
-        'request',
-      );
+      if (!LOGGED_LEVELS.has(this.log.level)) return;
+      const path = redactTarget(req.url ?? '');
+      const ms = Math.round(seconds * 10_000) / 10;
+      if (this.line) {
+        this.line(
+          `${this.#prefix}${Date.now()}${this.#origin},"reqId":${JSON.stringify(reqId())},"method":${JSON.stringify(req.method)},` +
+            `"path":${JSON.stringify(path)},"status":${status},"cache":"${cache}","bytes":${bytes},"ms":${ms},` +
+            `"complete":${complete},"msg":"request"}\n`,
+        );
+        return;
+      }
+      this.log.info({ reqId: reqId(), method: req.method, path, status, cache, bytes, ms, complete }, 'request');
     });
   }
 
@@ -95,7 +101,7 @@ export class AccessLog {
 
 export function registerAccessLog(app: FastifyInstance, access: AccessLog): void {
   app.addHook('onRequest', (request, reply, done) => {
-    access.watch(request.raw, reply.raw, performance.now(), () => request.cacheLabel ?? 'none', request.log);
+    access.watch(request.raw, reply.raw, performance.now(), () => request.cacheLabel ?? 'none', () => request.id);
     done();
   });
 }

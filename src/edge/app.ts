@@ -22,6 +22,8 @@ export interface AppOptions {
 
 export interface PublicAppDeps extends AppOptions {
   readonly cache: Cache;
+  /** Where access lines go as finished JSON text; the logger when not given. */
+  readonly accessLine?: (text: string) => void;
 }
 
 export interface AdminAppDeps extends AppOptions {
@@ -128,7 +130,7 @@ export function buildPublicApp(deps: PublicAppDeps): FastifyInstance {
   // The fast path needs the app's logger, so it is put in place once the app exists.
   let fast: FastPath = () => false;
   const publicApp = Fastify(baseOptions(deps, (req, res) => fast(req, res)));
-  const access = new AccessLog(deps.metrics, publicApp.log);
+  const access = new AccessLog(deps.metrics, publicApp.log, deps.accessLine);
   fast = fastHits(deps.cache, access, () => publicApp.server.listening);
   setErrorHandler(publicApp);
   publicApp.setNotFoundHandler(() => {

@@ -29,7 +29,7 @@ export function fastHits(cache: Cache, access: AccessLog, accepting: () => boole
     const target = canonicalTarget(req.url ?? '');
     const hit = target && cache.hotHit(cacheKey(target.path, target.query));
     if (!hit) return false;
-    access.watch(req, res, performance.now(), () => 'hit', undefined, () => requestId(req));
+    access.watch(req, res, performance.now(), () => 'hit', () => requestId(req));
     const { object, age, ttl } = hit;
     res.writeHead(object.meta.status, [
       ...object.wholeHeaders,

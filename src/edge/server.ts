@@ -13,6 +13,7 @@ import { createMetrics, type Metrics } from '../metrics.js';
 import { buildAdminApp, buildPublicApp } from './app.js';
 import type { PurgeRequest } from './admin.js';
 import { VERSION } from '../version.js';
+import { createLog } from '../log.js';
 
 export interface RunningEdge {
   readonly publicApp: FastifyInstance;
@@ -53,10 +54,11 @@ export async function startEdge(config: EdgeConfig, seams: EdgeSeams = {}): Prom
     maxOriginFetches: () => config.maxOriginFetches,
     ready: () => state === 'ready',
   });
+  const processLog = createLog(config.logLevel);
   const common = { metrics, clientTimeoutMs: config.clientTimeoutMs, maxHeaderBytes: config.maxHeaderBytes };
   const adminApp = buildAdminApp({
     ...common,
-    logger: { level: config.logLevel },
+    logger: processLog.logger,
     adminToken: config.adminToken,
     readiness: { notReadyReason: () => (state === 'ready' ? null : state === 'loading' ? 'loading the cache index' : 'draining') },
     purger: { purge: (request: PurgeRequest) => purge(request) },
@@ -101,7 +103,7 @@ export async function startEdge(config: EdgeConfig, seams: EdgeSeams = {}): Prom
     },
     cacheEvents(metrics),
   );
-  const publicApp = buildPublicApp({ ...common, logger: log, cache });
+  const publicApp = buildPublicApp({ ...common, logger: log, cache, accessLine: processLog.line });
   await publicApp.listen({ host: config.listen.host, port: config.listen.port });
   state = 'ready';
   log.info(
@@ -141,6 +143,7 @@ export async function startEdge(config: EdgeConfig, seams: EdgeSeams = {}): Prom
       await adminApp.close();
       await unlock();
       log.info('stopped');
+      processLog.flush();
     })());
 
   return { publicApp, adminApp, log, metrics, close };

@@ -69,8 +69,10 @@ test('metrics appear and move as requests are made', async () => {
   // A request is counted when its response closes, a moment after the client has it all.
   const after = await until(async () => {
     const now = await scrape();
-    return sample(now, hits) - sample(before, hits) >= 2 ? now : null;
-  }, 'the two hits to be counted');
+    const counted = sample(now, hits) - sample(before, hits) >= 2 && sample(now, misses) - sample(before, misses) >= 1;
+    const fetched = sample(now, 'imgedge_origin_fetches_total{result="ok"}') - sample(before, 'imgedge_origin_fetches_total{result="ok"}') >= 1;
+    return counted && fetched ? now : null;
+  }, 'the requests and the origin fetch to be counted');
   assert.equal(sample(after, hits) - sample(before, hits), 2);
   assert.equal(sample(after, misses) - sample(before, misses), 1);
   const hitBytes = sample(after, 'imgedge_response_bytes_total{cache_status="hit"}') - sample(before, 'imgedge_response_bytes_total{cache_status="hit"}');
