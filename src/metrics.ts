@@ -4,6 +4,8 @@ import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom
 
 export interface Metrics {
   readonly registry: Registry;
+  /** Run before each scrape: counts kept in plain numbers on hot paths are added then. */
+  readonly beforeScrape: Set<() => void>;
   readonly requests: Counter<'cache_status' | 'status_class'>;
   readonly responseBytes: Counter<'cache_status'>;
   readonly incompleteResponses: Counter<'cache_status'>;
@@ -33,19 +35,27 @@ export function createMetrics(gauges: CacheGauges): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'imgedge_' });
   const registers = [registry];
+  const beforeScrape = new Set<() => void>();
   const metrics: Metrics = {
     registry,
+    beforeScrape,
     requests: new Counter({
       name: 'imgedge_requests_total',
       help: 'Public requests answered, by cache outcome and status class',
       labelNames: ['cache_status', 'status_class'],
       registers,
+      collect() {
+        for (const flush of beforeScrape) flush();
+      },
     }),
     responseBytes: new Counter({
       name: 'imgedge_response_bytes_total',
       help: 'Bytes written to clients on the public port, heads included',
       labelNames: ['cache_status'],
       registers,
+      collect() {
+        for (const flush of beforeScrape) flush();
+      },
     }),
     incompleteResponses: new Counter({
       name: 'imgedge_incomplete_responses_total',
