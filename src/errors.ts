@@ -84,12 +84,6 @@ export class BadRequest extends ImgedgeError {
   }
 }
 
-export class ShuttingDown extends ImgedgeError {
-  constructor() {
-    super(503, 'SHUTTING_DOWN', 'the edge is shutting down');
-  }
-}
-
 /** A bad option value: the CLI prints the message alone and exits 2. */
 export class ConfigError extends Error {
   constructor(

@@ -77,7 +77,6 @@ export class Fill {
   #size: number | undefined;
   /** The writer holds one reference; each reader one more. The fd closes at zero. */
   #refs = 1;
-  waiters = 0;
 
   get head(): Promise<FillHead> {
     return this.#head.promise;
@@ -237,11 +236,9 @@ export class Fills {
   join(key: string, now: number, start: (fill: Fill) => void): { fill: Fill; joined: boolean } {
     const running = this.#active.get(key);
     if (running?.joinable(now)) {
-      running.waiters++;
       return { fill: running, joined: true };
     }
     const fill = new Fill();
-    fill.waiters = 1;
     this.#active.set(key, fill);
     // Forget it once settled, so the next request finds the index or starts afresh.
     void fill.done
