@@ -154,8 +154,7 @@ export class Cache {
   }
 
   async #miss(lookup: Lookup): Promise<Answer> {
-    const { fill, joined } = this.#fills.join(lookup.key, this.#now(), (f) => void this.#filler.run(f, lookup, null));
-    if (joined) this.events.coalesced?.();
+    const { fill, joined } = this.#join(lookup, null, true);
     const head = await fill.head;
     // Joined after the last byte arrived: served from what is stored, like a hit.
     const parts: CacheStatusParts = joined && fill.bodyComplete ? { hit: true } : { fwd: 'miss', collapsed: joined };
@@ -163,9 +162,15 @@ export class Cache {
   }
 
   #revalidate(lookup: Lookup, entry: IndexEntry, background: boolean): Promise<{ fill: Fill; head: FillHead }> {
-    const { fill, joined } = this.#fills.join(lookup.key, this.#now(), (f) => void this.#filler.run(f, lookup, entry));
-    if (joined && !background) this.events.coalesced?.();
+    const { fill } = this.#join(lookup, entry, !background);
     return fill.head.then((head) => ({ fill, head }));
+  }
+
+  /** The fill for a key: the one under way, or a new one (a revalidation when `stale` is given). */
+  #join(lookup: Lookup, stale: IndexEntry | null, counted: boolean): { fill: Fill; joined: boolean } {
+    const joining = this.#fills.join(lookup.key, this.#now(), (f) => void this.#filler.run(f, lookup, stale));
+    if (joining.joined && counted) this.events.coalesced?.();
+    return joining;
   }
 
   async #fillAnswer(lookup: Lookup, fill: Fill, head: FillHead, parts: CacheStatusParts): Promise<Answer> {

@@ -170,10 +170,8 @@ export class Filler {
       const temp = await opening;
       fill.complete();
       if (store) {
-        const file = objectFileName(keyHash(lookup.key));
-        await temp.commit({ ...meta, bodyBytes: written }, file);
+        await this.#keep(temp, { ...meta, bodyBytes: written });
         slot.committed = true;
-        this.index.set({ key: lookup.key, file, size: temp.bodyOffset + written });
       }
       fill.finish();
     } finally {
@@ -204,6 +202,13 @@ export class Filler {
     fill.finish();
   }
 
+  /** Commits a whole object under a new version name and records it in the index. */
+  async #keep(temp: TempObject, meta: ObjectMeta): Promise<void> {
+    const file = objectFileName(keyHash(meta.key));
+    await temp.commit(meta, file);
+    this.index.set({ key: meta.key, file, size: temp.bodyOffset + meta.bodyBytes });
+  }
+
   async #rewrite(stale: OpenObject, meta: ObjectMeta): Promise<void> {
     const temp = await this.store.createTemp();
     try {
@@ -215,9 +220,7 @@ export class Filler {
         await temp.writeBody(buf.subarray(0, n), at);
         at += n;
       }
-      const file = objectFileName(keyHash(meta.key));
-      await temp.commit(meta, file);
-      this.index.set({ key: meta.key, file, size: temp.bodyOffset + meta.bodyBytes });
+      await this.#keep(temp, meta);
     } catch (error) {
       await temp.discard().catch(() => {});
       throw error;
