@@ -43,8 +43,9 @@ function baseOptions(deps: AppOptions, fastPath?: FastPath): FastifyServerOption
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     clientErrorHandler: (error, socket) => {
-      deps.metrics.rejectedRequests.inc({ reason: clientErrorReason(error) });
-      answerClientError(error, socket);
+      const { status, reason } = clientErrorKind(error);
+      deps.metrics.rejectedRequests.inc({ reason });
+      answerClientError(error, socket, status);
     },
     serverFactory: (handler) => {
       // The client limits: a head must arrive, and a kept-alive or stalled
@@ -72,14 +73,14 @@ function baseOptions(deps: AppOptions, fastPath?: FastPath): FastifyServerOption
  * attempts, a head too slow to arrive) get a short answer and a closed
  * connection, with Cache-Status like every other answer.
  */
-function clientErrorReason(error: Error & { code?: string }): string {
-  if (error.code === 'HPE_HEADER_OVERFLOW') return 'header_too_large';
-  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') return 'timeout';
-  return 'bad_request';
+/** What a refusal by the HTTP parser is answered with, and counted as. */
+function clientErrorKind(error: Error & { code?: string }): { status: number; reason: string } {
+  if (error.code === 'HPE_HEADER_OVERFLOW') return { status: 431, reason: 'header_too_large' };
+  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') return { status: 408, reason: 'timeout' };
+  return { status: 400, reason: 'bad_request' };
 }
 
-function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
-  const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+function answerClientError(error: Error & { code?: string }, socket: Duplex, status: number): void {
   if (!socket.writable || (socket as Duplex & { bytesWritten?: number }).bytesWritten) {
     socket.destroy();
     return;
