@@ -255,7 +255,10 @@ async function idleRound(count: number): Promise<{ rss: number; fds: number }> {
 test('many idle connections: the edge holds them, still serves, and lets them go', async (t) => {
   // Node cannot raise its own limit; both processes need one fd per connection.
   const count = Math.min(10_000, openFileLimit() - 1000);
-  assert.ok(count >= 1000, `ulimit -n is ${openFileLimit()}: too low for this test`);
+  if (count < 1000) {
+    t.skip(`ulimit -n is ${openFileLimit()} and cannot be raised here: 1,000 idle connections need 2,000`);
+    return;
+  }
   const baseline = { rss: rssMiB(patient), fds: procSample(patient.child.pid!)!.fds };
   const held = await idleRound(count);
   t.diagnostic(`${count} idle connections (ulimit -n ${openFileLimit()}); edge fds ${baseline.fds} → ${held.fds}; ` +
