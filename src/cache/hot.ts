@@ -2,6 +2,7 @@
 // --memory-cache-bytes), so a hit on them costs no disk I/O. Keyed by object
 // file name, which is unique per version: a replaced or purged object can
 // never be served from here, because the index no longer names its file.
+import { STATUS_CODES } from 'node:http';
 import { LRUCache } from 'lru-cache';
 import type { ObjectMeta } from './store.js';
 import type { HeaderMap } from '../http/headers.js';
@@ -12,14 +13,32 @@ export interface HotObject {
   readonly headers: Readonly<HeaderMap>;
   /** The same as a flat [name, value, ...] list with Content-Length (and Accept-Ranges for a 200), for a whole answer. */
   readonly wholeHeaders: readonly string[];
+  /**
+   * The status line and those headers as wire text, each line ending CRLF, for
+   * answering straight onto a socket; null when a stored name or value is not
+   * one HTTP allows (it then goes through Node's checks and is refused there).
+   */
+  readonly wholeHead: string | null;
   readonly body: Buffer;
+}
+
+const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+function wireHead(status: number, headers: readonly string[]): string | null {
+  let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n`;
+  for (let i = 0; i < headers.length; i += 2) {
+    if (!FIELD_NAME.test(headers[i]!) || !FIELD_VALUE.test(headers[i + 1]!)) return null;
+    head += `${headers[i]}: ${headers[i + 1]}\r\n`;
+  }
+  return head;
 }
 
 export function hotObject(meta: ObjectMeta, headers: HeaderMap, body: Buffer): HotObject {
   const whole = Object.entries(headers).flat();
   whole.push('content-length', String(body.length));
   if (meta.status === 200) whole.push('accept-ranges', 'bytes');
-  return { meta, headers: Object.freeze(headers), wholeHeaders: Object.freeze(whole), body };
+  return { meta, headers: Object.freeze(headers), wholeHeaders: Object.freeze(whole), wholeHead: wireHead(meta.status, whole), body };
 }
 
 const ENTRY_OVERHEAD_BYTES = 1024;

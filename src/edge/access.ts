@@ -17,9 +17,29 @@ let sequence = 0;
 
 /** The client's X-Request-Id when it is a sane token, else one of ours. */
 export function requestId(request: IncomingMessage): string {
-  const given = request.headers['x-request-id'];
+  return requestIdFrom(request.headers['x-request-id']);
+}
+
+export function requestIdFrom(given: string | string[] | undefined): string {
   if (typeof given === 'string' && /^[\w.:-]{1,64}$/.test(given)) return given;
   return `${processTag}-${(++sequence).toString(36)}`;
+}
+
+export interface Exchange {
+  readonly method: string;
+  /** The request target as it arrived; redacted before it is logged. */
+  readonly target: string;
+  readonly status: number;
+  /** The cache outcome label. */
+  readonly cache: string;
+  /** Written to the socket, head included. */
+  readonly bytes: number;
+  /** performance.now() when the request arrived. */
+  readonly started: number;
+  /** False when the answer was cut off. */
+  readonly complete: boolean;
+  /** Called only when the access line is written. */
+  readonly reqId: () => string;
 }
 
 interface Samples {
@@ -71,29 +91,41 @@ export class AccessLog {
     const socket: Socket = req.socket;
     const bytesBefore = socket.bytesWritten;
     res.once('close', () => {
-      const cache = label();
-      const status = res.statusCode;
-      const complete = res.writableFinished;
-      const bytes = socket.bytesWritten - bytesBefore;
-      const seconds = (performance.now() - started) / 1000;
-      const samples = this.#samples(cache, status);
-      samples.pendingRequests++;
-      samples.pendingBytes += bytes;
-      samples.duration.observe(seconds);
-      if (!complete) this.metrics.incompleteResponses.inc({ cache_status: cache });
-      if (!LOGGED_LEVELS.has(this.log.level)) return;
-      const path = redactTarget(req.url ?? '');
-      const ms = Math.round(seconds * 10_000) / 10;
-      if (this.line) {
-        this.line(
-          `${this.#prefix}${Date.now()}${this.#origin},"reqId":${JSON.stringify(reqId())},"method":${JSON.stringify(req.method)},` +
-            `"path":${JSON.stringify(path)},"status":${status},"cache":"${cache}","bytes":${bytes},"ms":${ms},` +
-            `"complete":${complete},"msg":"request"}\n`,
-        );
-        return;
-      }
-      this.log.info({ reqId: reqId(), method: req.method, path, status, cache, bytes, ms, complete }, 'request');
+      this.record({
+        method: req.method ?? '',
+        target: req.url ?? '',
+        status: res.statusCode,
+        cache: label(),
+        bytes: socket.bytesWritten - bytesBefore,
+        started,
+        complete: res.writableFinished,
+        reqId,
+      });
     });
+  }
+
+  /** Records one finished exchange: its metric samples, and its access line when the level logs it. */
+  record(exchange: Exchange): void {
+    const { cache, status, bytes, complete } = exchange;
+    const seconds = (performance.now() - exchange.started) / 1000;
+    const samples = this.#samples(cache, status);
+    samples.pendingRequests++;
+    samples.pendingBytes += bytes;
+    samples.duration.observe(seconds);
+    if (!complete) this.metrics.incompleteResponses.inc({ cache_status: cache });
+    if (!LOGGED_LEVELS.has(this.log.level)) return;
+    const path = redactTarget(exchange.target);
+    const ms = Math.round(seconds * 10_000) / 10;
+    const reqId = exchange.reqId();
+    if (this.line) {
+      this.line(
+        `${this.#prefix}${Date.now()}${this.#origin},"reqId":${JSON.stringify(reqId)},"method":${JSON.stringify(exchange.method)},` +
+          `"path":${JSON.stringify(path)},"status":${status},"cache":"${cache}","bytes":${bytes},"ms":${ms},` +
+          `"complete":${complete},"msg":"request"}\n`,
+      );
+      return;
+    }
+    this.log.info({ reqId, method: exchange.method, path, status, cache, bytes, ms, complete }, 'request');
   }
 
   #samples(label: string, status: number): Samples {

@@ -11,6 +11,7 @@ import { registerPublicRoutes, ALLOW } from './public.js';
 import { registerAdminRoutes, type Readiness, type Purger } from './admin.js';
 import { AccessLog, registerAccessLog, requestId } from './access.js';
 import { fastHits, type FastPath } from './fast-hit.js';
+import { HitLane } from './hit-lane.js';
 
 export interface AppOptions {
   readonly metrics: Metrics;
@@ -32,8 +33,12 @@ export interface AdminAppDeps extends AppOptions {
   readonly adminToken: string | undefined;
 }
 
+const DEFAULT_CLIENT_TIMEOUT_MS = 30_000;
+const DEFAULT_MAX_HEADER_BYTES = 16 * 1024;
+const HEAD_TIMEOUT = Object.assign(new Error('request head too slow'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' });
+
 function baseOptions(deps: AppOptions, fastPath?: FastPath): FastifyServerOptions {
-  const timeout = deps.clientTimeoutMs ?? 30_000;
+  const timeout = deps.clientTimeoutMs ?? DEFAULT_CLIENT_TIMEOUT_MS;
   return {
     ...('info' in deps.logger ? { loggerInstance: deps.logger } : { logger: deps.logger }),
     // access.ts writes the one access-log line per request.
@@ -42,17 +47,13 @@ function baseOptions(deps: AppOptions, fastPath?: FastPath): FastifyServerOption
     genReqId: requestId,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
-    clientErrorHandler: (error, socket) => {
-      const { status, reason } = clientErrorKind(error);
-      deps.metrics.rejectedRequests.inc({ reason });
-      answerClientError(error, socket, status);
-    },
+    clientErrorHandler: (error, socket) => refuseClient(deps.metrics, error, socket),
     serverFactory: (handler) => {
       // The client limits: a head must arrive, and a kept-alive or stalled
       // connection is cut, within --client-timeout-ms (slowloris).
       const server = http.createServer(
         {
-          maxHeaderSize: deps.maxHeaderBytes ?? 16 * 1024,
+          maxHeaderSize: deps.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES,
           headersTimeout: timeout,
           requestTimeout: timeout,
           keepAliveTimeout: timeout,
@@ -68,11 +69,6 @@ function baseOptions(deps: AppOptions, fastPath?: FastPath): FastifyServerOption
   };
 }
 
-/**
- * Requests the HTTP parser refuses (oversized head, bad syntax, smuggling
- * attempts, a head too slow to arrive) get a short answer and a closed
- * connection, with Cache-Status like every other answer.
- */
 /** What a refusal by the HTTP parser is answered with, and counted as. */
 function clientErrorKind(error: Error & { code?: string }): { status: number; reason: string } {
   if (error.code === 'HPE_HEADER_OVERFLOW') return { status: 431, reason: 'header_too_large' };
@@ -80,7 +76,14 @@ function clientErrorKind(error: Error & { code?: string }): { status: number; re
   return { status: 400, reason: 'bad_request' };
 }
 
-function answerClientError(error: Error & { code?: string }, socket: Duplex, status: number): void {
+/**
+ * Requests the HTTP parser refuses (oversized head, bad syntax, smuggling
+ * attempts, a head too slow to arrive) get a short answer and a closed
+ * connection, with Cache-Status like every other answer.
+ */
+function refuseClient(metrics: Metrics, error: Error & { code?: string }, socket: Duplex): void {
+  const { status, reason } = clientErrorKind(error);
+  metrics.rejectedRequests.inc({ reason });
   if (!socket.writable || (socket as Duplex & { bytesWritten?: number }).bytesWritten) {
     socket.destroy();
     return;
@@ -132,7 +135,20 @@ export function buildPublicApp(deps: PublicAppDeps): FastifyInstance {
   let fast: FastPath = () => false;
   const publicApp = Fastify(baseOptions(deps, (req, res) => fast(req, res)));
   const access = new AccessLog(deps.metrics, publicApp.log, deps.accessLine);
-  fast = fastHits(deps.cache, access, () => publicApp.server.listening);
+  const accepting = () => publicApp.server.listening;
+  fast = fastHits(deps.cache, access, accepting);
+  const lane = HitLane.install(publicApp.server, {
+    cache: deps.cache,
+    access,
+    accepting,
+    maxHeadBytes: deps.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES,
+    timeoutMs: deps.clientTimeoutMs ?? DEFAULT_CLIENT_TIMEOUT_MS,
+    headTimedOut: (socket) => refuseClient(deps.metrics, HEAD_TIMEOUT, socket),
+  });
+  publicApp.addHook('preClose', (done) => {
+    lane.drain();
+    done();
+  });
   setErrorHandler(publicApp);
   publicApp.setNotFoundHandler(() => {
     throw new MethodNotAllowed(ALLOW);
