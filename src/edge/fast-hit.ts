@@ -8,6 +8,7 @@ import type { Cache } from '../cache/cache.js';
 import { cacheKey } from '../cache/key.js';
 import { canonicalTarget } from '../http/path.js';
 import { cacheStatus } from '../http/cache-status.js';
+import { hasRepeatedHost } from '../http/headers.js';
 import { requestId, type AccessLog } from './access.js';
 
 export type FastPath = (req: IncomingMessage, res: ServerResponse) => boolean;
@@ -20,7 +21,8 @@ export function fastHits(cache: Cache, access: AccessLog, accepting: () => boole
       asked.range !== undefined || asked['if-none-match'] !== undefined ||
       asked['if-modified-since'] !== undefined || asked.authorization !== undefined ||
       // A GET with a body is suspect (smuggling): the app reads it past, or refuses it.
-      asked['transfer-encoding'] !== undefined || (asked['content-length'] !== undefined && asked['content-length'] !== '0')
+      asked['transfer-encoding'] !== undefined || (asked['content-length'] !== undefined && asked['content-length'] !== '0') ||
+      hasRepeatedHost(req.rawHeaders)
     ) {
       return false;
     }

@@ -8,8 +8,8 @@ import { forwardedHeaders } from '../http/forward.js';
 import { parseRange, contentRange } from '../http/range.js';
 import { isNotModified, ifRangeHolds, NOT_MODIFIED_FIELDS } from '../http/conditional.js';
 import { cacheStatus, cacheStatusLabel } from '../http/cache-status.js';
-import type { HeaderMap } from '../http/headers.js';
-import { MethodNotAllowed, RangeNotSatisfiable } from '../errors.js';
+import { hasRepeatedHost, type HeaderMap } from '../http/headers.js';
+import { BadRequest, MethodNotAllowed, RangeNotSatisfiable } from '../errors.js';
 
 export const ALLOW = 'GET, HEAD';
 
@@ -28,6 +28,7 @@ export function registerPublicRoutes(app: FastifyInstance, cache: Cache): void {
   // Before any body is read: uploads go to the origin, never through an edge.
   app.addHook('onRequest', async (request) => {
     if (request.method !== 'GET' && request.method !== 'HEAD') throw new MethodNotAllowed(ALLOW);
+    if (hasRepeatedHost(request.raw.rawHeaders)) throw new BadRequest('more than one Host field');
   });
   app.route({
     method: ['GET', 'HEAD'],

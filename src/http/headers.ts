@@ -48,3 +48,13 @@ export function parseHttpDate(value: string | undefined): number {
 export function httpDate(ms: number): string {
   return new Date(ms).toUTCString();
 }
+
+/** RFC 9112 §3.2: a request with more than one Host line is refused (Node's parser keeps the first). */
+export function hasRepeatedHost(rawHeaders: readonly string[]): boolean {
+  let hosts = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    if (name.length === 4 && name.toLowerCase() === 'host' && ++hosts > 1) return true;
+  }
+  return false;
+}
