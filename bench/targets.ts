@@ -19,6 +19,8 @@ export const LOAD_CORE = 1;
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const IMGEDGE_BIN = path.join(REPO, 'bin', 'imgedge.js');
+/** The node flags on the bin's `#!/usr/bin/env -S node …` line: imgedge runs as its bin runs it. */
+const IMGEDGE_NODE_FLAGS = fs.readFileSync(IMGEDGE_BIN, 'utf8').split('\n')[0]!.split(' ').filter((word) => word.startsWith('--'));
 
 export interface StartOptions {
   readonly originPort: number;
@@ -159,7 +161,7 @@ export async function launch(name: TargetName, options: StartOptions): Promise<L
     case 'imgedge': {
       const adminPort = await freePort();
       const args = [
-        ...(options.nodeArgs ?? []), IMGEDGE_BIN, 'edge', '--origin', `http://${origin}`, '--listen', `127.0.0.1:${port}`,
+        ...IMGEDGE_NODE_FLAGS, ...(options.nodeArgs ?? []), IMGEDGE_BIN, 'edge', '--origin', `http://${origin}`, '--listen', `127.0.0.1:${port}`,
         '--admin-listen', `127.0.0.1:${adminPort}`, '--cache-dir', cacheDir, '--log-level', options.logLevel ?? 'warn',
         ...(options.cacheMaxBytes ? ['--cache-max-bytes', options.cacheMaxBytes] : []),
       ];
