@@ -1,6 +1,7 @@
 // Every imgedge_* metric, in one registry per edge. Labels stay few and
 // bounded (cache status, status class, result): never a path or a key.
 import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
+import { CountingHistogram } from './counting-histogram.js';
 
 export interface Metrics {
   readonly registry: Registry;
@@ -11,7 +12,7 @@ export interface Metrics {
   readonly incompleteResponses: Counter<'cache_status'>;
   readonly rejectedRequests: Counter<'reason'>;
   readonly storageErrors: Counter;
-  readonly requestDuration: Histogram<'cache_status'>;
+  readonly requestDuration: CountingHistogram;
   readonly originFetches: Counter<'result'>;
   readonly originFetchDuration: Histogram<'result'>;
   readonly originFetchesInFlight: Gauge;
@@ -74,13 +75,13 @@ export function createMetrics(gauges: CacheGauges): Metrics {
       help: 'Fills abandoned because the cache dir failed (full, read-only, out of file descriptors)',
       registers,
     }),
-    requestDuration: new Histogram({
-      name: 'imgedge_request_duration_seconds',
-      help: 'Time from request to the last byte sent, by cache outcome',
-      labelNames: ['cache_status'],
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-      registers,
-    }),
+    requestDuration: new CountingHistogram(
+      'imgedge_request_duration_seconds',
+      'Time from request to the last byte sent, by cache outcome',
+      'cache_status',
+      [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registry,
+    ),
     originFetches: new Counter({
       name: 'imgedge_origin_fetches_total',
       help: 'Requests made to the origin, by result (ok, not_modified, client_error, server_error, timeout, unavailable, broken, storage_error)',

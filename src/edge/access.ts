@@ -135,7 +135,7 @@ export class AccessLog {
       samples = {
         requests: this.metrics.requests.labels({ cache_status: label, status_class: statusClass(status) }),
         bytes: this.metrics.responseBytes.labels({ cache_status: label }),
-        duration: this.metrics.requestDuration.labels({ cache_status: label }),
+        duration: this.metrics.requestDuration.series(label),
         pendingRequests: 0,
         pendingBytes: 0,
       };
