@@ -34,10 +34,21 @@ export interface HitLaneOptions {
 }
 
 const SLICE_BYTES = 256 * 1024;
-const REQUEST_LINE = /^(GET|HEAD) (\/[!-~]*) HTTP\/1\.1$/;
-const FIELD_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[\t ]*([\t\x20-\x7e\x80-\xff]*?)[\t ]*$/;
-/** Request fields whose meaning the lane leaves to the app (besides If-*): ranges, credentials, bodies, upgrades. */
-const APP_FIELDS = new Set(['range', 'authorization', 'content-length', 'transfer-encoding', 'expect', 'upgrade', 'te']);
+/**
+ * The whole head (no final CRLF): a GET or HEAD request line in origin form,
+ * then field lines as RFC 9112 writes them: a token, a colon, a value of
+ * visible bytes, spaces and tabs. No bare CR or LF, no folding, no NUL.
+ */
+const PLAIN_HEAD = /^(?:GET|HEAD) \/[!-~]* HTTP\/1\.1(?:\r\n[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*)*$/;
+/** Fields whose meaning the lane leaves to the app: conditions, ranges, credentials, bodies, upgrades. */
+const APP_FIELD = /\r\n(?:if-[^:]*|range|authorization|content-length|transfer-encoding|expect|upgrade|te):/i;
+const CONNECTION = /\r\nconnection:/i;
+const KEEP_ALIVE = /\r\nconnection:[\t ]*keep-alive[\t ]*(?:\r\n|$)/i;
+const HOST = /\r\nhost:/i;
+const TWO_HOSTS = /\r\nhost:[^]*\r\nhost:/i;
+const TWO_CONNECTIONS = /\r\nconnection:[^]*\r\nconnection:/i;
+const REQUEST_ID = /\r\nx-request-id:[\t ]*([^\r]*?)[\t ]*(?:\r\n|$)/i;
+const TWO_REQUEST_IDS = /\r\nx-request-id:[^]*\r\nx-request-id:/i;
 
 interface PlainRequest {
   readonly method: 'GET' | 'HEAD';
@@ -49,27 +60,17 @@ interface PlainRequest {
  * A head the lane may answer, or null for anything else: another method or
  * version, a field the app must see, a missing or repeated Host, a line
  * HTTP does not allow. Null is never an error here; the app decides.
+ * Whole-head tests, not a split into lines: nothing is allocated for a head
+ * the lane answers but the target.
  */
 export function plainRequest(head: string): PlainRequest | null {
-  const lines = head.split('\r\n');
-  const request = REQUEST_LINE.exec(lines[0]!);
-  if (!request) return null;
-  let hosts = 0;
-  let requestId: string | undefined;
-  for (let i = 1; i < lines.length; i++) {
-    const field = FIELD_LINE.exec(lines[i]!);
-    if (!field) return null;
-    const name = field[1]!.toLowerCase();
-    if (name === 'host') hosts++;
-    else if (name === 'connection') {
-      if (field[2]!.toLowerCase() !== 'keep-alive') return null;
-    } else if (name === 'x-request-id') {
-      if (requestId !== undefined) return null;
-      requestId = field[2];
-    } else if (APP_FIELDS.has(name) || name.startsWith('if-')) return null;
-  }
-  if (hosts !== 1) return null;
-  return { method: request[1] as 'GET' | 'HEAD', target: request[2]!, requestId };
+  if (!PLAIN_HEAD.test(head) || APP_FIELD.test(head) || !HOST.test(head) || TWO_HOSTS.test(head)) return null;
+  if (CONNECTION.test(head) && (!KEEP_ALIVE.test(head) || TWO_CONNECTIONS.test(head))) return null;
+  const requestId = REQUEST_ID.exec(head)?.[1];
+  if (requestId !== undefined && TWO_REQUEST_IDS.test(head)) return null;
+  const get = head.charCodeAt(0) === 0x47;
+  const from = get ? 4 : 5;
+  return { method: get ? 'GET' : 'HEAD', target: head.slice(from, head.indexOf(' ', from)), requestId };
 }
 
 /** The Date field's text, made once a second. */
@@ -130,27 +131,35 @@ export class HitLane {
   }
 }
 
-/** The head of a hot object's answer as bytes, valid while its Age, TTL and Date stay the same. */
-interface WireHead {
+/**
+ * A hot object's answer on the wire, valid while its Age, TTL and Date stay
+ * the same: the head, and for a small body the head and body in one buffer,
+ * so that a hit is one write of one buffer.
+ */
+interface Wire {
   readonly age: number;
   readonly ttl: number;
   readonly date: string;
-  readonly bytes: Buffer;
+  readonly head: Buffer;
+  whole: Buffer | null;
 }
 
-const wireHeads = new WeakMap<HotObject, WireHead>();
+/** Bodies up to this size go out joined to their head. */
+const JOINED_BYTES = 16 * 1024;
+const wires = new WeakMap<HotObject, Wire>();
 
-function wireHeadOf(object: HotObject, age: number, ttl: number, keepAlive: string): Buffer {
+function wireOf(object: HotObject, age: number, ttl: number, keepAlive: string): Wire {
   const date = dateNow();
   ttl = Math.round(ttl);
-  const known = wireHeads.get(object);
-  if (known && known.age === age && known.ttl === ttl && known.date === date) return known.bytes;
-  const bytes = Buffer.from(
+  const known = wires.get(object);
+  if (known && known.age === age && known.ttl === ttl && known.date === date) return known;
+  const head = Buffer.from(
     `${object.wholeHead}cache-status: ${cacheStatus({ hit: true, ttl })}\r\nage: ${age}\r\ndate: ${date}\r\n${keepAlive}`,
     'latin1',
   );
-  wireHeads.set(object, { age, ttl, date, bytes });
-  return bytes;
+  const wire = { age, ttl, date, head, whole: null };
+  wires.set(object, wire);
+  return wire;
 }
 
 /** The answer a connection is writing. */
@@ -225,32 +234,41 @@ class LaneConnection {
       const hit = target && this.options.cache.hotHit(cacheKey(target.path, target.query));
       if (!hit || hit.object.wholeHead === null) return this.#handOver();
       this.#unread = this.#unread.length === end + 4 ? '' : this.#unread.slice(end + 4);
-      this.#answer(request, hit.object, wireHeadOf(hit.object, hit.age, hit.ttl, this.#keepAlive), started);
+      if (!this.#answer(request, hit.object, wireOf(hit.object, hit.age, hit.ttl, this.#keepAlive), started)) return;
     }
   }
 
-  #answer(request: PlainRequest, object: HotObject, head: Buffer, started: number): void {
-    const body = request.method === 'HEAD' ? EMPTY : object.body;
+  /** Writes an answer; true when it has all left already, false when its end is awaited. */
+  #answer(request: PlainRequest, object: HotObject, wire: Wire, started: number): boolean {
     const socket = this.socket;
-    const first = Math.min(body.length, SLICE_BYTES);
-    this.#answering = {
+    const body = request.method === 'HEAD' ? EMPTY : object.body;
+    const bytesBefore = socket.bytesWritten;
+    const answering: Answering = {
       request,
       status: object.meta.status,
       body,
-      offset: first,
-      bytes: head.length + body.length,
-      bytesBefore: socket.bytesWritten,
+      offset: body.length,
+      bytes: wire.head.length + body.length,
+      bytesBefore,
       started,
     };
-    // One write of head and first slice; its callback says both have left.
-    if (first === 0) {
-      socket.write(head, this.#sent);
-      return;
+    if (body.length === 0) socket.write(wire.head);
+    else if (body.length <= JOINED_BYTES) socket.write((wire.whole ??= Buffer.concat([wire.head, body])));
+    else {
+      answering.offset = Math.min(body.length, SLICE_BYTES);
+      socket.cork();
+      socket.write(wire.head);
+      socket.write(answering.offset === body.length ? body : body.subarray(0, answering.offset));
+      socket.uncork();
     }
-    socket.cork();
-    socket.write(head);
-    socket.write(first === body.length ? body : body.subarray(0, first), this.#sent);
-    socket.uncork();
+    this.#answering = answering;
+    // Most answers leave in the write itself; the rest are followed to their last byte.
+    if (socket.writableLength === 0 && answering.offset === body.length) {
+      this.#finish(true, false);
+      return !this.#closing;
+    }
+    socket.write(EMPTY, this.#sent);
+    return false;
   }
 
   #written(error: Error | null | undefined): void {
@@ -270,8 +288,8 @@ class LaneConnection {
     this.socket.write(answering.body.subarray(from, answering.offset), this.#sent);
   }
 
-  /** Records the answer in progress, if any; a complete one lets the next request be read. */
-  #finish(complete: boolean): void {
+  /** Records the answer in progress, if any; after a complete one, the next request is read (`serveNext`). */
+  #finish(complete: boolean, serveNext = true): void {
     const answering = this.#answering;
     if (!answering) return;
     this.#answering = null;
@@ -288,7 +306,7 @@ class LaneConnection {
     });
     if (!complete) return;
     if (this.#closing) this.socket.end();
-    else this.#serve();
+    else if (serveNext) this.#serve();
   }
 
   #idle(): void {
