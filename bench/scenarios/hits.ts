@@ -181,7 +181,8 @@ function report(measured: readonly Measured[], seconds: number, warmSeconds: num
     notes: [
       'The "imgedge (info log)" row is imgedge at its default log level, writing one access-log line per request to a file.',
       `The "${FLOOR}" row is bench/floor.ts: Node's HTTP server answering every request with a fixed body and an imgedge hit's headers, ` +
-        'nothing else: the ceiling of any cache built on it, on this core.',
+        'nothing else: the most a cache could reach answering its hits through that server, on this core. ' +
+        'imgedge answers plain hits on objects it holds in memory beneath it, on the socket (src/edge/hit-lane.ts).',
       ...(profile ? [`"${PROFILED}" ran the 8 KiB hits again under node --cpu-prof (slower for it); its profile is the second table.`] : []),
       '"Other processes\' CPU" is what processes outside this run used during that wrk run, in share of one core: ' +
         'well above 0% means the machine was shared and that row\'s figures are disturbed.',
