@@ -132,34 +132,52 @@ export class HitLane {
 }
 
 /**
- * A hot object's answer on the wire, valid while its Age, TTL and Date stay
- * the same: the head, and for a small body the head and body in one buffer,
- * so that a hit is one write of one buffer.
+ * A hot object's answer on the wire in the current second (Age, TTL and
+ * Date change no faster): the head, and for a small body the head and body
+ * in one buffer, so that a hit is one write of one buffer.
  */
 interface Wire {
   readonly age: number;
   readonly ttl: number;
-  readonly date: string;
   readonly head: Buffer;
+  /** Head and body joined; null until a GET asks, or when this second's budget is spent. */
   whole: Buffer | null;
 }
 
 /** Bodies up to this size go out joined to their head. */
 const JOINED_BYTES = 16 * 1024;
-const wires = new WeakMap<HotObject, Wire>();
+/** Joined copies made in one second, at most: they double the memory of what they copy. */
+const JOINED_BUDGET_BYTES = 8 * 1024 * 1024;
+
+/** The wires of the current second; all let go when it ends, so they hold one second's hits at most. */
+let wires = new Map<HotObject, Wire>();
+let wiresDate = '';
+let joinedBytes = 0;
 
 function wireOf(object: HotObject, age: number, ttl: number, keepAlive: string): Wire {
   const date = dateNow();
+  if (date !== wiresDate) {
+    wires = new Map();
+    wiresDate = date;
+    joinedBytes = 0;
+  }
   ttl = Math.round(ttl);
   const known = wires.get(object);
-  if (known && known.age === age && known.ttl === ttl && known.date === date) return known;
+  if (known && known.age === age && known.ttl === ttl) return known;
   const head = Buffer.from(
     `${object.wholeHead}cache-status: ${cacheStatus({ hit: true, ttl })}\r\nage: ${age}\r\ndate: ${date}\r\n${keepAlive}`,
     'latin1',
   );
-  const wire = { age, ttl, date, head, whole: null };
+  const wire = { age, ttl, head, whole: null };
   wires.set(object, wire);
   return wire;
+}
+
+/** The head and body in one buffer when the body is small and the second's budget allows, else null. */
+function joined(wire: Wire, body: Buffer): Buffer | null {
+  if (wire.whole || body.length > JOINED_BYTES || joinedBytes + body.length > JOINED_BUDGET_BYTES) return wire.whole;
+  joinedBytes += wire.head.length + body.length;
+  return (wire.whole = Buffer.concat([wire.head, body]));
 }
 
 /** The answer a connection is writing. */
@@ -252,8 +270,8 @@ class LaneConnection {
       bytesBefore,
       started,
     };
-    if (body.length === 0) socket.write(wire.head);
-    else if (body.length <= JOINED_BYTES) socket.write((wire.whole ??= Buffer.concat([wire.head, body])));
+    const whole = body.length === 0 ? wire.head : joined(wire, body);
+    if (whole) socket.write(whole);
     else {
       answering.offset = Math.min(body.length, SLICE_BYTES);
       socket.cork();
