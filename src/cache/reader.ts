@@ -24,11 +24,13 @@ export interface BodySource {
 }
 
 const CHUNK_BYTES = 256 * 1024;
+const FIRST_CHUNK_BYTES = 16 * 1024;
 
 export class BodyReader extends Readable {
   #position: number;
   #reading = false;
   #released = false;
+  #started = false;
 
   /** Reads [start, end) of the body; end undefined means to the end, however long. */
   constructor(
@@ -69,10 +71,16 @@ export class BodyReader extends Readable {
           await this.source.changed();
           continue;
         }
-        const chunk = await this.#readChunk(limit);
+        const first = !this.#started;
+        this.#started = true;
+        const chunk = await this.#readChunk(first ? Math.min(limit, this.#position + FIRST_CHUNK_BYTES) : limit);
         if (this.destroyed) return;
         this.#position += chunk.length;
         if (!this.push(chunk)) return;
+        // Many readers woken by one origin chunk (a stampede) each get a first
+        // few bytes before any of them gets the rest: the last waiter's first
+        // byte does not wait behind everyone else's whole chunk.
+        if (first) await new Promise((resolve) => setImmediate(resolve));
       }
     } catch (error) {
       this.destroy(error as Error);
