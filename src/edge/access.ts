@@ -53,7 +53,7 @@ interface Samples {
 
 export class AccessLog {
   // Label sets are few: their children are looked up once, not hashed per request.
-  readonly #children = new Map<string, Samples>();
+  readonly #children = new Map<string, Map<number, Samples>>();
 
   readonly #prefix = `{"level":30,"time":`;
   readonly #origin = `,"pid":${process.pid},"hostname":${JSON.stringify(hostname())}`;
@@ -68,7 +68,7 @@ export class AccessLog {
     private readonly line?: (text: string) => void,
   ) {
     metrics.beforeScrape.add(() => {
-      for (const samples of this.#children.values()) {
+      for (const samples of [...this.#children.values()].flatMap((byStatus) => [...byStatus.values()])) {
         if (samples.pendingRequests) samples.requests.inc(samples.pendingRequests);
         if (samples.pendingBytes) samples.bytes.inc(samples.pendingBytes);
         samples.pendingRequests = 0;
@@ -129,8 +129,10 @@ export class AccessLog {
   }
 
   #samples(label: string, status: number): Samples {
-    const id = `${label} ${status}`;
-    let samples = this.#children.get(id);
+    // Two levels, not one "label status" key: no string is built per request.
+    let byStatus = this.#children.get(label);
+    if (!byStatus) this.#children.set(label, (byStatus = new Map()));
+    let samples = byStatus.get(status);
     if (!samples) {
       samples = {
         requests: this.metrics.requests.labels({ cache_status: label, status_class: statusClass(status) }),
@@ -139,7 +141,7 @@ export class AccessLog {
         pendingRequests: 0,
         pendingBytes: 0,
       };
-      this.#children.set(id, samples);
+      byStatus.set(status, samples);
     }
     return samples;
   }
