@@ -18,7 +18,7 @@ import type { HotObject } from '../cache/hot.js';
 import { cacheKey } from '../cache/key.js';
 import { canonicalTarget } from '../http/path.js';
 import { cacheStatus } from '../http/cache-status.js';
-import { requestIdFrom, type AccessLog } from './access.js';
+import type { AccessLog } from './access.js';
 
 export interface HitLaneOptions {
   readonly cache: Cache;
@@ -260,31 +260,27 @@ class LaneConnection {
   #answer(request: PlainRequest, object: HotObject, wire: Wire, started: number): boolean {
     const socket = this.socket;
     const body = request.method === 'HEAD' ? EMPTY : object.body;
-    const bytesBefore = socket.bytesWritten;
-    const answering: Answering = {
-      request,
-      status: object.meta.status,
-      body,
-      offset: body.length,
-      bytes: wire.head.length + body.length,
-      bytesBefore,
-      started,
-    };
+    const status = object.meta.status;
+    const bytes = wire.head.length + body.length;
+    let offset = body.length;
     const whole = body.length === 0 ? wire.head : joined(wire, body);
     if (whole) socket.write(whole);
     else {
-      answering.offset = Math.min(body.length, SLICE_BYTES);
+      offset = Math.min(body.length, SLICE_BYTES);
       socket.cork();
       socket.write(wire.head);
-      socket.write(answering.offset === body.length ? body : body.subarray(0, answering.offset));
+      socket.write(offset === body.length ? body : body.subarray(0, offset));
       socket.uncork();
     }
-    this.#answering = answering;
     // Most answers leave in the write itself; the rest are followed to their last byte.
-    if (socket.writableLength === 0 && answering.offset === body.length) {
-      this.#finish(true, false);
-      return !this.#closing;
+    if (socket.writableLength === 0 && offset === body.length) {
+      this.options.access.record(request.method, request.target, status, 'hit', bytes, started, true, request.requestId);
+      if (!this.#closing) return true;
+      socket.end();
+      return false;
     }
+    const bytesBefore = socket.bytesWritten - wire.head.length - offset;
+    this.#answering = { request, status, body, offset, bytes, bytesBefore, started };
     socket.write(EMPTY, this.#sent);
     return false;
   }
@@ -306,25 +302,17 @@ class LaneConnection {
     this.socket.write(answering.body.subarray(from, answering.offset), this.#sent);
   }
 
-  /** Records the answer in progress, if any; after a complete one, the next request is read (`serveNext`). */
-  #finish(complete: boolean, serveNext = true): void {
+  /** Records the answer in progress, if any; after a complete one, the next request is read. */
+  #finish(complete: boolean): void {
     const answering = this.#answering;
     if (!answering) return;
     this.#answering = null;
     const { request } = answering;
-    this.options.access.record({
-      method: request.method,
-      target: request.target,
-      status: answering.status,
-      cache: 'hit',
-      bytes: complete ? answering.bytes : Math.max(0, this.socket.bytesWritten - answering.bytesBefore),
-      started: answering.started,
-      complete,
-      reqId: () => requestIdFrom(request.requestId),
-    });
+    const bytes = complete ? answering.bytes : Math.max(0, this.socket.bytesWritten - answering.bytesBefore);
+    this.options.access.record(request.method, request.target, answering.status, 'hit', bytes, answering.started, complete, request.requestId);
     if (!complete) return;
     if (this.#closing) this.socket.end();
-    else if (serveNext) this.#serve();
+    else this.#serve();
   }
 
   #idle(): void {
