@@ -58,11 +58,13 @@ export class AccessLog {
     private readonly line?: (text: string) => void,
   ) {
     metrics.beforeScrape.add(() => {
-      for (const samples of [...this.#children.values()].flatMap((byStatus) => [...byStatus.values()])) {
-        if (samples.pendingRequests) samples.requests.inc(samples.pendingRequests);
-        if (samples.pendingBytes) samples.bytes.inc(samples.pendingBytes);
-        samples.pendingRequests = 0;
-        samples.pendingBytes = 0;
+      for (const byStatus of this.#children.values()) {
+        for (const samples of byStatus.values()) {
+          if (samples.pendingRequests) samples.requests.inc(samples.pendingRequests);
+          if (samples.pendingBytes) samples.bytes.inc(samples.pendingBytes);
+          samples.pendingRequests = 0;
+          samples.pendingBytes = 0;
+        }
       }
     });
   }

@@ -18,6 +18,7 @@ import type { HotObject } from '../cache/hot.js';
 import { cacheKey } from '../cache/key.js';
 import { canonicalTarget } from '../http/path.js';
 import { cacheStatus } from '../http/cache-status.js';
+import { httpDate } from '../http/headers.js';
 import type { AccessLog } from './access.js';
 
 export interface HitLaneOptions {
@@ -81,20 +82,24 @@ function dateNow(): string {
   const second = Math.floor(now / 1000);
   if (second !== dateSecond) {
     dateSecond = second;
-    dateText = new Date(now).toUTCString();
+    dateText = httpDate(now);
   }
   return dateText;
 }
 
 export class HitLane {
   readonly #connections = new Set<LaneConnection>();
+  /** The last fields of every answer's head, with the blank line that ends it. */
+  readonly #keepAlive: string;
   #draining = false;
 
   constructor(
     private readonly options: HitLaneOptions,
     /** Gives a connection to Node's HTTP server, its unread bytes put back first. */
     private readonly handOver: (socket: Socket) => void,
-  ) {}
+  ) {
+    this.#keepAlive = `connection: keep-alive\r\nkeep-alive: timeout=${Math.floor(options.timeoutMs / 1000)}\r\n\r\n`;
+  }
 
   /** Puts the lane in front of `server`: its connections come here first. */
   static install(server: Server, options: HitLaneOptions): HitLane {
@@ -112,7 +117,7 @@ export class HitLane {
       this.handOver(socket);
       return;
     }
-    const connection = new LaneConnection(socket, this.options, (unread) => {
+    const connection = new LaneConnection(socket, this.options, this.#keepAlive, (unread) => {
       this.#connections.delete(connection);
       // Paused, so that nothing is read between the lane letting go and the parser taking hold.
       socket.pause();
@@ -198,7 +203,6 @@ class LaneConnection {
   #answering: Answering | null = null;
   #closing = false;
   #headTimer: NodeJS.Timeout | undefined;
-  readonly #keepAlive: string;
   readonly #onData = (chunk: Buffer) => this.#received(chunk);
   readonly #onTimeout = () => this.#idle();
   readonly #onEnd = () => this.closeWhenIdle();
@@ -209,9 +213,9 @@ class LaneConnection {
   constructor(
     private readonly socket: Socket,
     private readonly options: HitLaneOptions,
+    private readonly keepAlive: string,
     private readonly release: (unread: string) => void,
   ) {
-    this.#keepAlive = `connection: keep-alive\r\nkeep-alive: timeout=${Math.floor(options.timeoutMs / 1000)}\r\n\r\n`;
     socket.setNoDelay(true);
     socket.setTimeout(options.timeoutMs, this.#onTimeout);
     socket.on('data', this.#onData);
@@ -252,7 +256,7 @@ class LaneConnection {
       const hit = target && this.options.cache.hotHit(cacheKey(target.path, target.query));
       if (!hit || hit.object.wholeHead === null) return this.#handOver();
       this.#unread = this.#unread.length === end + 4 ? '' : this.#unread.slice(end + 4);
-      if (!this.#answer(request, hit.object, wireOf(hit.object, hit.age, hit.ttl, this.#keepAlive), started)) return;
+      if (!this.#answer(request, hit.object, wireOf(hit.object, hit.age, hit.ttl, this.keepAlive), started)) return;
     }
   }
 
