@@ -139,6 +139,10 @@ export class Filler {
       v: 1, key: lookup.key, status: response.status, lifetimeSec: decision.lifetimeSec,
       policy: policy.toObject(), bodyBytes: 0,
     };
+    // Body bytes that came in with the head go out with it: in a stampede,
+    // each waiter's first write then carries body, not the head alone.
+    const withHead = response.body.readableLength > 0 ? (response.body.read() as Buffer | null) : null;
+    if (withHead) fill.received(withHead);
     // The head goes out now, and the first chunks go to readers from memory:
     // the temp file is opened alongside, never in front of them.
     fill.announce({
@@ -157,14 +161,18 @@ export class Filler {
     opening.catch(() => {});
     try {
       let written = 0;
-      for await (const chunk of response.body as AsyncIterable<Buffer>) {
-        fill.received(chunk);
+      const write = async (chunk: Buffer) => {
         const temp = await opening;
         await temp.writeBody(chunk, written);
         written += chunk.length;
         fill.written(written);
         // Only a body of unknown length can get here: it is still served, not kept.
         if (written > this.options.maxObjectBytes) store = false;
+      };
+      if (withHead) await write(withHead);
+      for await (const chunk of response.body as AsyncIterable<Buffer>) {
+        fill.received(chunk);
+        await write(chunk);
       }
       if (length !== undefined && written !== length) throw new OriginBodyBroken(`${written} of ${length} bytes`);
       const temp = await opening;
