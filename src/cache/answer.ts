@@ -1,7 +1,7 @@
 // What the cache answers with, from storage (memory or disk) or passed
 // through from the origin, and the opening of stored objects.
 import type { Readable } from 'node:stream';
-import { BodyReader } from './reader.js';
+import { BodyWriter } from './body-writer.js';
 import type { HotObject } from './hot.js';
 import { closeFd, readInto, CorruptObject, type Store, type OpenObject } from './store.js';
 import type { CacheIndex, IndexEntry } from './index.js';
@@ -24,8 +24,11 @@ export interface Answer {
   readonly setCookie?: readonly string[];
   /** Whether body() can give a slice. */
   readonly rangeable: boolean;
-  /** The body, or the slice [start, end). */
-  body(start?: number, end?: number): Readable | Buffer;
+  /**
+   * The body, or the slice [start, end): in memory, to be written from
+   * storage or a fill, or a stream passed through from the origin.
+   */
+  body(start?: number, end?: number): Buffer | BodyWriter | Readable;
   discard(): void;
 }
 
@@ -102,7 +105,7 @@ export function storedAnswer(copy: StoredCopy, age: number, parts: CacheStatusPa
         return copy.prefix.subarray(start, end);
       }
       released = true;
-      return new BodyReader(
+      return new BodyWriter(
         {
           available: () => size,
           complete: () => true,

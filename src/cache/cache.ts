@@ -194,7 +194,7 @@ export class Cache {
       age: head.revalidated || parts.hit ? 0 : undefined,
       cacheStatus: status,
       rangeable: head.size !== undefined,
-      body: (start, end) => fill.reader(start, end),
+      body: (start, end) => fill.body(start, end),
       discard: () => {},
     };
   }

@@ -3,7 +3,7 @@
 // origin sends it, then reads the file from byte 0 as it grows, late joiners
 // too. A fill that fails fails every reader, so no one gets a short body that
 // looks complete.
-import { BodyReader, type BodySource } from './reader.js';
+import { BodyWriter, type BodySource } from './body-writer.js';
 import { closeFd, readInto } from './store.js';
 import type { HeaderMap } from '../http/headers.js';
 import type { OriginResponse } from '../origin-client.js';
@@ -178,8 +178,8 @@ export class Fill {
     this.#release();
   }
 
-  /** A reader of [start, end) of the body, following the writer. */
-  reader(start = 0, end?: number): BodyReader {
+  /** A writer of [start, end) of the body to one client, following the fill. */
+  body(start = 0, end?: number): BodyWriter {
     this.#refs++;
     const fill = this;
     const source: BodySource = {
@@ -196,7 +196,7 @@ export class Fill {
       },
       release: () => fill.#release(),
     };
-    return new BodyReader(source, start, end);
+    return new BodyWriter(source, start, end);
   }
 
   #inMemory(position: number, limit: number): Buffer | null {

@@ -2,6 +2,7 @@
 // RFC 9110 conditional and range rules applied to whatever the cache answers.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Answer, Cache } from '../cache/cache.js';
+import { BodyWriter } from '../cache/body-writer.js';
 import { cacheKey } from '../cache/key.js';
 import { normaliseTarget } from '../http/path.js';
 import { forwardedHeaders } from '../http/forward.js';
@@ -56,7 +57,7 @@ async function serve(cache: Cache, request: FastifyRequest, reply: FastifyReply)
   }
 }
 
-function respond(request: FastifyRequest, reply: FastifyReply, answer: Answer): FastifyReply {
+function respond(request: FastifyRequest, reply: FastifyReply, answer: Answer): FastifyReply | Promise<FastifyReply> {
   const headers: HeaderMap = { ...answer.headers, 'cache-status': request.cacheStatus! };
   if (answer.age !== undefined) headers.age = String(answer.age);
   if (answer.setCookie) reply.header('set-cookie', answer.setCookie);
@@ -90,10 +91,34 @@ function respond(request: FastifyRequest, reply: FastifyReply, answer: Answer): 
     }
   }
   if (end !== undefined) headers['content-length'] = String(end - start);
-  reply.code(status).headers(headers);
   if (request.method === 'HEAD') {
     answer.discard();
-    return reply.send();
+    return reply.code(status).headers(headers).send();
   }
-  return reply.send(answer.body(start, end));
+  const body = answer.body(start, end);
+  if (body instanceof BodyWriter) return writeBody(request, reply, status, headers, body);
+  return reply.code(status).headers(headers).send(body);
+}
+
+/**
+ * A stored or filling body, written into the response by the cache's writer
+ * rather than piped by Fastify: the waiters of a fill are answered together,
+ * and each costs only its writes. Until the first byte is ready the answer
+ * can still become an error; after it, a failure cuts the body short.
+ */
+async function writeBody(
+  request: FastifyRequest, reply: FastifyReply, status: number, headers: HeaderMap, writer: BodyWriter,
+): Promise<FastifyReply> {
+  try {
+    await writer.ready();
+  } catch (error) {
+    writer.release();
+    throw error;
+  }
+  reply.hijack();
+  reply.raw.writeHead(status, headers);
+  void writer.writeTo(reply.raw).then((cutShort) => {
+    if (cutShort) request.log.warn({ err: cutShort.message }, 'response cut short');
+  });
+  return reply;
 }
