@@ -11,7 +11,7 @@ import { registerPublicRoutes, ALLOW } from './public.js';
 import { registerAdminRoutes, type Readiness, type Purger } from './admin.js';
 import { AccessLog, registerAccessLog, requestId } from './access.js';
 import { fastHits, type FastPath } from './fast-hit.js';
-import { HitLane } from './hit-lane.js';
+import { HitLane, timeoutCheckMs } from './hit-lane.js';
 
 export interface AppOptions {
   readonly metrics: Metrics;
@@ -59,7 +59,7 @@ function baseOptions(deps: AppOptions, fastPath?: FastPath): FastifyServerOption
           keepAliveTimeout: timeout,
           // How often those limits are checked: a head dripped a byte at a
           // time resets the idle timer, so only this check cuts it.
-          connectionsCheckingInterval: Math.max(250, Math.min(timeout / 4, 5_000)),
+          connectionsCheckingInterval: timeoutCheckMs(timeout),
         },
         fastPath ? (req, res) => fastPath(req, res) || handler(req, res) : handler,
       );

@@ -11,6 +11,9 @@
 //
 // Big bodies go out a slice at a time, each after the last has left, so that
 // one client's megabyte does not hold up every other connection's answer.
+// Idle connections and slow heads are found by one periodic check over the
+// lane's connections, as Node's server checks its own: a timer per socket,
+// pushed back on every read and write, would cost each hit a little.
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Cache } from '../cache/cache.js';
@@ -74,6 +77,11 @@ export function plainRequest(head: string): PlainRequest | null {
   return { method: get ? 'GET' : 'HEAD', target: head.slice(from, head.indexOf(' ', from)), requestId };
 }
 
+/** How often the lane (and Node's server) look for connections past their time. */
+export function timeoutCheckMs(timeoutMs: number): number {
+  return Math.max(250, Math.min(timeoutMs / 4, 5_000));
+}
+
 /** The Date field's text, made once a second. */
 let dateSecond = -1;
 let dateText = '';
@@ -99,7 +107,10 @@ export class HitLane {
     private readonly handOver: (socket: Socket) => void,
   ) {
     this.#keepAlive = `connection: keep-alive\r\nkeep-alive: timeout=${Math.floor(options.timeoutMs / 1000)}\r\n\r\n`;
+    this.#checker = setInterval(() => this.#check(), timeoutCheckMs(options.timeoutMs)).unref();
   }
+
+  readonly #checker: NodeJS.Timeout;
 
   /** Puts the lane in front of `server`: its connections come here first. */
   static install(server: Server, options: HitLaneOptions): HitLane {
@@ -109,6 +120,7 @@ export class HitLane {
       for (const listener of httpListeners) listener.call(server, socket);
     });
     server.on('connection', (socket: Socket) => lane.adopt(socket));
+    server.once('close', () => clearInterval(lane.#checker));
     return lane;
   }
 
@@ -133,6 +145,11 @@ export class HitLane {
   drain(): void {
     this.#draining = true;
     for (const connection of this.#connections) connection.closeWhenIdle();
+  }
+
+  #check(): void {
+    const now = performance.now();
+    for (const connection of this.#connections) connection.checkTime(now);
   }
 }
 
@@ -202,9 +219,12 @@ class LaneConnection {
   #unread = '';
   #answering: Answering | null = null;
   #closing = false;
-  #headTimer: NodeJS.Timeout | undefined;
+  #detached = false;
+  /** When the connection last read or wrote (performance.now()). */
+  #activeAt = performance.now();
+  /** When the first bytes of a head not yet whole arrived, or null. */
+  #headSince: number | null = null;
   readonly #onData = (chunk: Buffer) => this.#received(chunk);
-  readonly #onTimeout = () => this.#idle();
   readonly #onEnd = () => this.closeWhenIdle();
   readonly #onError = () => this.socket.destroy();
   readonly #sent = (error?: Error | null) => this.#written(error);
@@ -217,14 +237,22 @@ class LaneConnection {
     private readonly release: (unread: string) => void,
   ) {
     socket.setNoDelay(true);
-    socket.setTimeout(options.timeoutMs, this.#onTimeout);
     socket.on('data', this.#onData);
     socket.on('end', this.#onEnd);
     socket.on('error', this.#onError);
-    socket.once('close', () => {
-      clearTimeout(this.#headTimer);
-      this.#finish(false);
-    });
+    socket.once('close', () => this.#finish(false));
+  }
+
+  /**
+   * Cuts a connection past its time: a head not whole within the timeout
+   * gets 408; a connection that neither read nor wrote for as long (idle, or
+   * a client that stopped reading its answer) is closed.
+   */
+  checkTime(now: number): void {
+    if (this.#detached) return;
+    const timeout = this.options.timeoutMs;
+    if (this.#headSince !== null && !this.#answering && now - this.#headSince >= timeout) this.#headLate();
+    else if (now - this.#activeAt >= timeout) this.socket.destroy();
   }
 
   closeWhenIdle(): void {
@@ -233,6 +261,7 @@ class LaneConnection {
   }
 
   #received(chunk: Buffer): void {
+    this.#activeAt = performance.now();
     this.#unread += chunk.toString('latin1');
     this.#serve();
   }
@@ -244,13 +273,13 @@ class LaneConnection {
       const end = this.#unread.indexOf('\r\n\r\n');
       if (end === -1) {
         if (this.#unread.length > this.options.maxHeadBytes) this.#handOver();
-        else this.#headTimer ??= setTimeout(() => this.#headLate(), this.options.timeoutMs);
+        else this.#headSince ??= this.#activeAt;
         return;
       }
-      clearTimeout(this.#headTimer);
-      this.#headTimer = undefined;
+      this.#headSince = null;
       if (end + 4 > this.options.maxHeadBytes || !this.options.accepting()) return this.#handOver();
-      const started = performance.now();
+      // A request's time starts when its bytes were read.
+      const started = this.#activeAt;
       const request = plainRequest(this.#unread.slice(0, end));
       const target = request && canonicalTarget(request.target);
       const hit = target && this.options.cache.hotHit(cacheKey(target.path, target.query));
@@ -292,6 +321,7 @@ class LaneConnection {
   #written(error: Error | null | undefined): void {
     const answering = this.#answering;
     if (!answering) return;
+    this.#activeAt = performance.now();
     if (error) return this.#finish(false);
     if (answering.offset >= answering.body.length) return this.#finish(true);
     // The next slice once the event loop has served the other connections.
@@ -319,14 +349,8 @@ class LaneConnection {
     else this.#serve();
   }
 
-  #idle(): void {
-    // An answer in progress whose client stopped reading is cut like any idle connection.
-    this.socket.destroy();
-  }
-
   #headLate(): void {
-    this.#headTimer = undefined;
-    if (this.#answering || this.socket.destroyed) return;
+    if (this.socket.destroyed) return;
     this.#detach();
     this.options.headTimedOut(this.socket);
   }
@@ -337,9 +361,7 @@ class LaneConnection {
   }
 
   #detach(): void {
-    clearTimeout(this.#headTimer);
-    this.socket.setTimeout(0);
-    this.socket.removeListener('timeout', this.#onTimeout);
+    this.#detached = true;
     this.socket.removeListener('data', this.#onData);
     this.socket.removeListener('end', this.#onEnd);
     this.socket.removeListener('error', this.#onError);

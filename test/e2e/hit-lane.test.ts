@@ -214,3 +214,62 @@ test('on shutdown a kept-alive lane connection is closed and the edge stops with
     await own.close();
   }
 });
+
+test('past --client-timeout-ms the lane cuts a head that never ends (408) and an idle connection, never one still asking', async () => {
+  const timeoutMs = 1000;
+  const own = await startTestEdge(origin.url, { args: ['--client-timeout-ms', String(timeoutMs)] });
+  const port = Number(new URL(own.url).port);
+  const open = (): { socket: net.Socket; text: () => string; closedAfter: Promise<number> } => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.on('error', () => {});
+    let text = '';
+    socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+    const opened = Date.now();
+    return { socket, text: () => text, closedAfter: new Promise((resolve) => socket.once('close', () => resolve(Date.now() - opened))) };
+  };
+  const timers: NodeJS.Timeout[] = [];
+  try {
+    await get(own.url, '/lane/other.jpg');
+    await until(async () => /hit/.test(String((await get(own.url, '/lane/other.jpg')).headers['cache-status'])), 'a hit');
+    const bound = 3 * timeoutMs + 2000;
+
+    // A plain head for a hot object, dripped a byte every 200 ms and never finished.
+    const dripped = open();
+    const rest = 'X-Drip: ' + 'd'.repeat(200);
+    let at = 0;
+    dripped.socket.write('GET /lane/other.jpg HTTP/1.1\r\nHost: edge\r\n');
+    timers.push(setInterval(() => at < rest.length && dripped.socket.write(rest[at++]!), 200));
+    // Answered once, then silent.
+    const idle = open();
+    idle.socket.write(getHead('/lane/other.jpg'));
+    // A hit every 300 ms for three timeouts: busy, so never idle.
+    const busy = open();
+    let asked = 0;
+    const busyDone = new Promise<void>((resolve) => {
+      const ask = setInterval(() => {
+        if (++asked > Math.ceil((3 * timeoutMs) / 300)) {
+          clearInterval(ask);
+          resolve();
+          return;
+        }
+        busy.socket.write(getHead('/lane/other.jpg'));
+      }, 300);
+      timers.push(ask);
+    });
+
+    const [drippedMs, idleMs] = await Promise.all([dripped.closedAfter, idle.closedAfter].map((p) => Promise.race([
+      p, new Promise<number>((_, reject) => setTimeout(() => reject(new Error(`a connection still open after ${bound} ms`)), bound)),
+    ])));
+    assert.ok(drippedMs! >= timeoutMs, `the dripped head was cut after ${drippedMs} ms, before its time`);
+    assert.ok(dripped.text().startsWith('HTTP/1.1 408'), dripped.text().slice(0, 100));
+    assert.ok(idleMs! >= timeoutMs, `the idle connection was cut after ${idleMs} ms, before its time`);
+    assert.match(idle.text(), /^HTTP\/1\.1 200/);
+    await busyDone;
+    assert.ok(!busy.socket.destroyed, 'the connection still asking was cut');
+    assert.equal(busy.text().match(/HTTP\/1\.1 200 /g)?.length, asked - 1, 'every request on it answered');
+    busy.socket.destroy();
+  } finally {
+    timers.forEach(clearInterval);
+    await own.close();
+  }
+});
