@@ -216,7 +216,7 @@ test('on shutdown a kept-alive lane connection is closed and the edge stops with
 });
 
 test('past --client-timeout-ms the lane cuts a head that never ends (408) and an idle connection, never one still asking', async () => {
-  const timeoutMs = 1000;
+  const timeoutMs = 2000;
   const own = await startTestEdge(origin.url, { args: ['--client-timeout-ms', String(timeoutMs)] });
   const port = Number(new URL(own.url).port);
   const open = (): { socket: net.Socket; text: () => string; closedAfter: Promise<number> } => {
@@ -242,18 +242,18 @@ test('past --client-timeout-ms the lane cuts a head that never ends (408) and an
     // Answered once, then silent.
     const idle = open();
     idle.socket.write(getHead('/lane/other.jpg'));
-    // A hit every 300 ms for three timeouts: busy, so never idle.
+    // A hit every 250 ms for three timeouts: busy, so never idle.
     const busy = open();
     let asked = 0;
     const busyDone = new Promise<void>((resolve) => {
       const ask = setInterval(() => {
-        if (++asked > Math.ceil((3 * timeoutMs) / 300)) {
+        if (++asked > Math.ceil((3 * timeoutMs) / 250)) {
           clearInterval(ask);
           resolve();
           return;
         }
         busy.socket.write(getHead('/lane/other.jpg'));
-      }, 300);
+      }, 250);
       timers.push(ask);
     });
 
