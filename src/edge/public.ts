@@ -111,12 +111,13 @@ async function writeBody(
 ): Promise<FastifyReply> {
   try {
     await writer.ready();
+    // Before the hijack: a head Node refuses is still the error handler's to answer.
+    reply.raw.writeHead(status, headers);
   } catch (error) {
     writer.release();
     throw error;
   }
   reply.hijack();
-  reply.raw.writeHead(status, headers);
   void writer.writeTo(reply.raw).then((cutShort) => {
     if (cutShort) request.log.warn({ err: cutShort.message }, 'response cut short');
   });
