@@ -53,16 +53,20 @@ export class BodyWriter {
   }
 
   /**
-   * Resolves once the first bytes can be written (or the body is empty), so
-   * that a response still has its head to change; rejects with the source's
-   * failure if the body fails before it has a byte.
+   * Resolves once the first bytes can be written (or there are none to
+   * write), so that until then the answer can still become an error; rejects
+   * with the source's failure if the body fails before it has a byte.
    */
   async ready(): Promise<void> {
     for (;;) {
       const failure = this.source.failure();
       if (failure) throw failure;
-      if (this.source.available() > this.#position || this.source.complete()) return;
       if (this.end !== undefined && this.#position >= this.end) return;
+      if (this.source.available() > this.#position) return;
+      if (this.source.complete()) {
+        if (this.end === undefined) return;
+        throw new Error('object ended before the requested range');
+      }
       await this.source.changed();
     }
   }
