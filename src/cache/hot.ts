@@ -5,7 +5,7 @@
 import { STATUS_CODES } from 'node:http';
 import { LRUCache } from 'lru-cache';
 import type { ObjectMeta } from './store.js';
-import type { HeaderMap } from '../http/headers.js';
+import { FIELD_NAME_CHAR, FIELD_VALUE_CHAR, type HeaderMap } from '../http/headers.js';
 
 export interface HotObject {
   readonly meta: ObjectMeta;
@@ -22,8 +22,8 @@ export interface HotObject {
   readonly body: Buffer;
 }
 
-const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+const FIELD_NAME = new RegExp(`^${FIELD_NAME_CHAR}+$`);
+const FIELD_VALUE = new RegExp(`^${FIELD_VALUE_CHAR}*$`);
 
 function wireHead(status: number, headers: readonly string[]): string | null {
   let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n`;

@@ -21,7 +21,7 @@ import type { HotObject } from '../cache/hot.js';
 import { cacheKey } from '../cache/key.js';
 import { canonicalTarget } from '../http/path.js';
 import { cacheStatus } from '../http/cache-status.js';
-import { httpDate } from '../http/headers.js';
+import { FIELD_NAME_CHAR, FIELD_VALUE_CHAR, httpDate } from '../http/headers.js';
 import type { AccessLog } from './access.js';
 
 export interface HitLaneOptions {
@@ -43,7 +43,7 @@ const SLICE_BYTES = 256 * 1024;
  * then field lines as RFC 9112 writes them: a token, a colon, a value of
  * visible bytes, spaces and tabs. No bare CR or LF, no folding, no NUL.
  */
-const PLAIN_HEAD = /^(?:GET|HEAD) \/[!-~]* HTTP\/1\.1(?:\r\n[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*)*$/;
+const PLAIN_HEAD = new RegExp(`^(?:GET|HEAD) /[!-~]* HTTP/1\\.1(?:\r\n${FIELD_NAME_CHAR}+:${FIELD_VALUE_CHAR}*)*$`);
 /** Fields whose meaning the lane leaves to the app: conditions, ranges, credentials, bodies, upgrades. */
 const APP_FIELD = /\r\n(?:if-[^:]*|range|authorization|content-length|transfer-encoding|expect|upgrade|te):/i;
 const CONNECTION = /\r\nconnection:/i;

@@ -2,6 +2,11 @@
 
 export type HeaderMap = Record<string, string>;
 
+/** RFC 9110 §5.1: the characters of a field name (a token), as a regular-expression class. */
+export const FIELD_NAME_CHAR = "[!#$%&'*+\\-.^_`|~0-9A-Za-z]";
+/** RFC 9110 §5.5: the characters of a field value (visible, obs-text, space, tab), as a class. */
+export const FIELD_VALUE_CHAR = '[\\t\\x20-\\x7e\\x80-\\xff]';
+
 /** RFC 9111 §5.2: directives, lower-cased, with their (unquoted) values. */
 export function parseCacheControl(value: string | undefined): Map<string, string> {
   const directives = new Map<string, string>();
