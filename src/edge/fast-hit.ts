@@ -21,8 +21,7 @@ export function fastHits(cache: Cache, access: AccessLog, accepting: () => boole
       asked.range !== undefined || asked['if-none-match'] !== undefined ||
       asked['if-modified-since'] !== undefined || asked.authorization !== undefined ||
       // A GET with a body is suspect (smuggling): the app reads it past, or refuses it.
-      asked['transfer-encoding'] !== undefined || (asked['content-length'] !== undefined && asked['content-length'] !== '0') ||
-      hasRepeatedHost(req.rawHeaders)
+      asked['transfer-encoding'] !== undefined || (asked['content-length'] !== undefined && asked['content-length'] !== '0')
     ) {
       return false;
     }
@@ -30,7 +29,8 @@ export function fastHits(cache: Cache, access: AccessLog, accepting: () => boole
     if (!accepting()) return false;
     const target = canonicalTarget(req.url ?? '');
     const hit = target && cache.hotHit(cacheKey(target.path, target.query));
-    if (!hit) return false;
+    // Checked for hits only: the app refuses the rest with its own check.
+    if (!hit || hasRepeatedHost(req.rawHeaders)) return false;
     access.watch(req, res, performance.now(), () => 'hit', () => requestId(req));
     const { object, age, ttl } = hit;
     res.writeHead(object.meta.status, [
