@@ -1,6 +1,6 @@
 // argv → role. A bad option prints one line naming it and exits 2.
 import { ConfigError } from './errors.js';
-import { parseDemoConfig, parseEdgeConfig } from './config.js';
+import { DEMO_OPTIONS, EDGE_OPTIONS, optionsHelp, parseDemoConfig, parseEdgeConfig, type OptionTable } from './config.js';
 import { VERSION } from './version.js';
 
 const USAGE = `imgedge ${VERSION}: a pull-through image cache
@@ -12,7 +12,19 @@ usage:
   imgedge sign --signing-key KEY URL     URL with its sig parameter (not implemented yet)
 
 Every option is also an IMGEDGE_* variable (--cache-dir is IMGEDGE_CACHE_DIR).
-See README.md for the options of each command.`;
+imgedge COMMAND --help lists the options of a command.`;
+
+const COMMANDS: Readonly<Record<string, { usage: string; options: OptionTable }>> = {
+  edge: { usage: 'imgedge edge --origin URL [options]', options: EDGE_OPTIONS },
+  demo: { usage: 'imgedge demo [options]', options: DEMO_OPTIONS },
+};
+
+/** `imgedge COMMAND --help`: the command's options with their defaults. */
+function commandHelp(command: string): string | null {
+  const known = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+  if (!known) return null;
+  return `usage: ${known.usage}\n\noptions (each also an IMGEDGE_* variable; the flag wins):\n${optionsHelp(known.options)}`;
+}
 
 type Stop = () => Promise<void>;
 
@@ -36,6 +48,11 @@ function stopOnSignals(stop: Stop): void {
 
 export async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
+  const help = (rest.includes('--help') || rest.includes('-h')) && command ? commandHelp(command) : null;
+  if (help) {
+    console.log(help);
+    return;
+  }
   try {
     switch (command) {
       case 'edge': {

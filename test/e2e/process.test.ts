@@ -132,6 +132,26 @@ test('no --origin, or a bad size, stops with exit 2 and a line naming the option
   assert.match(unknown.output, /--colour/);
 });
 
+test('a flag this version does not build stops the start with exit 2 naming it', async () => {
+  for (const [flag, value] of [['--signing-key', 'k3y'], ['--peers', 'http://127.0.0.1:1'], ['--peers-dns', 'imgedge-peers'],
+    ['--self', 'http://127.0.0.1:1'], ['--changelog', 'redis://127.0.0.1:6379']] as const) {
+    const run = await runToExit(['edge', '--origin', 'http://127.0.0.1:9', flag, value]);
+    assert.equal(run.code, 2, flag);
+    assert.match(run.output, new RegExp(`^imgedge: ${flag}: .*not built in this version`), flag);
+    assert.equal(run.output.trim().split('\n').length, 1, flag);
+  }
+});
+
+test('COMMAND --help prints that command\'s options with their defaults and exits 0', async () => {
+  const edge = await runToExit(['edge', '--help']);
+  assert.equal(edge.code, 0);
+  assert.match(edge.output, /--cache-max-bytes SIZE +.*\(default 10GiB\)/);
+  assert.match(edge.output, /--origin URL/);
+  const demo = await runToExit(['demo', '-h']);
+  assert.equal(demo.code, 0);
+  assert.match(demo.output, /--origin-listen HOST:PORT/);
+});
+
 test('IMGEDGE_* variables alone configure it, and a flag wins over its variable', async () => {
   const dir = tempDir('env');
   origin.set('/env.jpg', { body: bytes(900, 'env') });
