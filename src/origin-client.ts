@@ -53,6 +53,11 @@ export class OriginClient implements OriginFetcher {
         headers: { 'user-agent': this.#userAgent, via: VIA, ...headers },
         signal,
       });
+      // A body is listened to from the moment it arrives: one abandoned
+      // (a HEAD, a client gone, an answer not shared) is destroyed, and undici
+      // then emits an abort error that must not find the process unguarded.
+      // Readers still see every failure through their own listeners.
+      response.body.on('error', ignoreError);
       const setCookie = response.headers['set-cookie'];
       return {
         status: response.statusCode,
@@ -68,6 +73,13 @@ export class OriginClient implements OriginFetcher {
   close(): Promise<void> {
     return this.#pool.close();
   }
+}
+
+function ignoreError(): void {}
+
+/** Whether a body failed because the edge itself let go of it, not the origin. */
+export function abandonedByUs(error: unknown): boolean {
+  return (error as { code?: string }).code === 'UND_ERR_ABORTED';
 }
 
 /** Multi-valued fields joined as RFC 9110 §5.3 allows (Set-Cookie is only tested for presence). */

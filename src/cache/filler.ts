@@ -11,7 +11,7 @@ import { contentLength, refreshedHeaders, storableHeaders, storedHeaders, valida
 import { currentAge, decideStore, policyFor, privateReason, type FreshnessRules, type StoreDecision } from '../http/freshness.js';
 import type { HeaderMap } from '../http/headers.js';
 import { OriginFailed, OriginBodyBroken, type ImgedgeError } from '../errors.js';
-import { originError, type OriginFetcher, type OriginResponse } from '../origin-client.js';
+import { abandonedByUs, originError, type OriginFetcher, type OriginResponse } from '../origin-client.js';
 import type { Lookup } from './cache.js';
 
 export type OriginResult =
@@ -62,7 +62,9 @@ export class Filler {
     try {
       const response = await this.origin.fetch(lookup.target, lookup.headers);
       let result = resultOf(response.status);
-      response.body.once('error', (error) => (result = errorResult(originError(error))));
+      response.body.once('error', (error) => {
+        if (!abandonedByUs(error)) result = errorResult(originError(error));
+      });
       response.body.once('close', () => this.events.originFinished?.(result, (this.options.now() - started) / 1000));
       return response;
     } catch (error) {
