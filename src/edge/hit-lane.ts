@@ -51,7 +51,7 @@ const KEEP_ALIVE = /\r\nconnection:[\t ]*keep-alive[\t ]*(?:\r\n|$)/i;
 const HOST = /\r\nhost:/i;
 const TWO_HOSTS = /\r\nhost:[^]*\r\nhost:/i;
 const TWO_CONNECTIONS = /\r\nconnection:[^]*\r\nconnection:/i;
-const REQUEST_ID = /\r\nx-request-id:[\t ]*([^\r]*?)[\t ]*(?:\r\n|$)/i;
+const REQUEST_ID = /\r\nx-request-id:/i;
 const TWO_REQUEST_IDS = /\r\nx-request-id:[^]*\r\nx-request-id:/i;
 
 interface PlainRequest {
@@ -70,11 +70,43 @@ interface PlainRequest {
 export function plainRequest(head: string): PlainRequest | null {
   if (!PLAIN_HEAD.test(head) || APP_FIELD.test(head) || !HOST.test(head) || TWO_HOSTS.test(head)) return null;
   if (CONNECTION.test(head) && (!KEEP_ALIVE.test(head) || TWO_CONNECTIONS.test(head))) return null;
-  const requestId = REQUEST_ID.exec(head)?.[1];
+  const requestId = fieldValue(head, REQUEST_ID);
   if (requestId !== undefined && TWO_REQUEST_IDS.test(head)) return null;
+  if (head.length > MIN_FIELDS_OVER_LIMIT_BYTES && fieldCount(head) > MAX_FIELDS) return null;
   const get = head.charCodeAt(0) === 0x47;
   const from = get ? 4 : 5;
   return { method: get ? 'GET' : 'HEAD', target: head.slice(from, head.indexOf(' ', from)), requestId };
+}
+
+/**
+ * The value of the field `name` finds (a pattern without quantifiers, so
+ * linear), without its surrounding spaces and tabs: found by index scans, so
+ * that no run of spaces can make it cost more than one pass.
+ */
+function fieldValue(head: string, name: RegExp): string | undefined {
+  const found = name.exec(head);
+  if (!found) return undefined;
+  let from = found.index + found[0].length;
+  let to = head.indexOf('\r', from);
+  if (to === -1) to = head.length;
+  while (from < to && isBlank(head.charCodeAt(from))) from++;
+  while (to > from && isBlank(head.charCodeAt(to - 1))) to--;
+  return head.slice(from, to);
+}
+
+function isBlank(code: number): boolean {
+  return code === 0x20 || code === 0x09;
+}
+
+/** Node's parser keeps this many fields and drops the rest (a Host among them): such a head is the app's. */
+const MAX_FIELDS = 2000;
+/** A head shorter than this cannot hold more fields than MAX_FIELDS ("\r\nX:" at the least each). */
+const MIN_FIELDS_OVER_LIMIT_BYTES = MAX_FIELDS * 4;
+
+function fieldCount(head: string): number {
+  let count = 0;
+  for (let at = head.indexOf('\r\n'); at !== -1; at = head.indexOf('\r\n', at + 2)) count++;
+  return count;
 }
 
 /** How often the lane (and Node's server) look for connections past their time. */
@@ -217,6 +249,8 @@ interface Answering {
 class LaneConnection {
   /** Bytes read and not yet answered, as latin1 text (one char per byte). */
   #unread = '';
+  /** Where the search for the end of the next head resumes in #unread. */
+  #searchedTo = 0;
   #answering: Answering | null = null;
   #closing = false;
   #detached = false;
@@ -270,12 +304,15 @@ class LaneConnection {
   #serve(): void {
     while (!this.#answering && !this.socket.destroyed) {
       if (this.#unread === '') return;
-      const end = this.#unread.indexOf('\r\n\r\n');
+      // A head dripped in pieces is searched once, not again from its start at every piece.
+      const end = this.#unread.indexOf('\r\n\r\n', this.#searchedTo);
       if (end === -1) {
+        this.#searchedTo = Math.max(0, this.#unread.length - 3);
         if (this.#unread.length > this.options.maxHeadBytes) this.#handOver();
         else this.#headSince ??= this.#activeAt;
         return;
       }
+      this.#searchedTo = 0;
       this.#headSince = null;
       if (end + 4 > this.options.maxHeadBytes || !this.options.accepting()) return this.#handOver();
       // A request's time starts when its bytes were read.
@@ -314,6 +351,9 @@ class LaneConnection {
     }
     const bytesBefore = socket.bytesWritten - wire.head.length - offset;
     this.#answering = { request, status, body, offset, bytes, bytesBefore, started };
+    // Nothing more is read while an answer is in flight, as Node's server
+    // does: a client that sends and never reads costs one read, not memory.
+    socket.pause();
     socket.write(EMPTY, this.#sent);
     return false;
   }
@@ -346,7 +386,10 @@ class LaneConnection {
     this.options.access.record(request.method, request.target, answering.status, 'hit', bytes, answering.started, complete, request.requestId);
     if (!complete) return;
     if (this.#closing) this.socket.end();
-    else this.#serve();
+    else {
+      this.#serve();
+      if (!this.#answering && !this.#detached) this.socket.resume();
+    }
   }
 
   #headLate(): void {
