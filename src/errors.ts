@@ -66,6 +66,13 @@ export class StorageFailed extends ImgedgeError {
   }
 }
 
+/** Asked for something the edge cannot do yet (the index still loading): retry. */
+export class NotReady extends ImgedgeError {
+  constructor(detail: string) {
+    super(503, 'NOT_READY', `not ready: ${detail}`);
+  }
+}
+
 export class Unauthorized extends ImgedgeError {
   constructor(message = 'missing or wrong bearer token') {
     super(401, 'UNAUTHORIZED', message);

@@ -4,6 +4,7 @@
 // fills.
 import { Fills, type Fill, type FillHead } from './fill.js';
 import { HotObjects, hotObject, type HotObject } from './hot.js';
+import { keyPath } from './key.js';
 import { CorruptObject, type Store } from './store.js';
 import type { CacheIndex, IndexEntry } from './index.js';
 import {
@@ -114,11 +115,22 @@ export class Cache {
     return passAnswer(await this.#filler.fetchAlone(lookup), { fwd: 'bypass', passed: true });
   }
 
-  /** Drops stored objects by key; returns how many were there. */
-  purge(keys: Iterable<string>): number {
-    let purged = 0;
-    for (const key of keys) if (this.index.delete(key)) purged++;
-    return purged;
+  /**
+   * Drops every copy of these canonical paths (each with every query) and of
+   * everything under these prefixes: stored objects, and fills under way,
+   * which are then neither joined nor stored, so that nothing fetched before
+   * the invalidation is served as fresh after it. Returns how many copies.
+   */
+  invalidate(paths: readonly string[], prefixes: readonly string[]): number {
+    const named = new Set(paths);
+    const matches = (key: string) => {
+      const path = keyPath(key);
+      return named.has(path) || prefixes.some((prefix) => path.startsWith(prefix));
+    };
+    let dropped = this.#fills.invalidate(matches);
+    for (const path of paths) for (const key of this.index.keysOfPath(path)) if (this.index.delete(key)) dropped++;
+    for (const prefix of prefixes) for (const key of this.index.keysWithPrefix(prefix)) if (this.index.delete(key)) dropped++;
+    return dropped;
   }
 
   /** Aborts fills under way (shutdown): their readers see an aborted body. */

@@ -74,6 +74,7 @@ export class Fill {
   #failure: Error | null = null;
   #changed: Deferred<void> | null = null;
   #joinableUntil = Number.POSITIVE_INFINITY;
+  #invalidated = false;
   #size: number | undefined;
   /** The writer holds one reference; each reader one more. The fd closes at zero. */
   #refs = 1;
@@ -106,7 +107,22 @@ export class Fill {
     this.#bodyOffset = bodyOffset;
   }
 
+  /**
+   * A purge (or a change) named this fill's key after it began: its bytes may
+   * be the old ones, so it is never joined again nor stored. Those already
+   * reading it asked before the invalidation and read on.
+   */
+  invalidate(): void {
+    this.#invalidated = true;
+    this.#joinableUntil = Number.NEGATIVE_INFINITY;
+  }
+
+  get invalidated(): boolean {
+    return this.#invalidated;
+  }
+
   announce(head: FillHead): void {
+    if (this.#invalidated) head = head.kind === 'body' ? { ...head, stored: false, freshUntil: Number.NEGATIVE_INFINITY } : head;
     this.#joinableUntil = head.kind === 'body' ? head.freshUntil : Number.NEGATIVE_INFINITY;
     this.#size = head.kind === 'body' ? head.size : undefined;
     this.#head.resolve(head);
@@ -252,6 +268,18 @@ export class Fills {
 
   get size(): number {
     return this.#active.size;
+  }
+
+  /** Invalidates every fill under way whose key `matches`, and lets go of it; returns how many. */
+  invalidate(matches: (key: string) => boolean): number {
+    let count = 0;
+    for (const [key, fill] of this.#active) {
+      if (!matches(key)) continue;
+      fill.invalidate();
+      this.#active.delete(key);
+      count++;
+    }
+    return count;
   }
 
   abortAll(): void {

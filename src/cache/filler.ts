@@ -180,7 +180,7 @@ export class Filler {
       const temp = await opening;
       fill.complete();
       if (store) {
-        await this.#keep(temp, { ...meta, bodyBytes: written });
+        await this.#keep(fill, temp, { ...meta, bodyBytes: written });
         slot.committed = true;
       }
       fill.finish();
@@ -207,19 +207,32 @@ export class Filler {
       stored: decision.store, revalidated: true, lifetimeSec: decision.lifetimeSec,
       freshUntil: freshUntil(decision, policy, now), reason: decision.reason,
     });
-    if (decision.store) await this.#rewrite(stale, meta);
+    if (decision.store) await this.#rewrite(fill, stale, meta);
     else this.index.deleteIfCurrent(entry);
     fill.finish();
   }
 
-  /** Commits a whole object under a new version name and records it in the index. */
-  async #keep(temp: TempObject, meta: ObjectMeta): Promise<void> {
+  /**
+   * Commits a whole object under a new version name and records it in the
+   * index, unless an invalidation named it meanwhile (then the temp file or
+   * the committed one is deleted): checked again after the commit's last
+   * await, so none can slip in between the check and the index.
+   */
+  async #keep(fill: Fill, temp: TempObject, meta: ObjectMeta): Promise<void> {
+    if (fill.invalidated) {
+      await temp.discard();
+      return;
+    }
     const file = objectFileName(keyHash(meta.key));
     await temp.commit(meta, file);
+    if (fill.invalidated) {
+      await this.store.remove(file);
+      return;
+    }
     this.index.set({ key: meta.key, file, size: temp.bodyOffset + meta.bodyBytes });
   }
 
-  async #rewrite(stale: OpenObject, meta: ObjectMeta): Promise<void> {
+  async #rewrite(fill: Fill, stale: OpenObject, meta: ObjectMeta): Promise<void> {
     const temp = await this.store.createTemp();
     try {
       await temp.begin(meta);
@@ -230,7 +243,7 @@ export class Filler {
         await temp.writeBody(buf.subarray(0, n), at);
         at += n;
       }
-      await this.#keep(temp, meta);
+      await this.#keep(fill, temp, meta);
     } catch (error) {
       await temp.discard().catch(() => {});
       throw error;

@@ -13,6 +13,7 @@ import { createMetrics, type Metrics } from '../metrics.js';
 import { buildAdminApp, buildPublicApp } from './app.js';
 import type { PurgeRequest } from './admin.js';
 import { VERSION } from '../version.js';
+import { NotReady } from '../errors.js';
 import { createLog } from '../log.js';
 
 export interface RunningEdge {
@@ -65,11 +66,9 @@ export async function startEdge(config: EdgeConfig, seams: EdgeSeams = {}): Prom
   });
   const log = adminApp.log;
   const purge = (request: PurgeRequest): number => {
-    if (!index || !cache) return 0;
-    const keys = new Set<string>();
-    for (const path of request.paths) for (const key of index.keysOfPath(path)) keys.add(key);
-    for (const prefix of request.prefixes) for (const key of index.keysWithPrefix(prefix)) keys.add(key);
-    return cache.purge(keys);
+    // Until the journal is read, what it holds cannot be dropped: the purger is told to retry.
+    if (!cache) throw new NotReady('the cache index is still loading');
+    return cache.invalidate(request.paths, request.prefixes);
   };
 
   await adminApp.listen({ host: config.adminListen.host, port: config.adminListen.port });
