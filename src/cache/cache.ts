@@ -133,6 +133,11 @@ export class Cache {
     return dropped;
   }
 
+  /** Resolves once every fill under way has committed, been discarded, or failed. */
+  async fillsSettled(): Promise<void> {
+    await this.#fills.settled();
+  }
+
   /** Aborts fills under way (shutdown): their readers see an aborted body. */
   abortFills(): void {
     this.#fills.abortAll();

@@ -282,6 +282,10 @@ export class Fills {
     return count;
   }
 
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.#active.values()].map((fill) => fill.done));
+  }
+
   abortAll(): void {
     for (const fill of this.#active.values()) fill.abort.abort();
   }

@@ -134,6 +134,8 @@ export async function startEdge(config: EdgeConfig, seams: EdgeSeams = {}): Prom
       }, config.drainTimeoutMs);
       try {
         await publicApp.close();
+        // An object whose last byte went out may still be committing: the journal must hear of it.
+        await cache!.fillsSettled();
       } finally {
         clearTimeout(timer);
       }
