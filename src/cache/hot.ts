@@ -6,12 +6,13 @@ import { STATUS_CODES } from 'node:http';
 import { LRUCache } from 'lru-cache';
 import type { ObjectMeta } from './store.js';
 import { FIELD_NAME_CHAR, FIELD_VALUE_CHAR, type HeaderMap } from '../http/headers.js';
+import { objectFields } from '../http/answer-head.js';
 
 export interface HotObject {
   readonly meta: ObjectMeta;
   /** The stored headers as sent to clients, Age apart; never mutated. */
   readonly headers: Readonly<HeaderMap>;
-  /** The same as a flat [name, value, ...] list with Content-Length (and Accept-Ranges for a 200), for a whole answer. */
+  /** The object's part of a whole answer's head (answer-head.ts), as a flat [name, value, ...] list. */
   readonly wholeHeaders: readonly string[];
   /**
    * The status line and those headers as wire text, each line ending CRLF, for
@@ -35,9 +36,7 @@ function wireHead(status: number, headers: readonly string[]): string | null {
 }
 
 export function hotObject(meta: ObjectMeta, headers: HeaderMap, body: Buffer): HotObject {
-  const whole = Object.entries(headers).flat();
-  whole.push('content-length', String(body.length));
-  if (meta.status === 200) whole.push('accept-ranges', 'bytes');
+  const whole = objectFields(headers, { length: body.length, ranges: meta.status === 200 });
   return { meta, headers: Object.freeze(headers), wholeHeaders: Object.freeze(whole), wholeHead: wireHead(meta.status, whole), body };
 }
 

@@ -8,7 +8,8 @@ import type { Cache } from '../cache/cache.js';
 import { cacheKey } from '../cache/key.js';
 import { canonicalTarget } from '../http/path.js';
 import { cacheStatus } from '../http/cache-status.js';
-import { hasRepeatedHost } from '../http/headers.js';
+import { hasRepeatedHost, httpDateNow } from '../http/headers.js';
+import { deliveryFields } from '../http/answer-head.js';
 import { requestId, type AccessLog } from './access.js';
 
 export type FastPath = (req: IncomingMessage, res: ServerResponse) => boolean;
@@ -35,8 +36,7 @@ export function fastHits(cache: Cache, access: AccessLog, accepting: () => boole
     const { object, age, ttl } = hit;
     res.writeHead(object.meta.status, [
       ...object.wholeHeaders,
-      'cache-status', cacheStatus({ hit: true, ttl }),
-      'age', String(age),
+      ...deliveryFields(object.headers, cacheStatus({ hit: true, ttl }), age, httpDateNow),
     ]);
     res.end(req.method === 'HEAD' ? undefined : object.body);
     return true;

@@ -21,7 +21,8 @@ import type { HotObject } from '../cache/hot.js';
 import { cacheKey } from '../cache/key.js';
 import { canonicalTarget } from '../http/path.js';
 import { cacheStatus } from '../http/cache-status.js';
-import { FIELD_NAME_CHAR, FIELD_VALUE_CHAR, httpDate } from '../http/headers.js';
+import { FIELD_NAME_CHAR, FIELD_VALUE_CHAR, httpDateNow } from '../http/headers.js';
+import { deliveryFields } from '../http/answer-head.js';
 import type { AccessLog } from './access.js';
 
 export interface HitLaneOptions {
@@ -114,19 +115,6 @@ export function timeoutCheckMs(timeoutMs: number): number {
   return Math.max(250, Math.min(timeoutMs / 4, 5_000));
 }
 
-/** The Date field's text, made once a second. */
-let dateSecond = -1;
-let dateText = '';
-function dateNow(): string {
-  const now = Date.now();
-  const second = Math.floor(now / 1000);
-  if (second !== dateSecond) {
-    dateSecond = second;
-    dateText = httpDate(now);
-  }
-  return dateText;
-}
-
 export class HitLane {
   readonly #connections = new Set<LaneConnection>();
   /** The last fields of every answer's head, with the blank line that ends it. */
@@ -209,7 +197,7 @@ let wiresDate = '';
 let joinedBytes = 0;
 
 function wireOf(object: HotObject, age: number, ttl: number, keepAlive: string): Wire {
-  const date = dateNow();
+  const date = httpDateNow();
   if (date !== wiresDate) {
     wires = new Map();
     wiresDate = date;
@@ -218,10 +206,10 @@ function wireOf(object: HotObject, age: number, ttl: number, keepAlive: string):
   ttl = Math.round(ttl);
   const known = wires.get(object);
   if (known && known.age === age && known.ttl === ttl) return known;
-  const head = Buffer.from(
-    `${object.wholeHead}cache-status: ${cacheStatus({ hit: true, ttl })}\r\nage: ${age}\r\ndate: ${date}\r\n${keepAlive}`,
-    'latin1',
-  );
+  const delivery = deliveryFields(object.headers, cacheStatus({ hit: true, ttl }), age, httpDateNow);
+  let text = object.wholeHead!;
+  for (let i = 0; i < delivery.length; i += 2) text += `${delivery[i]}: ${delivery[i + 1]}\r\n`;
+  const head = Buffer.from(text + keepAlive, 'latin1');
   const wire = { age, ttl, head, whole: null };
   wires.set(object, wire);
   return wire;

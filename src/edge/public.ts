@@ -1,15 +1,17 @@
 // The public port: GET and HEAD only. request → key → cache → reply, with the
 // RFC 9110 conditional and range rules applied to whatever the cache answers.
+import { pipeline, type Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Answer, Cache } from '../cache/cache.js';
 import { BodyWriter } from '../cache/body-writer.js';
 import { cacheKey } from '../cache/key.js';
 import { normaliseTarget } from '../http/path.js';
 import { forwardedHeaders } from '../http/forward.js';
-import { parseRange, contentRange } from '../http/range.js';
+import { parseRange, contentRange as contentRangeOf } from '../http/range.js';
 import { isNotModified, ifRangeHolds, NOT_MODIFIED_FIELDS } from '../http/conditional.js';
 import { cacheStatus, cacheStatusLabel } from '../http/cache-status.js';
-import { hasRepeatedHost, type HeaderMap } from '../http/headers.js';
+import { hasRepeatedHost, httpDateNow, type HeaderMap } from '../http/headers.js';
+import { deliveryFields, objectFields, type BodyFraming } from '../http/answer-head.js';
 import { BadRequest, MethodNotAllowed, RangeNotSatisfiable } from '../errors.js';
 
 export const ALLOW = 'GET, HEAD';
@@ -58,23 +60,20 @@ async function serve(cache: Cache, request: FastifyRequest, reply: FastifyReply)
 }
 
 function respond(request: FastifyRequest, reply: FastifyReply, answer: Answer): FastifyReply | Promise<FastifyReply> {
-  const headers: HeaderMap = { ...answer.headers, 'cache-status': request.cacheStatus! };
-  if (answer.age !== undefined) headers.age = String(answer.age);
-  if (answer.setCookie) reply.header('set-cookie', answer.setCookie);
   const size = answer.size;
 
   if (answer.status === 200 && isNotModified(request.headers as HeaderMap, answer.headers)) {
     answer.discard();
-    const kept: HeaderMap = { 'cache-status': headers['cache-status']! };
-    for (const name of [...NOT_MODIFIED_FIELDS, 'age']) if (headers[name] !== undefined) kept[name] = headers[name]!;
-    return reply.code(304).headers(kept).send();
+    const fields = answerFields(request, answer, { length: undefined, ranges: false });
+    return sendHead(reply, 304, keptOnNotModified(fields));
   }
 
   let start = 0;
   let end = size;
   let status = answer.status;
-  if (answer.status === 200 && answer.rangeable && size !== undefined) {
-    headers['accept-ranges'] = 'bytes';
+  let contentRange: string | undefined;
+  const ranges = answer.status === 200 && answer.rangeable && size !== undefined;
+  if (ranges) {
     const range = request.headers.range;
     if (range !== undefined && ifRangeHolds(request.headers['if-range'] as string | undefined, answer.headers)) {
       const decision = parseRange(range, size);
@@ -86,18 +85,59 @@ function respond(request: FastifyRequest, reply: FastifyReply, answer: Answer): 
         status = 206;
         start = decision.start;
         end = decision.end + 1;
-        headers['content-range'] = contentRange(decision.start, decision.end, size);
+        contentRange = contentRangeOf(decision.start, decision.end, size);
       }
     }
   }
-  if (end !== undefined) headers['content-length'] = String(end - start);
+  const fields = answerFields(request, answer, { length: end === undefined ? undefined : end - start, ranges, contentRange });
   if (request.method === 'HEAD') {
     answer.discard();
-    return reply.code(status).headers(headers).send();
+    return sendHead(reply, status, fields);
   }
   const body = answer.body(start, end);
-  if (body instanceof BodyWriter) return writeBody(request, reply, status, headers, body);
-  return reply.code(status).headers(headers).send(body);
+  if (body instanceof BodyWriter) return writeBody(request, reply, status, fields, body);
+  if (Buffer.isBuffer(body)) return sendHead(reply, status, fields, body);
+  return pipeBody(request, reply, status, fields, body);
+}
+
+/** Every field of this answer's head, built as the hit paths build theirs. */
+function answerFields(request: FastifyRequest, answer: Answer, framing: BodyFraming): string[] {
+  const fields = [
+    ...objectFields(answer.headers, framing),
+    ...deliveryFields(answer.headers, request.cacheStatus!, answer.age, httpDateNow),
+  ];
+  for (const cookie of answer.setCookie ?? []) fields.push('set-cookie', cookie);
+  return fields;
+}
+
+const NOT_MODIFIED_KEPT = new Set([...NOT_MODIFIED_FIELDS, 'age', 'cache-status']);
+
+function keptOnNotModified(fields: readonly string[]): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i < fields.length; i += 2) if (NOT_MODIFIED_KEPT.has(fields[i]!)) kept.push(fields[i]!, fields[i + 1]!);
+  return kept;
+}
+
+/**
+ * Writes the head itself, so no framework field is added to it, then the
+ * body when it is in memory. Before the hijack: a head Node refuses (a
+ * stored value it does not allow) is still the error handler's to answer.
+ */
+function sendHead(reply: FastifyReply, status: number, fields: string[], body?: Buffer): FastifyReply {
+  reply.raw.writeHead(status, fields);
+  reply.hijack();
+  reply.raw.end(body);
+  return reply;
+}
+
+/** An origin body passed through: its failure, or the client's, cuts the answer and lets go of the other. */
+function pipeBody(request: FastifyRequest, reply: FastifyReply, status: number, fields: string[], body: Readable): FastifyReply {
+  reply.raw.writeHead(status, fields);
+  reply.hijack();
+  pipeline(body, reply.raw, (error) => {
+    if (error && !reply.raw.writableFinished) request.log.warn({ err: error.message }, 'response cut short');
+  });
+  return reply;
 }
 
 /**
@@ -107,12 +147,12 @@ function respond(request: FastifyRequest, reply: FastifyReply, answer: Answer): 
  * can still become an error; after it, a failure cuts the body short.
  */
 async function writeBody(
-  request: FastifyRequest, reply: FastifyReply, status: number, headers: HeaderMap, writer: BodyWriter,
+  request: FastifyRequest, reply: FastifyReply, status: number, fields: string[], writer: BodyWriter,
 ): Promise<FastifyReply> {
   try {
     await writer.ready();
     // Before the hijack: a head Node refuses is still the error handler's to answer.
-    reply.raw.writeHead(status, headers);
+    reply.raw.writeHead(status, fields);
   } catch (error) {
     writer.release();
     throw error;

@@ -54,6 +54,20 @@ export function httpDate(ms: number): string {
   return new Date(ms).toUTCString();
 }
 
+let dateSecond = -1;
+let dateText = '';
+
+/** The Date field's text for now, made at most once a second. */
+export function httpDateNow(): string {
+  const now = Date.now();
+  const second = Math.floor(now / 1000);
+  if (second !== dateSecond) {
+    dateSecond = second;
+    dateText = httpDate(now);
+  }
+  return dateText;
+}
+
 /** RFC 9112 §3.2: a request with more than one Host line is refused (Node's parser keeps the first). */
 export function hasRepeatedHost(rawHeaders: readonly string[]): boolean {
   let hosts = 0;

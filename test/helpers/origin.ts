@@ -37,6 +37,8 @@ export interface OriginSpec {
   hang?: boolean;
   /** Send no Content-Length (chunked). */
   chunked?: boolean;
+  /** false: no Date field (Node's server adds one otherwise). */
+  date?: false;
   /** Answer If-None-Match / If-Modified-Since with 304 (default true). */
   conditional?: boolean;
 }
@@ -148,6 +150,7 @@ export class TestOrigin {
       }
     }
     if (!spec.chunked) headers['content-length'] = String(body.length);
+    if (spec.date === false) res.sendDate = false;
     res.writeHead(status, headers);
     if (req.method === 'HEAD') {
       res.end();
