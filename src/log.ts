@@ -10,14 +10,27 @@ export interface ProcessLog {
   readonly logger: FastifyBaseLogger;
   /** Writes one finished line (JSON and newline) to the same buffer. */
   line(text: string): void;
-  /** Writes out what is buffered; call before the process exits. */
-  flush(): void;
+  /** Writes out what is buffered, within FLUSH_BOUND_MS whatever the reader of stdout does. */
+  flush(): Promise<void>;
 }
+
+const FLUSH_BOUND_MS = 2000;
 
 export function createLog(level: LogLevel): ProcessLog {
   const destination = pino.destination({ fd: 1, sync: false, minLength: 4096 });
-  const logger = pino({ level }, destination);
+  // A reader of stdout that went away (EPIPE) costs the log, never the edge:
+  // lines are dropped from then on instead of piling up or being retried.
+  let readerGone = false;
+  destination.on('error', () => {
+    readerGone = true;
+  });
+  const write = (text: string): boolean => {
+    if (!readerGone) destination.write(text);
+    return true;
+  };
+  const logger = pino({ level }, { write });
   const timer = setInterval(() => {
+    if (readerGone) return;
     try {
       destination.flush();
     } catch {
@@ -27,14 +40,22 @@ export function createLog(level: LogLevel): ProcessLog {
   timer.unref();
   return {
     logger,
-    line: (text) => destination.write(text),
-    flush: () => {
-      clearInterval(timer);
-      try {
-        destination.flushSync();
-      } catch {
-        // Nothing written yet (the stream is not ready): nothing to lose.
-      }
-    },
+    line: write,
+    // Not flushSync: it retries a write that fails with EPIPE forever.
+    flush: () =>
+      new Promise<void>((resolve) => {
+        clearInterval(timer);
+        if (readerGone) return resolve();
+        const bound = setTimeout(resolve, FLUSH_BOUND_MS);
+        try {
+          destination.flush(() => {
+            clearTimeout(bound);
+            resolve();
+          });
+        } catch {
+          clearTimeout(bound);
+          resolve();
+        }
+      }),
   };
 }

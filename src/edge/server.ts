@@ -144,7 +144,7 @@ export async function startEdge(config: EdgeConfig, seams: EdgeSeams = {}): Prom
       await adminApp.close();
       await unlock();
       log.info('stopped');
-      processLog.flush();
+      await processLog.flush();
     })());
 
   return { publicApp, adminApp, log, metrics, close };
