@@ -84,7 +84,11 @@ function clientErrorKind(error: Error & { code?: string }): { status: number; re
 function refuseClient(metrics: Metrics, error: Error & { code?: string }, socket: Duplex): void {
   const { status, reason } = clientErrorKind(error);
   metrics.rejectedRequests.inc({ reason });
-  if (!socket.writable || (socket as Duplex & { bytesWritten?: number }).bytesWritten) {
+  // As Node's own handler: answered unless an answer on this connection has
+  // its head out already (a refusal then would land inside its body). Earlier
+  // answers, the lane's or the app's, being complete, do not stop it.
+  const inFlight = (socket as Duplex & { _httpMessage?: { headersSent: boolean } | null })._httpMessage;
+  if (!socket.writable || inFlight?.headersSent) {
     socket.destroy();
     return;
   }

@@ -142,3 +142,58 @@ test('a Host past the 2,000 fields Node keeps is refused as Node refuses it, not
   assert.match(text, /^HTTP\/1\.1 400 /);
   await timedHit();
 });
+
+/** Sends `first`, reads its answer, then sends `then`; resolves with everything read until the edge closes. */
+function afterAnAnswer(target: EdgeProcess, first: string, then: string): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = net.connect(Number(new URL(target.url).port), '127.0.0.1');
+    socket.on('error', () => {});
+    sockets.add(socket);
+    let text = '';
+    let sent = false;
+    const giveUp = setTimeout(() => socket.destroy(), 10_000);
+    socket.on('data', (chunk: Buffer) => {
+      text += chunk.toString('latin1');
+      const headEnd = text.indexOf('\r\n\r\n');
+      const length = Number(/\r\ncontent-length: (\d+)/i.exec(text)?.[1] ?? -1);
+      if (!sent && headEnd !== -1 && length >= 0 && text.length >= headEnd + 4 + length) {
+        sent = true;
+        socket.write(then);
+      }
+    });
+    socket.once('close', () => {
+      clearTimeout(giveUp);
+      sockets.delete(socket);
+      resolve(text);
+    });
+    socket.write(first);
+  });
+}
+
+test('a refusal after earlier answers on the connection is still answered: 400, 431, 408', async () => {
+  const dirTight = tempDir('hostile-lane-tight');
+  const tight = await spawnEdge(['edge', '--origin', origin.url, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0',
+    '--cache-dir', path.join(dirTight, 'cache'), '--client-timeout-ms', '1000', '--log-level', 'info']);
+  try {
+    const hit = 'GET /small.jpg HTTP/1.1\r\nHost: edge\r\n\r\n';
+    await get(tight.url, '/small.jpg');
+    await get(tight.url, '/small.jpg');
+    const cases: [string, string, string][] = [
+      ['a malformed head after a lane hit', hit, 'GET /small.jpg HTTP/1.1\r\nHost: edge\r\nBad Field\r\n\r\n'],
+      ['a malformed head after an app answer', 'GET /small.jpg HTTP/1.1\r\nHost: edge\r\nRange: bytes=0-1999\r\n\r\n', 'GET /x HTTP/1.1\r\nHost: edge\r\nBad Field\r\n\r\n'],
+      ['an oversized head after a hit', hit, `GET /small.jpg HTTP/1.1\r\nHost: edge\r\nX-Big: ${'b'.repeat(20_000)}\r\n\r\n`],
+      ['a head that never ends after a hit', hit, 'GET /small.jpg HTTP/1.1\r\nHost: edge\r\n'],
+    ];
+    const expected = ['HTTP/1.1 400 ', 'HTTP/1.1 400 ', 'HTTP/1.1 431 ', 'HTTP/1.1 408 '];
+    for (const [i, [label, first, then]] of cases.entries()) {
+      const text = await afterAnAnswer(tight, first, then);
+      const second = text.indexOf('HTTP/1.1 ', text.indexOf('HTTP/1.1 ') + 1);
+      assert.ok(second !== -1, `${label}: no answer before the close`);
+      assert.equal(text.slice(second, second + 13), expected[i], label);
+    }
+  } finally {
+    tight.kill('SIGKILL');
+    await tight.exited;
+    fs.rmSync(dirTight, { recursive: true, force: true });
+  }
+});
