@@ -36,6 +36,7 @@ export interface AdminAppDeps extends AppOptions {
 const DEFAULT_CLIENT_TIMEOUT_MS = 30_000;
 const DEFAULT_MAX_HEADER_BYTES = 16 * 1024;
 const HEAD_TIMEOUT = Object.assign(new Error('request head too slow'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' });
+const HEAD_CUT_OFF = Object.assign(new Error('request head cut off by the end of the stream'), { code: 'HPE_INVALID_EOF_STATE' });
 
 function baseOptions(deps: AppOptions, fastPath?: FastPath): FastifyServerOptions {
   const timeout = deps.clientTimeoutMs ?? DEFAULT_CLIENT_TIMEOUT_MS;
@@ -92,10 +93,10 @@ function refuseClient(metrics: Metrics, error: Error & { code?: string }, socket
     socket.destroy();
     return;
   }
-  const body = `${status} ${http.STATUS_CODES[status]}\n`;
+  // No body: the request's method is not known, and the answer to a HEAD has none.
   socket.end(
-    `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: text/plain\r\n` +
-      `Cache-Status: ${CACHE_NAME}; detail=${error.code ?? 'BAD_REQUEST'}\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\n` +
+      `Cache-Status: ${CACHE_NAME}; detail=${error.code ?? 'BAD_REQUEST'}\r\nContent-Length: 0\r\n\r\n`,
   );
 }
 
@@ -147,7 +148,7 @@ export function buildPublicApp(deps: PublicAppDeps): FastifyInstance {
     accepting,
     maxHeadBytes: deps.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES,
     timeoutMs: deps.clientTimeoutMs ?? DEFAULT_CLIENT_TIMEOUT_MS,
-    headTimedOut: (socket) => refuseClient(deps.metrics, HEAD_TIMEOUT, socket),
+    refuse: (socket, reason) => refuseClient(deps.metrics, reason === 'timeout' ? HEAD_TIMEOUT : HEAD_CUT_OFF, socket),
   });
   publicApp.addHook('preClose', (done) => {
     lane.drain();

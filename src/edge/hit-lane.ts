@@ -34,8 +34,11 @@ export interface HitLaneOptions {
   readonly maxHeadBytes: number;
   /** Idle connections are closed, and a head must arrive whole, within this. */
   readonly timeoutMs: number;
-  /** Answers a head that took too long: 408 and a closed connection. */
-  readonly headTimedOut: (socket: Socket) => void;
+  /**
+   * Answers a head the lane refuses as Node's parser would, and closes the
+   * connection: one that took too long (408), one the client ended midway (400).
+   */
+  readonly refuse: (socket: Socket, reason: 'timeout' | 'eof') => void;
 }
 
 const SLICE_BYTES = 256 * 1024;
@@ -53,6 +56,8 @@ const HOST = /\r\nhost:/i;
 const TWO_HOSTS = /\r\nhost:[^]*\r\nhost:/i;
 const TWO_CONNECTIONS = /\r\nconnection:[^]*\r\nconnection:/i;
 const REQUEST_ID = /\r\nx-request-id:/i;
+/** An LF not preceded by CR: no quantifier, so one pass. */
+const BARE_LF = /(?:^|[^\r])\n/;
 const TWO_REQUEST_IDS = /\r\nx-request-id:[^]*\r\nx-request-id:/i;
 
 interface PlainRequest {
@@ -247,7 +252,7 @@ class LaneConnection {
   /** When the first bytes of a head not yet whole arrived, or null. */
   #headSince: number | null = null;
   readonly #onData = (chunk: Buffer) => this.#received(chunk);
-  readonly #onEnd = () => this.closeWhenIdle();
+  readonly #onEnd = () => this.#ended();
   readonly #onError = () => this.socket.destroy();
   readonly #sent = (error?: Error | null) => this.#written(error);
   readonly #nextSlice = () => this.#writeSlice();
@@ -295,9 +300,11 @@ class LaneConnection {
       // A head dripped in pieces is searched once, not again from its start at every piece.
       const end = this.#unread.indexOf('\r\n\r\n', this.#searchedTo);
       if (end === -1) {
+        // A line ended by a bare LF is the parser's to judge, and could end a head the lane never sees end.
+        const fresh = this.#unread.slice(Math.max(0, this.#searchedTo - 1));
+        if (this.#unread.length > this.options.maxHeadBytes || BARE_LF.test(fresh)) return this.#handOver();
         this.#searchedTo = Math.max(0, this.#unread.length - 3);
-        if (this.#unread.length > this.options.maxHeadBytes) this.#handOver();
-        else this.#headSince ??= this.#activeAt;
+        this.#headSince ??= this.#activeAt;
         return;
       }
       this.#searchedTo = 0;
@@ -383,7 +390,15 @@ class LaneConnection {
   #headLate(): void {
     if (this.socket.destroyed) return;
     this.#detach();
-    this.options.headTimedOut(this.socket);
+    this.options.refuse(this.socket, 'timeout');
+  }
+
+  /** The client sent its last byte: what it asked is answered, then the connection closes. */
+  #ended(): void {
+    if (this.#answering || this.#unread === '') return this.closeWhenIdle();
+    // A head cut off by the end of the stream, as Node's parser refuses it.
+    this.#detach();
+    this.options.refuse(this.socket, 'eof');
   }
 
   #handOver(): void {
