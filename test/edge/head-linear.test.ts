@@ -31,7 +31,7 @@ const WORST_CASES: Record<string, (bytes: number) => string> = {
 function costPerByte(head: string): number {
   const reps = Math.max(1, Math.round(4_000_000 / head.length));
   let best = Number.POSITIVE_INFINITY;
-  for (let run = 0; run < 5; run++) {
+  for (let run = 0; run < 7; run++) {
     const started = process.hrtime.bigint();
     let done = 0;
     let ns = 0;
@@ -53,7 +53,7 @@ for (const [name, make] of Object.entries(WORST_CASES)) {
     plainRequest(large); // compiled before it is timed
     const ratio = costPerByte(large) / costPerByte(small);
     // Linear: about 1. Quadratic: about 16. The margin is for a loaded machine.
-    assert.ok(ratio < 5, `${name}: a byte of a 16 KiB head costs ${ratio.toFixed(1)}× a byte of a 1 KiB one`);
+    assert.ok(ratio < 8, `${name}: a byte of a 16 KiB head costs ${ratio.toFixed(1)}× a byte of a 1 KiB one`);
   });
 }
 
