@@ -34,8 +34,20 @@ export function policyFor(
  * arrived with, plus the time it has been held. Seconds, never negative.
  */
 export function currentAge(policy: PolicyObject, now: number): number {
-  const received = Number.parseInt(String(policy.resh.age ?? ''), 10);
-  return Math.max(0, (Number.isFinite(received) ? received : 0) + (now - policy.t) / 1000);
+  const age = policy.resh.age;
+  return Math.max(0, (receivedAge(typeof age === 'string' ? age : undefined) ?? 0) + (now - policy.t) / 1000);
+}
+
+/**
+ * RFC 9111 §5.1: Age is delta-seconds. A list (or several lines, which
+ * arrive joined) counts by its first member; anything that is not then a
+ * non-negative integer is ignored, as if absent. Large values are capped at
+ * 2^31 (§1.2.2).
+ */
+export function receivedAge(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const first = value.split(',')[0]!.trim();
+  return /^\d+$/.test(first) ? Math.min(Number(first), 2 ** 31) : undefined;
 }
 
 export const NEGATIVE_STATUSES = new Set([404, 410]);
@@ -83,8 +95,7 @@ export function decideStore(status: number, headers: HeaderMap, rules: Freshness
   if (unshareable) return { store: false, lifetimeSec: 0, reason: unshareable };
   const surrogate = surrogateControl(headers);
   if (surrogate.noStore) return { store: false, lifetimeSec: 0, reason: 'no-store' };
-  // An Age that is not one whole number cannot be trusted: stale on arrival.
-  const explicit = ageIsValid(headers.age) ? (surrogate.maxAge ?? explicitLifetime(headers, responseTime)) : 0;
+  const explicit = surrogate.maxAge ?? explicitLifetime(headers, responseTime);
   let lifetimeSec: number;
   if (NEGATIVE_STATUSES.has(status)) {
     // An absence the origin says must be checked each time is not remembered.
@@ -100,10 +111,6 @@ export function decideStore(status: number, headers: HeaderMap, rules: Freshness
   // Kept without freshness or validator, it could only ever be refetched.
   if (lifetimeSec <= 0 && !hasValidator) return { store: false, lifetimeSec: 0, reason: 'no freshness or validator' };
   return { store: true, lifetimeSec };
-}
-
-function ageIsValid(age: string | undefined): boolean {
-  return age === undefined || /^\s*\d+\s*$/.test(age);
 }
 
 /**
@@ -142,9 +149,10 @@ export function explicitLifetime(headers: HeaderMap, responseTime: number): numb
   if (maxAge !== undefined) return maxAge;
   if (cc.has('s-maxage') || cc.has('max-age')) return 0;
   if (headers.expires === undefined) return undefined;
-  const expires = parseHttpDate(headers.expires);
+  // §5.3: an invalid Expires (two of them included) means already expired.
+  const expires = parseHttpDate(headers.expires, responseTime);
   if (Number.isNaN(expires)) return 0;
-  const date = parseHttpDate(headers.date);
+  const date = parseHttpDate(headers.date, responseTime);
   return Math.max(0, (expires - (Number.isNaN(date) ? responseTime : date)) / 1000);
 }
 

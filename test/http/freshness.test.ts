@@ -8,6 +8,7 @@ import {
   privateReason,
   policyFor,
   currentAge,
+  receivedAge,
   isStorableStatus,
   type FreshnessRules,
   type StoreDecision,
@@ -43,6 +44,8 @@ test('decideStore: 200 responses', () => {
     [{ expires: httpDate(NOW - 1000) }, notStored('no freshness or validator'), 'Expires in the past'],
     [{ expires: httpDate(NOW - 1000), etag: '"v"' }, stored(0), 'Expires in the past, with a validator'],
     [{ expires: '0', etag: '"v"' }, stored(0), 'invalid Expires means already expired'],
+    [{ expires: 'Thu, 18 Aug 2050 02:01:18 UTC', etag: '"v"' }, stored(0), 'Expires in UTC is not an HTTP-date'],
+    [{ expires: `${httpDate(NOW + 60_000)}, ${httpDate(NOW + 60_000)}`, etag: '"v"' }, stored(0), 'two Expires'],
     [{ 'cache-control': 'max-age=0' }, notStored('no freshness or validator'), 'max-age=0 without validator'],
     [{ 'cache-control': 'max-age=0', etag: '"v"' }, stored(0), 'max-age=0 with an ETag'],
     [{ 'cache-control': 'max-age=0', 'last-modified': DATE }, stored(0), 'max-age=0 with Last-Modified'],
@@ -73,11 +76,24 @@ test(
   },
 );
 
-test('decideStore: an Age that is not one whole number makes the response stale on arrival', () => {
-  for (const age of ['abc', '-7200', '0, 0', '3600, 3600', '1.5']) {
-    assert.deepEqual(decide(200, { 'cache-control': 'max-age=600', age, etag: '"v"' }), stored(0), age);
-  }
-  assert.deepEqual(decide(200, { 'cache-control': 'max-age=600', age: '30' }), stored(600));
+test('receivedAge: the first member of Age, ignored unless a non-negative integer (RFC 9111 §5.1)', () => {
+  const table: [string | undefined, number | undefined][] = [
+    [undefined, undefined], ['30', 30], [' 30 ', 30], ['0, 7200', 0], ['7200, 0', 7200], ['0, 0', 0],
+    ['3600, 3600', 3600], ['abc', undefined], ['-7200', undefined], ['7200.0', undefined], ['1.5', undefined],
+    ['7200;foo=bar', undefined], ['', undefined], ['2147483648', 2 ** 31], ['99999999999', 2 ** 31],
+  ];
+  for (const [value, expected] of table) assert.equal(receivedAge(value), expected, String(value));
+});
+
+test('currentAge: an ignored Age counts as none; a list counts by its first member', () => {
+  const at = (age: string) => currentAge(policyFor({ url: '/', headers: {} }, { status: 200, headers: { age } }, NOW).toObject(), NOW + 10_000);
+  assert.equal(at('abc'), 10);
+  assert.equal(at('-7200'), 10);
+  assert.equal(at('7200.0'), 10);
+  assert.equal(at('0, 7200'), 10);
+  assert.equal(at('7200, 0'), 7210);
+  // Age does not change the lifetime: the age is counted against it.
+  assert.deepEqual(decide(200, { 'cache-control': 'max-age=600', age: 'abc' }), stored(600));
 });
 
 test('decideStore: Surrogate-Control for this cache wins over Cache-Control', () => {
