@@ -199,7 +199,7 @@ export class Cache {
       ? { hit: true, ttl: (head.freshUntil - this.#now()) / 1000 }
       : {
           ...parts,
-          ...(head.revalidated ? { fwd: 'stale', fwdStatus: 304 } : {}),
+          ...(head.revalidated ? { fwd: 'stale', fwdStatus: 304 } : head.status >= 500 ? { fwdStatus: head.status } : {}),
           stored: head.stored,
           ttl: head.stored ? head.lifetimeSec : undefined,
           detail: head.reason,

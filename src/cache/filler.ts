@@ -8,7 +8,7 @@ import { readInto, CorruptObject, type Store, type ObjectMeta, type OpenObject, 
 import type { CacheIndex, IndexEntry } from './index.js';
 import { closeQuietly, openEntry } from './answer.js';
 import { contentLength, refreshedHeaders, storableHeaders, storedHeaders, validators } from './stored-headers.js';
-import { currentAge, decideStore, policyFor, privateReason, type FreshnessRules, type StoreDecision } from '../http/freshness.js';
+import { currentAge, decideStore, policyFor, privateReason, staleWindows, type FreshnessRules, type StoreDecision } from '../http/freshness.js';
 import type { HeaderMap } from '../http/headers.js';
 import { OriginFailed, OriginBodyBroken, type ImgedgeError } from '../errors.js';
 import { abandonedByUs, originError, type OriginFetcher, type OriginResponse } from '../origin-client.js';
@@ -92,7 +92,10 @@ export class Filler {
         await this.#refresh(fill, lookup, staleEntry!, refreshed, response.headers);
         return;
       }
-      if (response.status >= 500) {
+      // A stored copy within its stale-if-error window comes first: the
+      // revalidation fails, and every waiter serves the copy it holds.
+      // Without one, the origin's 5xx is an answer like any other.
+      if (response.status >= 500 && stale && this.#mayStandIn(stale.meta)) {
         response.body.resume();
         throw new OriginFailed(response.status);
       }
@@ -108,6 +111,12 @@ export class Filler {
     }
   }
 
+  /** Whether a stored copy may be served in place of an origin failure (RFC 5861 §4). */
+  #mayStandIn(meta: ObjectMeta): boolean {
+    const staleness = currentAge(meta.policy, this.options.now()) - meta.lifetimeSec;
+    return staleness < staleWindows(storedHeaders(meta), this.options.rules).ifErrorSec;
+  }
+
   /** Streams a fresh origin response into a temp file, and commits it when it may be stored. */
   async #receive(fill: Fill, lookup: Lookup, response: OriginResponse): Promise<void> {
     const now = this.options.now();
@@ -115,7 +124,7 @@ export class Filler {
     const policy = policyFor({ method: 'GET', url: lookup.target, headers: {} }, { status: response.status, headers }, now);
     const decision = decideStore(response.status, response.headers, this.options.rules, now);
     const length = contentLength(response.headers);
-    const unshareable = privateReason(response.headers);
+    const unshareable = privateReason(response.headers, response.status);
     const tooLarge = length !== undefined && length > this.options.maxObjectBytes;
     if (unshareable || tooLarge) {
       let claimed = false;

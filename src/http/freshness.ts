@@ -54,24 +54,30 @@ export const NEGATIVE_STATUSES = new Set([404, 410]);
 
 /**
  * RFC 9111 §3: final statuses may be stored; 206 and 304 are not whole
- * responses, and 5xx are the origin failing (the edge answers 502 itself).
- * Statuses other than 200, 404 and 410 are kept only when the origin gives
- * them an explicit lifetime.
+ * responses. Statuses other than 200, 404 and 410 (a 5xx among them) are
+ * kept only when the origin gives them an explicit lifetime.
  */
 export function isStorableStatus(status: number): boolean {
-  return status >= 200 && status < 500 && status !== 206 && status !== 304;
+  return status >= 200 && status !== 206 && status !== 304;
 }
+
+/**
+ * RFC 9111 §5.2.2.3: the statuses whose caching rules this cache knows, for
+ * which must-understand lifts no-store: those RFC 9110 §15.1 makes
+ * heuristically cacheable, besides 206, which is never stored whole.
+ */
+const UNDERSTOOD_STATUSES = new Set([200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501]);
 
 /**
  * Why a response may not be shared with other clients, or null. A response
  * that may not be shared is not even handed to requests waiting on the same
  * fetch (Varnish's hit-for-miss): each of them asks the origin itself.
  */
-export function privateReason(headers: HeaderMap): string | null {
+export function privateReason(headers: HeaderMap, status: number): string | null {
   const cc = parseCacheControl(headers['cache-control']);
   if (cc.has('private')) return 'private';
   if (headers['set-cookie'] !== undefined) return 'set-cookie';
-  if (cc.has('no-store')) return 'no-store';
+  if (cc.has('no-store') && !(cc.has('must-understand') && UNDERSTOOD_STATUSES.has(status))) return 'no-store';
   const vary = (headers.vary ?? '').toLowerCase().split(',').map((v) => v.trim()).filter(Boolean);
   if (vary.some((name) => name !== 'accept-encoding')) return 'vary';
   return null;
@@ -91,7 +97,7 @@ export interface StoreDecision {
  */
 export function decideStore(status: number, headers: HeaderMap, rules: FreshnessRules, responseTime: number): StoreDecision {
   if (!isStorableStatus(status)) return { store: false, lifetimeSec: 0, reason: `status ${status}` };
-  const unshareable = privateReason(headers);
+  const unshareable = privateReason(headers, status);
   if (unshareable) return { store: false, lifetimeSec: 0, reason: unshareable };
   const surrogate = surrogateControl(headers);
   if (surrogate.noStore) return { store: false, lifetimeSec: 0, reason: 'no-store' };

@@ -124,17 +124,25 @@ test(
   },
 );
 
-test('decideStore: other final statuses below 500 are kept only with an explicit lifetime', () => {
-  for (const status of [201, 202, 203, 204, 299, 300, 301, 302, 303, 307, 308, 400, 401, 403, 405, 416, 429, 499]) {
+test('decideStore: other final statuses, 5xx included, are kept only with an explicit lifetime', () => {
+  for (const status of [201, 202, 203, 204, 299, 300, 301, 302, 303, 307, 308, 400, 401, 403, 405, 416, 429, 499, 500, 501, 502, 503, 504, 599]) {
     assert.deepEqual(decide(status, { 'cache-control': 'public, max-age=600' }), stored(600), String(status));
-    assert.deepEqual(decide(status, { etag: '"v"' }), notStored(`status ${status} without freshness`), `${status} heuristic`);
+    assert.deepEqual(decide(status, { etag: '"v"', 'last-modified': DATE }), notStored(`status ${status} without freshness`), `${status} heuristic`);
   }
-  for (const status of [100, 206, 304, 500, 501, 502, 503, 504, 599]) {
+  for (const status of [100, 103, 206, 304]) {
     assert.deepEqual(decide(status, { 'cache-control': 'public, max-age=600' }), notStored(`status ${status}`), String(status));
   }
   assert.equal(isStorableStatus(200), true);
   assert.equal(isStorableStatus(206), false);
-  assert.equal(isStorableStatus(500), false);
+  assert.equal(isStorableStatus(500), true);
+});
+
+test('decideStore: must-understand lifts no-store for a status this cache understands (RFC 9111 §5.2.2.3)', () => {
+  const cc = 'no-store, must-understand, max-age=600';
+  assert.deepEqual(decide(200, { 'cache-control': cc }), stored(600));
+  assert.deepEqual(decide(404, { 'cache-control': cc }), stored(600));
+  assert.deepEqual(decide(599, { 'cache-control': cc }), notStored('no-store'));
+  assert.deepEqual(decide(200, { 'cache-control': 'no-store, max-age=600' }), notStored('no-store'));
 });
 
 test('decideStore: --default-ttl 0 keeps only what can be revalidated', () => {
@@ -164,7 +172,7 @@ test('privateReason', () => {
     [{ vary: 'Origin' }, 'vary'],
     [{ vary: '' }, null],
   ];
-  for (const [headers, expected] of table) assert.equal(privateReason(headers), expected, JSON.stringify(headers));
+  for (const [headers, expected] of table) assert.equal(privateReason(headers, 200), expected, JSON.stringify(headers));
 });
 
 test('staleWindows: from the header, else --stale-if-error; must-revalidate and friends forbid both', () => {
