@@ -3,7 +3,8 @@
 // for 404 and 410, and the stale windows. http-cache-semantics keeps the
 // stored response's clock (its age).
 import CachePolicy from 'http-cache-semantics';
-import { parseCacheControl, parseHttpDate, deltaSeconds, normaliseCacheControl, type HeaderMap } from './headers.js';
+import { parseHttpDate, deltaSeconds, normaliseCacheControl, type HeaderMap } from './headers.js';
+import { edgeDirectives } from './targeted.js';
 
 export interface FreshnessRules {
   readonly defaultTtlSec: number;
@@ -74,7 +75,7 @@ const UNDERSTOOD_STATUSES = new Set([200, 203, 204, 300, 301, 308, 404, 405, 410
  * fetch (Varnish's hit-for-miss): each of them asks the origin itself.
  */
 export function privateReason(headers: HeaderMap, status: number): string | null {
-  const cc = parseCacheControl(headers['cache-control']);
+  const cc = edgeDirectives(headers).directives;
   if (cc.has('private')) return 'private';
   if (headers['set-cookie'] !== undefined) return 'set-cookie';
   if (cc.has('no-store') && !(cc.has('must-understand') && UNDERSTOOD_STATUSES.has(status))) return 'no-store';
@@ -99,7 +100,8 @@ export function decideStore(status: number, headers: HeaderMap, rules: Freshness
   if (!isStorableStatus(status)) return { store: false, lifetimeSec: 0, reason: `status ${status}` };
   const unshareable = privateReason(headers, status);
   if (unshareable) return { store: false, lifetimeSec: 0, reason: unshareable };
-  const surrogate = surrogateControl(headers);
+  // Surrogate-Control counts only where no targeted field (RFC 9213) does.
+  const surrogate = edgeDirectives(headers).targeted ? { noStore: false, maxAge: undefined } : surrogateControl(headers);
   if (surrogate.noStore) return { store: false, lifetimeSec: 0, reason: 'no-store' };
   const explicit = surrogate.maxAge ?? explicitLifetime(headers, responseTime);
   let lifetimeSec: number;
@@ -145,16 +147,18 @@ export function surrogateControl(headers: HeaderMap): { noStore: boolean; maxAge
  * RFC 9111 §4.2.1 for a shared cache: s-maxage, then max-age, then Expires
  * minus Date; undefined when the origin gave no freshness at all. no-cache
  * (§5.2.2.4) and an invalid value (§4.2.1, §5.3) count as already stale.
+ * A targeted field (RFC 9213 §2.2) stands in for Cache-Control, and Expires
+ * does not count beside it.
  */
 export function explicitLifetime(headers: HeaderMap, responseTime: number): number | undefined {
-  const cc = parseCacheControl(headers['cache-control']);
+  const { directives: cc, targeted } = edgeDirectives(headers);
   if (cc.has('no-cache')) return 0;
   const sMaxAge = deltaSeconds(cc, 's-maxage');
   if (sMaxAge !== undefined) return sMaxAge;
   const maxAge = deltaSeconds(cc, 'max-age');
   if (maxAge !== undefined) return maxAge;
   if (cc.has('s-maxage') || cc.has('max-age')) return 0;
-  if (headers.expires === undefined) return undefined;
+  if (targeted || headers.expires === undefined) return undefined;
   // §5.3: an invalid Expires (two of them included) means already expired.
   const expires = parseHttpDate(headers.expires, responseTime);
   if (Number.isNaN(expires)) return 0;
@@ -177,7 +181,7 @@ export interface StaleWindows {
  * stale-if-error (RFC 5861) still do, as CDNs read them.
  */
 export function staleWindows(headers: HeaderMap, rules: FreshnessRules): StaleWindows {
-  const cc = parseCacheControl(headers['cache-control']);
+  const cc = edgeDirectives(headers).directives;
   if (cc.has('no-cache') || cc.has('must-revalidate') || cc.has('proxy-revalidate')) {
     return { whileRevalidateSec: 0, ifErrorSec: 0 };
   }
