@@ -20,6 +20,10 @@ export type FillHead =
       /** The origin said 304: the body is the stored one, the headers refreshed. */
       readonly revalidated: boolean;
       readonly lifetimeSec: number;
+      /** The key it is stored under: the primary key, or a variant's when it varies. */
+      readonly key: string;
+      /** The request headers it varies on (Vary), or null. */
+      readonly vary: readonly string[] | null;
       /** Until when (ms) a request arriving now may reuse it: never, unless stored and fresh. */
       readonly freshUntil: number;
       readonly reason?: string;

@@ -3,7 +3,8 @@
 // stored object; and fetches of one's own for answers that may not be shared.
 import type CachePolicy from 'http-cache-semantics';
 import type { Fill } from './fill.js';
-import { objectFileName, keyHash } from './key.js';
+import { objectFileName, keyHash, primaryKey, variantKey, variantNames } from './key.js';
+import { varyNames, varySpec, type VaryNormaliser } from '../http/vary.js';
 import { readInto, CorruptObject, type Store, type ObjectMeta, type OpenObject, type TempObject } from './store.js';
 import type { CacheIndex, IndexEntry } from './index.js';
 import { closeQuietly, openEntry } from './answer.js';
@@ -44,6 +45,7 @@ export interface FillerOptions {
   /** Larger objects are streamed through, never stored. */
   readonly maxObjectBytes: number;
   readonly now: () => number;
+  readonly varyNormalisers?: Readonly<Record<string, VaryNormaliser>>;
 }
 
 export class Filler {
@@ -146,8 +148,14 @@ export class Filler {
     }
 
     let store = decision.store;
+    // A response that varies is stored beside the primary key, under the
+    // values this request presented for the headers it varies on.
+    const vary = varyNames(response.headers);
+    const names = vary === '*' ? null : vary;
+    const primary = primaryKey(lookup.key);
+    const key = names ? variantKey(primary, names, varySpec(names, lookup.request, this.options.varyNormalisers)) : primary;
     const meta: ObjectMeta = {
-      v: 1, key: lookup.key, status: response.status, lifetimeSec: decision.lifetimeSec,
+      v: 1, key, status: response.status, lifetimeSec: decision.lifetimeSec,
       policy: policy.toObject(), bodyBytes: 0,
     };
     // Body bytes that came in with the head go out with it: in a stampede,
@@ -158,7 +166,7 @@ export class Filler {
     // the temp file is opened alongside, never in front of them.
     fill.announce({
       kind: 'body', status: response.status, headers, size: length, stored: store, revalidated: false,
-      lifetimeSec: decision.lifetimeSec, freshUntil: freshUntil(decision, policy, now), reason: decision.reason,
+      lifetimeSec: decision.lifetimeSec, key, vary: names, freshUntil: freshUntil(decision, policy, now), reason: decision.reason,
     });
     const slot: { temp?: TempObject; attached: boolean; committed: boolean } = { attached: false, committed: false };
     const opening = (async () => {
@@ -214,6 +222,7 @@ export class Filler {
     fill.announce({
       kind: 'body', status: stale.meta.status, headers: storedHeaders(meta), size: stale.meta.bodyBytes,
       stored: decision.store, revalidated: true, lifetimeSec: decision.lifetimeSec,
+      key: stale.meta.key, vary: variantNames(stale.meta.key),
       freshUntil: freshUntil(decision, policy, now), reason: decision.reason,
     });
     if (decision.store) await this.#rewrite(fill, stale, meta);

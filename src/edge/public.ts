@@ -43,7 +43,7 @@ export function registerPublicRoutes(app: FastifyInstance, cache: Cache): void {
 async function serve(cache: Cache, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const target = normaliseTarget(request.raw.url ?? '/');
   const key = cacheKey(target.path, target.query);
-  const lookup = { key, target: key, headers: forwardedHeaders(request.headers) };
+  const lookup = { key, target: key, headers: forwardedHeaders(request.headers), request: request.headers };
   // RFC 9111 §3.5: what answers an authorised request is that client's own.
   const authorization = request.headers.authorization;
   const answer = authorization

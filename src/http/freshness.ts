@@ -5,6 +5,7 @@
 import CachePolicy from 'http-cache-semantics';
 import { parseHttpDate, deltaSeconds, normaliseCacheControl, type HeaderMap } from './headers.js';
 import { edgeDirectives } from './targeted.js';
+import { varyNames } from './vary.js';
 
 export interface FreshnessRules {
   readonly defaultTtlSec: number;
@@ -79,8 +80,8 @@ export function privateReason(headers: HeaderMap, status: number): string | null
   if (cc.has('private')) return 'private';
   if (headers['set-cookie'] !== undefined) return 'set-cookie';
   if (cc.has('no-store') && !(cc.has('must-understand') && UNDERSTOOD_STATUSES.has(status))) return 'no-store';
-  const vary = (headers.vary ?? '').toLowerCase().split(',').map((v) => v.trim()).filter(Boolean);
-  if (vary.some((name) => name !== 'accept-encoding')) return 'vary';
+  // RFC 9111 §4.1: a Vary of "*" never matches a later request.
+  if (varyNames(headers) === '*') return 'vary';
   return null;
 }
 

@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { TestOrigin, Gate, etagOf } from '../helpers/origin.js';
-import { get, bytes, sha256 } from '../helpers/http.js';
+import { get, request, bytes, sha256 } from '../helpers/http.js';
 import { startTestEdge, until, metricValue, TestClock, type TestEdge } from '../helpers/edge.js';
 
 let origin: TestOrigin;
@@ -253,12 +253,78 @@ test('negative caching: 404 and 410 remembered for --negative-ttl; other 4xx and
   assert.equal(origin.count('/maintenance.jpg'), 1, 'a 5xx with max-age is stored, as RFC 9111 §3 allows');
 });
 
-test('Vary: Accept-Encoding is stored; any other Vary passes through uncached', async () => {
-  const edge = await edgeWith(new TestClock());
+test('Vary: one stored response per combination of the varied headers, normalised; Accept-Encoding selects nothing; * is never stored', async () => {
+  const edge = await startTestEdge(origin.url, { now: new TestClock().now, args: ['--admin-token', 'vary-token'] });
+  edges.push(edge);
+  const byLanguage = (req: { headers: Record<string, unknown> }) => {
+    const lang = String(req.headers['accept-language'] ?? 'none');
+    return { body: `in ${lang}`, headers: { etag: `"${lang}"`, 'cache-control': 'max-age=60', vary: 'Accept-Language' } };
+  };
+  origin.set('/v/lang.jpg', byLanguage);
+  const ask = (lang?: string) => get(edge.url, '/v/lang.jpg', { headers: lang === undefined ? {} : { 'accept-language': lang } });
+  const fillsDone = () => until(async () => (await metricValue(edge.edge, 'imgedge_origin_fetches_in_flight')) === 0, 'fills to end');
+
+  assert.equal((await ask('en, de')).body.toString(), 'in en, de');
+  await fillsDone();
+  for (const same of ['en, de', 'DE,EN', ' en ,   de']) {
+    const res = await ask(same);
+    assert.equal(res.body.toString(), 'in en, de', same);
+    assert.match(cs(res), /^imgedge; hit/, same);
+  }
+  assert.equal(origin.count('/v/lang.jpg'), 1);
+  assert.equal((await ask('fr')).body.toString(), 'in fr');
+  assert.equal((await ask()).body.toString(), 'in none', 'an absent header is a value of its own');
+  await fillsDone();
+  assert.equal(origin.count('/v/lang.jpg'), 3);
+  for (const [lang, body] of [['fr', 'in fr'], [undefined, 'in none'], ['en, de', 'in en, de']] as const) {
+    const res = await ask(lang);
+    assert.equal(res.body.toString(), body);
+    assert.match(cs(res), /^imgedge; hit/);
+  }
+  assert.equal(origin.count('/v/lang.jpg'), 3, 'every variant stayed stored');
+
+  // Waiters on one fill that present other values fetch their own variant.
+  const gate = new Gate();
+  origin.set('/v/held.jpg', (req) => ({ ...byLanguage(req), gate, gateAfter: 0 }));
+  const first = get(edge.url, '/v/held.jpg', { headers: { 'accept-language': 'en' } });
+  await until(() => origin.count('/v/held.jpg') === 1, 'the first fetch');
+  const others = [get(edge.url, '/v/held.jpg', { headers: { 'accept-language': 'en' } }), get(edge.url, '/v/held.jpg', { headers: { 'accept-language': 'nl' } })];
+  gate.open();
+  const [a, b, c] = await Promise.all([first, ...others]);
+  assert.deepEqual([a!.body.toString(), b!.body.toString(), c!.body.toString()], ['in en', 'in en', 'in nl']);
+  assert.equal(origin.count('/v/held.jpg'), 2);
+
+  // A purge of the path takes every variant with it.
+  const purged = await request(edge.adminUrl, '/purge', {
+    method: 'POST', body: JSON.stringify({ paths: ['/v/lang.jpg'] }),
+    headers: { 'content-type': 'application/json', authorization: 'Bearer vary-token' },
+  });
+  assert.deepEqual(JSON.parse(purged.body.toString()), { purged: 3 });
+  assert.match(cs(await ask('fr')), /fwd=miss/);
+
   origin.set('/vary-ae.jpg', { body: 'ae', headers: { etag: '"ae"', 'cache-control': 'max-age=60', vary: 'Accept-Encoding' } });
-  origin.set('/vary-ua.jpg', { body: 'ua', headers: { etag: '"ua"', 'cache-control': 'max-age=60', vary: 'User-Agent' } });
   await stored(edge, '/vary-ae.jpg');
-  await get(edge.url, '/vary-ua.jpg');
-  await get(edge.url, '/vary-ua.jpg');
-  assert.equal(origin.count('/vary-ua.jpg'), 2);
+  origin.set('/vary-star.jpg', { body: 'star', headers: { etag: '"s"', 'cache-control': 'max-age=60', vary: 'Accept-Language, *' } });
+  await get(edge.url, '/vary-star.jpg');
+  await get(edge.url, '/vary-star.jpg');
+  assert.equal(origin.count('/vary-star.jpg'), 2, 'Vary: * is never served from the cache');
+});
+
+test('Vary: a stored variant is revalidated with the headers that selected it, and a 304 keeps it', async () => {
+  const clock = new TestClock();
+  const edge = await edgeWith(clock);
+  origin.set('/v/reval.jpg', (req) => ({
+    body: `for ${String(req.headers.abc)}`,
+    headers: { etag: `"${String(req.headers.abc)}"`, 'cache-control': 'max-age=10', vary: 'Abc' },
+  }));
+  await get(edge.url, '/v/reval.jpg', { headers: { abc: '123' } });
+  await until(async () => (await metricValue(edge.edge, 'imgedge_origin_fetches_in_flight')) === 0, 'the fill to end');
+  clock.advance(20);
+  const seen: string[] = [];
+  origin.onRequest = (req) => seen.push(`${String(req.headers.abc)} ${String(req.headers['if-none-match'])}`);
+  const res = await get(edge.url, '/v/reval.jpg', { headers: { abc: '123' } });
+  origin.onRequest = null;
+  assert.equal(res.body.toString(), 'for 123');
+  assert.match(cs(res), /fwd=stale; fwd-status=304/);
+  assert.deepEqual(seen, ['123 "123"']);
 });

@@ -57,9 +57,10 @@ test('decideStore: 200 responses', () => {
     [{ 'cache-control': 'private, max-age=60' }, notStored('private'), 'private'],
     [{ 'cache-control': 'private="set-cookie", max-age=60' }, notStored('private'), 'qualified private'],
     [{ 'set-cookie': 'id=1', 'cache-control': 'public, max-age=60' }, notStored('set-cookie'), 'Set-Cookie'],
-    [{ vary: 'Accept' }, notStored('vary'), 'Vary: Accept'],
+    [{ vary: 'Accept' }, stored(3600), 'Vary: Accept, stored as a variant'],
     [{ vary: '*' }, notStored('vary'), 'Vary: *'],
-    [{ vary: 'Accept-Encoding, Cookie' }, notStored('vary'), 'Vary on a list'],
+    [{ vary: 'Accept, *' }, notStored('vary'), 'Vary with * in a list'],
+    [{ vary: 'Accept-Encoding, Cookie' }, stored(3600), 'Vary on a list'],
     [{ vary: 'Accept-Encoding' }, stored(3600), 'Vary: Accept-Encoding is harmless'],
     [{ vary: ' accept-encoding ,' }, stored(3600), 'Vary: accept-encoding, spaced'],
   ];
@@ -169,7 +170,8 @@ test('privateReason', () => {
     [{ 'set-cookie': '' }, 'set-cookie'],
     [{ 'cache-control': 'private', 'set-cookie': 'a=1' }, 'private'],
     [{ vary: 'accept-encoding' }, null],
-    [{ vary: 'Origin' }, 'vary'],
+    [{ vary: 'Origin' }, null],
+    [{ vary: 'Origin, *' }, 'vary'],
     [{ vary: '' }, null],
   ];
   for (const [headers, expected] of table) assert.equal(privateReason(headers, 200), expected, JSON.stringify(headers));
