@@ -58,6 +58,12 @@ export class OriginClient implements OriginFetcher {
       // then emits an abort error that must not find the process unguarded.
       // Readers still see every failure through their own listeners.
       response.body.on('error', ignoreError);
+      // RFC 9110 §15: a status is three digits, 100 to 599; anything else is
+      // not an answer Node could pass on, nor one to trust (1xx never gets here).
+      if (response.statusCode < 200 || response.statusCode > 599) {
+        response.body.destroy();
+        throw new OriginUnavailable(`invalid status ${response.statusCode}`);
+      }
       const setCookie = response.headers['set-cookie'];
       return {
         status: response.statusCode,

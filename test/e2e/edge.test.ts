@@ -134,6 +134,9 @@ test('origin failures: refused is 502, a timeout is 504, a 5xx passes through wi
     assert.match(String(boom.headers['cache-status']), /fwd=miss; fwd-status=503/);
     assert.equal((await get(edge.url, '/boom.jpg')).status, 503);
     assert.equal(origin.count('/boom.jpg'), 2, 'a 5xx without explicit freshness is not stored');
+    origin.set('/weird.jpg', { status: 999, body: 'what', headers: { 'cache-control': 'max-age=60' } });
+    assert.equal((await get(edge.url, '/weird.jpg')).status, 502, 'a status outside 100-599 is no answer to pass on');
+    assert.equal((await get(edge.url, '/weird.jpg', { method: 'HEAD' })).status, 502);
   } finally {
     await refused.close();
     await slow.close();
