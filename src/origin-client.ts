@@ -22,8 +22,11 @@ export interface OriginClientOptions {
   readonly userAgent: string;
 }
 
+/** An interim (1xx) response the origin sent before its final one. */
+export type InterimListener = (status: number, headers: Readonly<Record<string, string | string[]>>) => void;
+
 export interface OriginFetcher {
-  fetch(target: string, headers: HeaderMap, signal?: AbortSignal): Promise<OriginResponse>;
+  fetch(target: string, headers: HeaderMap, signal?: AbortSignal, onInterim?: InterimListener): Promise<OriginResponse>;
 }
 
 export class OriginClient implements OriginFetcher {
@@ -45,13 +48,14 @@ export class OriginClient implements OriginFetcher {
   }
 
   /** GETs `target` ("/path?query") below the origin's base path. */
-  async fetch(target: string, headers: HeaderMap, signal?: AbortSignal): Promise<OriginResponse> {
+  async fetch(target: string, headers: HeaderMap, signal?: AbortSignal, onInterim?: InterimListener): Promise<OriginResponse> {
     try {
       const response = await this.#pool.request({
         method: 'GET',
         path: this.#basePath + target,
         headers: { 'user-agent': this.#userAgent, via: VIA, ...headers },
         signal,
+        onInfo: onInterim && ((info) => onInterim(info.statusCode, info.headers)),
       });
       // A body is listened to from the moment it arrives: one abandoned
       // (a HEAD, a client gone, an answer not shared) is destroyed, and undici

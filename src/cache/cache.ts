@@ -18,7 +18,7 @@ import { varySpec, type RequestHeaders, type VaryNormaliser } from '../http/vary
 import { primaryKey, variantKey } from './key.js';
 import type { CacheStatusParts } from '../http/cache-status.js';
 import { OriginFailed } from '../errors.js';
-import type { OriginFetcher } from '../origin-client.js';
+import type { InterimListener, OriginFetcher } from '../origin-client.js';
 
 export type { Answer } from './answer.js';
 export type { CacheEvents, OriginResult } from './filler.js';
@@ -32,6 +32,8 @@ export interface Lookup {
   readonly headers: HeaderMap;
   /** The client's own request headers, which select among a response's variants (Vary). */
   readonly request: RequestHeaders;
+  /** Passes on the origin's interim (1xx) answers, when this request's fetch gets any. */
+  readonly onInterim?: InterimListener;
 }
 
 export interface CacheOptions {

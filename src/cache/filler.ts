@@ -62,7 +62,7 @@ export class Filler {
     const started = this.options.now();
     this.events.originStarted?.();
     try {
-      const response = await this.origin.fetch(lookup.target, lookup.headers);
+      const response = await this.origin.fetch(lookup.target, lookup.headers, undefined, lookup.onInterim);
       let result = resultOf(response.status);
       response.body.once('error', (error) => {
         if (!abandonedByUs(error)) result = errorResult(originError(error));
@@ -85,7 +85,8 @@ export class Filler {
     try {
       stale = staleEntry ? await openEntry(this.store, this.index, staleEntry) : null;
       const headers = stale ? { ...lookup.headers, ...validators(stale.meta) } : lookup.headers;
-      const response = await this.origin.fetch(lookup.target, headers, fill.abort.signal);
+      // Interim answers go to the request that started the fetch, and are never stored.
+      const response = await this.origin.fetch(lookup.target, headers, fill.abort.signal, lookup.onInterim);
       result = resultOf(response.status);
       if (response.status === 304 && stale) {
         response.body.resume();

@@ -3,6 +3,8 @@
 // clock the test moves, and a real origin told what to answer.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { TestOrigin, Gate, etagOf } from '../helpers/origin.js';
 import { get, request, bytes, sha256 } from '../helpers/http.js';
 import { startTestEdge, until, metricValue, TestClock, type TestEdge } from '../helpers/edge.js';
@@ -327,4 +329,42 @@ test('Vary: a stored variant is revalidated with the headers that selected it, a
   assert.equal(res.body.toString(), 'for 123');
   assert.match(cs(res), /fwd=stale; fwd-status=304/);
   assert.deepEqual(seen, ['123 "123"']);
+});
+
+test('interim answers: a 103 and a 102 from the origin reach the client that asked, and are never stored or replayed', async () => {
+  const interimOrigin = http.createServer((req, res) => {
+    res.writeProcessing();
+    res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style', 'x-hint': 'early' });
+    res.writeHead(200, { 'cache-control': 'max-age=600', 'content-type': 'text/plain' }).end('final');
+  });
+  await new Promise<void>((resolve) => interimOrigin.listen(0, '127.0.0.1', resolve));
+  const edge = await startTestEdge(`http://127.0.0.1:${(interimOrigin.address() as AddressInfo).port}`);
+  edges.push(edge);
+  try {
+    const ask = () =>
+      new Promise<{ interim: { status: number; headers: http.IncomingHttpHeaders }[]; status: number; headers: http.IncomingHttpHeaders; body: string }>(
+        (resolve, reject) => {
+          const interim: { status: number; headers: http.IncomingHttpHeaders }[] = [];
+          const req = http.get(`${edge.url}/early.css`, { agent: false }, (res) => {
+            let body = '';
+            res.setEncoding('utf8').on('data', (c: string) => (body += c)).on('end', () => resolve({ interim, status: res.statusCode!, headers: res.headers, body }));
+          });
+          req.on('information', (info) => interim.push({ status: info.statusCode, headers: info.headers }));
+          req.on('error', reject);
+        },
+      );
+    const first = await ask();
+    assert.deepEqual(first.interim.map((i) => i.status), [102, 103]);
+    assert.equal(first.interim[1]!.headers.link, '</style.css>; rel=preload; as=style');
+    assert.equal(first.interim[1]!.headers['x-hint'], 'early');
+    assert.equal(first.body, 'final');
+    assert.equal(first.headers['x-hint'], undefined, "an interim answer's fields are not the final one's");
+    await until(async () => (await metricValue(edge.edge, 'imgedge_origin_fetches_in_flight')) === 0, 'the fill to end');
+    const second = await ask();
+    assert.deepEqual(second.interim, [], 'a stored answer replays no interim one');
+    assert.match(String(second.headers['cache-status']), /^imgedge; hit/);
+    assert.equal(second.headers['x-hint'], undefined);
+  } finally {
+    await new Promise((resolve) => interimOrigin.close(resolve));
+  }
 });
