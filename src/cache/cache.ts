@@ -75,7 +75,17 @@ export class Cache {
     const entry = this.index.get(asked.key) ?? this.#variant(asked);
     const lookup = entry && entry.key !== asked.key ? { ...asked, key: entry.key } : asked;
     const stored = entry ? await this.#stored(entry) : null;
-    if (!stored) return this.#miss(asked);
+    if (!stored) {
+      // A fill that has every byte and is being committed, but is not fresh
+      // enough to join, is about to be in the index: revalidate what it
+      // stores rather than fetch it whole again.
+      const committing = this.#fills.running(asked.key);
+      if (committing?.committing && !committing.joinable(this.#now())) {
+        await committing.done.catch(() => {});
+        return this.get(asked);
+      }
+      return this.#miss(asked);
+    }
 
     const now = this.#now();
     const age = currentAge(stored.meta.policy, now);

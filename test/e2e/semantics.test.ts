@@ -368,3 +368,14 @@ test('interim answers: a 103 and a 102 from the origin reach the client that ask
     await new Promise((resolve) => interimOrigin.close(resolve));
   }
 });
+
+test('a request that comes while a just-fetched no-cache object is being committed revalidates it, not refetches it', async () => {
+  const edge = await edgeWith(new TestClock());
+  for (let i = 0; i < 5; i++) {
+    origin.set(`/nc-now-${i}.jpg`, { body: bytes(50_000, `nc${i}`), headers: { etag: `"nc${i}"`, 'cache-control': 'no-cache' } });
+    await get(edge.url, `/nc-now-${i}.jpg`);
+    const second = await get(edge.url, `/nc-now-${i}.jpg`);
+    assert.equal(second.status, 200);
+    assert.match(cs(second), /fwd=stale; fwd-status=304/, `attempt ${i}`);
+  }
+});
