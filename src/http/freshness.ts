@@ -101,6 +101,10 @@ export function decideStore(status: number, headers: HeaderMap, rules: Freshness
   if (!isStorableStatus(status)) return { store: false, lifetimeSec: 0, reason: `status ${status}` };
   const unshareable = privateReason(headers, status);
   if (unshareable) return { store: false, lifetimeSec: 0, reason: unshareable };
+  // §5.2.2.3: only a cache that understands the status may store it.
+  if (edgeDirectives(headers).directives.has('must-understand') && !UNDERSTOOD_STATUSES.has(status)) {
+    return { store: false, lifetimeSec: 0, reason: 'must-understand' };
+  }
   // Surrogate-Control counts only where no targeted field (RFC 9213) does.
   const surrogate = edgeDirectives(headers).targeted ? { noStore: false, maxAge: undefined } : surrogateControl(headers);
   if (surrogate.noStore) return { store: false, lifetimeSec: 0, reason: 'no-store' };

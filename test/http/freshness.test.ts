@@ -143,6 +143,8 @@ test('decideStore: must-understand lifts no-store for a status this cache unders
   assert.deepEqual(decide(200, { 'cache-control': cc }), stored(600));
   assert.deepEqual(decide(404, { 'cache-control': cc }), stored(600));
   assert.deepEqual(decide(599, { 'cache-control': cc }), notStored('no-store'));
+  assert.deepEqual(decide(599, { 'cache-control': 'max-age=3600, must-understand' }), notStored('must-understand'));
+  assert.deepEqual(decide(599, { 'cache-control': 'max-age=3600' }), stored(3600));
   assert.deepEqual(decide(200, { 'cache-control': 'no-store, max-age=600' }), notStored('no-store'));
 });
 
