@@ -38,7 +38,11 @@ export class OriginUnavailable extends ImgedgeError {
   }
 }
 
-/** The origin answered 5xx: the edge says so as a 502 of its own. */
+/**
+ * The origin answered 5xx to a revalidation while a stored copy may stand in
+ * for it (stale-if-error): the copy is served. Should the copy's window close
+ * meanwhile, the edge says so as a 502 of its own.
+ */
 export class OriginFailed extends ImgedgeError {
   constructor(readonly originStatus: number) {
     super(502, 'ORIGIN_ERROR', `origin answered ${originStatus}`);

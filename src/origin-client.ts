@@ -22,8 +22,11 @@ export interface OriginClientOptions {
   readonly userAgent: string;
 }
 
+/** An interim (1xx) response the origin sent before its final one. */
+export type InterimListener = (status: number, headers: Readonly<Record<string, string | string[]>>) => void;
+
 export interface OriginFetcher {
-  fetch(target: string, headers: HeaderMap, signal?: AbortSignal): Promise<OriginResponse>;
+  fetch(target: string, headers: HeaderMap, signal?: AbortSignal, onInterim?: InterimListener): Promise<OriginResponse>;
 }
 
 export class OriginClient implements OriginFetcher {
@@ -45,19 +48,26 @@ export class OriginClient implements OriginFetcher {
   }
 
   /** GETs `target` ("/path?query") below the origin's base path. */
-  async fetch(target: string, headers: HeaderMap, signal?: AbortSignal): Promise<OriginResponse> {
+  async fetch(target: string, headers: HeaderMap, signal?: AbortSignal, onInterim?: InterimListener): Promise<OriginResponse> {
     try {
       const response = await this.#pool.request({
         method: 'GET',
         path: this.#basePath + target,
         headers: { 'user-agent': this.#userAgent, via: VIA, ...headers },
         signal,
+        onInfo: onInterim && ((info) => onInterim(info.statusCode, info.headers)),
       });
       // A body is listened to from the moment it arrives: one abandoned
       // (a HEAD, a client gone, an answer not shared) is destroyed, and undici
       // then emits an abort error that must not find the process unguarded.
       // Readers still see every failure through their own listeners.
       response.body.on('error', ignoreError);
+      // RFC 9110 §15: a status is three digits, 100 to 599; anything else is
+      // not an answer Node could pass on, nor one to trust (1xx never gets here).
+      if (response.statusCode < 200 || response.statusCode > 599) {
+        response.body.destroy();
+        throw new OriginUnavailable(`invalid status ${response.statusCode}`);
+      }
       const setCookie = response.headers['set-cookie'];
       return {
         status: response.statusCode,

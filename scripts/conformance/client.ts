@@ -6,11 +6,11 @@ import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { SUITE_DIR, parseResults, type RawResults, type SuiteGroup, type SuiteTest } from './suite.js';
+import { locateSuite, parseResults, type SuiteLocation, type RawResults, type SuiteGroup, type SuiteTest } from './suite.js';
 
-function spawnCli(baseUrl: string, testId: string, timeoutMs: number): Promise<{ stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--no-warnings', 'cli.mjs'], {
-    cwd: SUITE_DIR,
+function spawnCli(suite: SuiteLocation, baseUrl: string, testId: string, timeoutMs: number): Promise<{ stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ['--no-warnings', path.join(suite.engine, 'cli.mjs')], {
+    cwd: suite.dir,
     // npm would also set npm_package_config_id from the package's "config"
     // (""); cli.mjs falls back to it, and treats undefined as a test id.
     env: { ...process.env, npm_config_base: baseUrl.replace(/\/+$/, ''), npm_config_id: testId, npm_package_config_id: testId },
@@ -37,8 +37,8 @@ function spawnCli(baseUrl: string, testId: string, timeoutMs: number): Promise<{
  * trailing slash (the client appends "/test/<uuid>"), and an empty id means
  * every test. It prints the results as JSON on stdout.
  */
-export async function runCli(baseUrl: string, timeoutMs: number): Promise<RawResults> {
-  const { stdout, stderr } = await spawnCli(baseUrl, '', timeoutMs);
+export async function runCli(baseUrl: string, timeoutMs: number, suite: SuiteLocation = locateSuite()): Promise<RawResults> {
+  const { stdout, stderr } = await spawnCli(suite, baseUrl, '', timeoutMs);
   // cli.mjs reports its own crash on stderr and prints nothing else.
   const start = stdout.indexOf('{');
   if (start === -1) throw new Error(`suite cli printed no results\n${stderr.slice(-4000)}`);
@@ -54,8 +54,8 @@ export async function runCli(baseUrl: string, timeoutMs: number): Promise<RawRes
  * and response as the client and the suite's server saw them, then the verdict.
  * The server's half is printed by the suite's server process, not the cli.
  */
-export async function runCliSingle(baseUrl: string, testId: string, timeoutMs: number): Promise<string> {
-  const { stdout, stderr } = await spawnCli(baseUrl, testId, timeoutMs);
+export async function runCliSingle(baseUrl: string, testId: string, timeoutMs: number, suite: SuiteLocation = locateSuite()): Promise<string> {
+  const { stdout, stderr } = await spawnCli(suite, baseUrl, testId, timeoutMs);
   return stdout + stderr;
 }
 
@@ -72,16 +72,17 @@ export function selectTests(groups: readonly SuiteGroup[], keep: (test: SuiteTes
 let inProcessRunUsed = false;
 
 /**
- * The suite's runner (client/runner.mjs) in this process, with node-fetch as
- * its cli.mjs uses it. The runner keeps its queue and results in module
+ * The npm release's runner (client/runner.mjs) in this process, with
+ * node-fetch as its cli.mjs uses it. The runner keeps its queue and results in module
  * state, so it runs once per process. chunkSize tests run at once.
  */
 export async function runInProcess(groups: readonly SuiteGroup[], baseUrl: string, chunkSize: number): Promise<RawResults> {
   if (inProcessRunUsed) throw new Error('the suite runner keeps module state: one run per process');
   inProcessRunUsed = true;
-  const runner: unknown = await import(pathToFileURL(path.join(SUITE_DIR, 'client', 'runner.mjs')).href);
+  const release = locateSuite();
+  const runner: unknown = await import(pathToFileURL(path.join(release.engine, 'client', 'runner.mjs')).href);
   // The suite's own node-fetch, resolved from the suite's directory.
-  const fetchPath = createRequire(path.join(SUITE_DIR, 'package.json')).resolve('node-fetch');
+  const fetchPath = createRequire(path.join(release.dir, 'package.json')).resolve('node-fetch');
   const nodeFetch: unknown = await import(pathToFileURL(fetchPath).href);
   if (typeof runner !== 'object' || runner === null || !('runTests' in runner) || !('getResults' in runner)) {
     throw new Error('http-cache-tests: client/runner.mjs lacks runTests/getResults');

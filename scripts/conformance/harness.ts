@@ -18,6 +18,8 @@ export interface HarnessOptions {
   readonly edgeArgs?: readonly string[];
   readonly logLevel?: string;
   readonly readyTimeoutMs?: number;
+  /** A checkout of the suite whose server answers; the npm release when absent. */
+  readonly suiteDir?: string;
 }
 
 export interface Harness {
@@ -121,7 +123,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     fs.rmSync(cacheDir, { recursive: true, force: true });
   };
   try {
-    const suite = startChild('suite server', [path.join(here, 'suite-server.js')]);
+    const suite = startChild('suite server', [path.join(here, 'suite-server.js'), ...(options.suiteDir ? [options.suiteDir] : [])]);
     children.push(suite);
     const suiteUrl = `http://127.0.0.1:${await suitePort(suite, readyTimeoutMs)}`;
 

@@ -47,7 +47,6 @@ function implementationTable(input: ReportInput): string[] {
 
 const GAP_TEXT: Readonly<Record<DesignGap, string>> = {
   'unsafe-method': 'sends POST, PUT, DELETE or M-SEARCH through the cache; the public port answers 405 by contract',
-  'origin-5xx': 'has the origin answer 5xx; by contract the edge answers its own 502 (or a stale copy), never the origin\'s 5xx',
   'set-cookie': 'needs a response with Set-Cookie stored and shared; by design the edge never stores one',
 };
 
@@ -115,7 +114,7 @@ export function markdownReport(input: ReportInput): string {
     `http-cache-tests ${input.suiteVersion} (the suite behind cache-tests.fyi), run ${input.date} by \`npm run conformance\`: ` +
       `the suite's command-line client through an imgedge edge started with \`--default-ttl 0\`. ` +
       `Every row is scored with the suite's own \`determineTestResult\`, dependencies honoured ` +
-      `(a test whose prerequisite fails does not pass); the other rows are the results that ship in the package's \`results/\` folder.`,
+      `(a test whose prerequisite fails does not pass); the other rows are the results that ship in the suite's \`results/\` folder.`,
     '',
     ...implementationTable(input),
     '',

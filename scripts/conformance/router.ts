@@ -18,6 +18,13 @@ function endToEnd(raw: readonly string[]): string[] {
   return out;
 }
 
+function endToEndFields(raw: readonly string[]): Record<string, string> {
+  const fields: Record<string, string> = {};
+  const kept = endToEnd(raw);
+  for (let i = 0; i + 1 < kept.length; i += 2) fields[kept[i]!.toLowerCase()] = kept[i + 1]!;
+  return fields;
+}
+
 /** Which upstream a request goes to: the suite's server or the edge. */
 export function routeOf(method: string | undefined, url: string | undefined): 'suite' | 'edge' {
   const path = (url ?? '/').split('?')[0]!;
@@ -58,6 +65,11 @@ export async function startRouter(suiteUrl: string, edgeUrl: string): Promise<Ro
         upRes.once('error', () => res.destroy());
       },
     );
+    // Interim answers pass on as they came: the edge's handling of them is under test.
+    forward.on('information', (info) => {
+      if (info.statusCode === 102) res.writeProcessing();
+      else if (info.statusCode === 103) res.writeEarlyHints(endToEndFields(info.rawHeaders));
+    });
     forward.once('timeout', () => forward.destroy(new Error('upstream timed out')));
     forward.once('error', () => {
       // The suite's origin disconnects on purpose in some tests; pass that on.

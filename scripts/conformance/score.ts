@@ -37,14 +37,12 @@ export function applicable(test: SuiteTest, type: ImplementationType): boolean {
  * Why a test cannot pass against imgedge without changing its contract:
  * - unsafe-method: it sends POST, PUT, DELETE, ... through the cache, and the
  *   public port answers those 405 (uploads go to the origin);
- * - origin-5xx: its origin answers 5xx, which the edge answers as its own 502
- *   (or a stale copy), never passed through;
  * - set-cookie: it needs a response with Set-Cookie stored and shared, which
  *   the edge never does (one user's cookie must not reach another).
  */
-export type DesignGap = 'unsafe-method' | 'origin-5xx' | 'set-cookie';
+export type DesignGap = 'unsafe-method' | 'set-cookie';
 
-export const DESIGN_GAP_MARK: Readonly<Record<DesignGap, string>> = { 'unsafe-method': '†', 'origin-5xx': '‡', 'set-cookie': '§' };
+export const DESIGN_GAP_MARK: Readonly<Record<DesignGap, string>> = { 'unsafe-method': '†', 'set-cookie': '§' };
 
 function requestsOf(test: SuiteTest): Record<string, unknown>[] {
   const raw = test.raw as { requests?: unknown };
@@ -56,8 +54,6 @@ export function designGap(test: SuiteTest): DesignGap | undefined {
   const requests = requestsOf(test);
   const method = (r: Record<string, unknown>) => (typeof r.request_method === 'string' ? r.request_method : 'GET');
   if (requests.some((r) => method(r) !== 'GET' && method(r) !== 'HEAD')) return 'unsafe-method';
-  const status = (r: Record<string, unknown>) => (Array.isArray(r.response_status) ? Number(r.response_status[0]) : 200);
-  if (requests.some((r) => status(r) >= 500)) return 'origin-5xx';
   const headerNames = (r: Record<string, unknown>) =>
     Array.isArray(r.response_headers) ? r.response_headers.map((h: unknown) => (Array.isArray(h) ? String(h[0]).toLowerCase() : '')) : [];
   if (requests.some((r) => headerNames(r).includes('set-cookie'))) return 'set-cookie';

@@ -3,18 +3,21 @@
 // server/server.mjs does. We do not run server.mjs itself because it listens
 // on every interface at a port chosen up front and writes a pid file into its
 // working directory; here it is 127.0.0.1, a free port, and no file.
+// The suite's checkout is the first argument (the npm release when absent).
 // Prints one JSON line {"port": N} once listening; exits when stdin closes, so
 // it never outlives the harness that started it.
 import http from 'node:http';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { AddressInfo } from 'node:net';
-import { SUITE_DIR } from './suite.js';
+import { locateSuite } from './suite.js';
+
+const suite = locateSuite(process.argv[2]);
 
 type Handler = (pathSegs: string[], request: http.IncomingMessage, response: http.ServerResponse) => void;
 
 async function handler(file: string): Promise<Handler> {
-  const loaded: unknown = await import(pathToFileURL(path.join(SUITE_DIR, 'server', file)).href);
+  const loaded: unknown = await import(pathToFileURL(path.join(suite.engine, 'server', file)).href);
   const fn = typeof loaded === 'object' && loaded !== null && 'default' in loaded ? loaded.default : undefined;
   if (typeof fn !== 'function') throw new Error(`http-cache-tests: server/${file} has no default handler`);
   return fn as Handler;

@@ -1,14 +1,44 @@
 // The http-cache-tests package (the suite behind cache-tests.fyi) as typed
 // values. It is plain JavaScript with no types, so everything read from it
 // starts as `unknown` and is narrowed here, in one place.
+import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 const require = createRequire(import.meta.url);
 
-/** The installed package's directory. */
-export const SUITE_DIR = path.dirname(require.resolve('http-cache-tests/package.json'));
+/** The npm release's directory, the suite run when no other is named. */
+export const RELEASE_DIR = path.dirname(require.resolve('http-cache-tests/package.json'));
+
+/**
+ * A checkout of the suite. The npm release keeps its engine (cli.mjs,
+ * client/, server/, lib/) at the top; the repository's main branch moved it
+ * into test-engine/. tests/ and results/ are at the top in both.
+ */
+export interface SuiteLocation {
+  readonly dir: string;
+  readonly engine: string;
+  /** The package version, and the commit a checkout records in SOURCE. */
+  readonly version: string;
+}
+
+export function locateSuite(dir: string = RELEASE_DIR): SuiteLocation {
+  const root = path.resolve(dir);
+  const nested = path.join(root, 'test-engine');
+  const engine = fs.existsSync(path.join(nested, 'cli.mjs')) ? nested : root;
+  if (!fs.existsSync(path.join(engine, 'cli.mjs')) || !fs.existsSync(path.join(root, 'tests', 'index.mjs'))) {
+    throw new Error(`${root} is not a checkout of http-cache-tests (no cli.mjs or tests/index.mjs)`);
+  }
+  const json: unknown = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
+  let version = typeof json === 'object' && json !== null && 'version' in json && typeof json.version === 'string' ? json.version : '?';
+  const source = path.join(root, 'SOURCE');
+  if (fs.existsSync(source)) {
+    const [commit = '', date = ''] = (fs.readFileSync(source, 'utf8').split('\n')[0] ?? '').trim().split(/\s+/);
+    if (commit) version += ` (main ${commit.slice(0, 7)}${date ? `, ${date}` : ''})`;
+  }
+  return { dir: root, engine, version };
+}
 
 export type TestKind = 'required' | 'optimal' | 'check';
 
@@ -55,9 +85,9 @@ function str(value: unknown, what: string): string {
   return value;
 }
 
-async function importSuiteModule(relative: string): Promise<Record<string, unknown>> {
-  const loaded: unknown = await import(pathToFileURL(path.join(SUITE_DIR, relative)).href);
-  if (!isRecord(loaded)) throw new Error(`http-cache-tests: ${relative} is not a module`);
+async function importSuiteModule(file: string): Promise<Record<string, unknown>> {
+  const loaded: unknown = await import(pathToFileURL(file).href);
+  if (!isRecord(loaded)) throw new Error(`http-cache-tests: ${file} is not a module`);
   return loaded;
 }
 
@@ -84,15 +114,17 @@ function toGroup(raw: unknown): SuiteGroup {
 }
 
 /**
- * Every group the command-line client runs: tests/index.mjs plus the
- * Surrogate-Control group that cli.mjs (and cache-tests.fyi) add to it.
+ * Every group the command-line client runs: tests/index.mjs, plus the
+ * Surrogate-Control group that the release's cli.mjs (and cache-tests.fyi)
+ * add to it where the suite still has one.
  */
-export async function loadGroups(): Promise<SuiteGroup[]> {
-  const index = await importSuiteModule('tests/index.mjs');
-  const surrogate = await importSuiteModule('tests/surrogate-control.mjs');
+export async function loadGroups(suite: SuiteLocation = locateSuite()): Promise<SuiteGroup[]> {
+  const index = await importSuiteModule(path.join(suite.dir, 'tests', 'index.mjs'));
   if (!Array.isArray(index.default)) throw new Error('http-cache-tests: tests/index.mjs has no test list');
+  const surrogateFile = path.join(suite.dir, 'tests', 'surrogate-control.mjs');
+  const surrogate = fs.existsSync(surrogateFile) ? [(await importSuiteModule(surrogateFile)).default] : [];
   // A new array: cli.mjs pushes onto the module's own one, which we leave alone.
-  return [...index.default, surrogate.default].map(toGroup);
+  return [...index.default, ...surrogate].map(toGroup);
 }
 
 export function parseResults(value: unknown, what: string): RawResults {
@@ -107,13 +139,13 @@ export function parseResults(value: unknown, what: string): RawResults {
 }
 
 /** The implementations whose results ship in the package's results/ folder. */
-export async function loadPublished(): Promise<PublishedResults[]> {
-  const index = await importSuiteModule('results/index.mjs');
+export async function loadPublished(suite: SuiteLocation = locateSuite()): Promise<PublishedResults[]> {
+  const index = await importSuiteModule(path.join(suite.dir, 'results', 'index.mjs'));
   if (!Array.isArray(index.default)) throw new Error('http-cache-tests: results/index.mjs has no list');
   return index.default.map((entry: unknown): PublishedResults => {
     if (!isRecord(entry)) throw new Error('http-cache-tests: a results entry is malformed');
     const file = str(entry.file, 'results file');
-    const json: unknown = require(path.join(SUITE_DIR, 'results', file));
+    const json: unknown = require(path.join(suite.dir, 'results', file));
     return {
       file,
       name: str(entry.name, `${file} name`),
@@ -137,12 +169,13 @@ const OUTCOME_BY_SYMBOL: Readonly<Record<string, Outcome>> = {
 export type Judge = (testId: string, results: RawResults) => Outcome;
 
 /**
- * The suite's own verdict (lib/display.mjs determineTestResult), with
- * dependencies honoured: a test whose dependency did not pass is
- * 'dependency_fail', whatever its own result.
+ * The suite's own verdict (determineTestResult: lib/display.mjs in the
+ * release, lib/results.mjs on main), with dependencies honoured: a test whose
+ * dependency did not pass is 'dependency_fail', whatever its own result.
  */
-export async function loadJudge(groups: readonly SuiteGroup[]): Promise<Judge> {
-  const display = await importSuiteModule('lib/display.mjs');
+export async function loadJudge(groups: readonly SuiteGroup[], suite: SuiteLocation = locateSuite()): Promise<Judge> {
+  const results = path.join(suite.engine, 'lib', 'results.mjs');
+  const display = await importSuiteModule(fs.existsSync(results) ? results : path.join(suite.engine, 'lib', 'display.mjs'));
   const determine = display.determineTestResult;
   if (typeof determine !== 'function') throw new Error('http-cache-tests: lib/display.mjs has no determineTestResult');
   const raw = groups.map((g) => g.raw);

@@ -8,7 +8,6 @@ import type { CacheIndex, IndexEntry } from './index.js';
 import { contentLength, storableHeaders } from './stored-headers.js';
 import type { HeaderMap } from '../http/headers.js';
 import type { CacheStatusParts } from '../http/cache-status.js';
-import { OriginFailed } from '../errors.js';
 import type { OriginResponse } from '../origin-client.js';
 
 /** One response the cache can give, whatever it came from. Exactly one of body() or discard() is called. */
@@ -125,10 +124,6 @@ export function storedAnswer(copy: StoredCopy, age: number, parts: CacheStatusPa
 }
 
 export function passAnswer(response: OriginResponse, parts: CacheStatusParts): Answer {
-  if (response.status >= 500) {
-    response.body.resume();
-    throw new OriginFailed(response.status);
-  }
   return {
     status: response.status,
     headers: storableHeaders(response.headers),

@@ -14,19 +14,26 @@ import { Filler, type CacheEvents } from './filler.js';
 import { storedHeaders } from './stored-headers.js';
 import { currentAge, staleWindows, type FreshnessRules } from '../http/freshness.js';
 import type { HeaderMap } from '../http/headers.js';
+import { varySpec, type RequestHeaders, type VaryNormaliser } from '../http/vary.js';
+import { primaryKey, variantKey } from './key.js';
 import type { CacheStatusParts } from '../http/cache-status.js';
 import { OriginFailed } from '../errors.js';
-import type { OriginFetcher } from '../origin-client.js';
+import type { InterimListener, OriginFetcher } from '../origin-client.js';
 
 export type { Answer } from './answer.js';
 export type { CacheEvents, OriginResult } from './filler.js';
 
 export interface Lookup {
+  /** The primary key, or, once the cache has chosen one, a variant's key beside it. */
   readonly key: string;
   /** What the origin is asked for: canonical path and query. */
   readonly target: string;
   /** The request headers a fill started by this request sends the origin. */
   readonly headers: HeaderMap;
+  /** The client's own request headers, which select among a response's variants (Vary). */
+  readonly request: RequestHeaders;
+  /** Passes on the origin's interim (1xx) answers, when this request's fetch gets any. */
+  readonly onInterim?: InterimListener;
 }
 
 export interface CacheOptions {
@@ -35,6 +42,8 @@ export interface CacheOptions {
   readonly maxObjectBytes: number;
   /** Memory for small hot objects; 0 serves every hit from disk. */
   readonly memoryBytes?: number;
+  /** Normalisers of varied request headers beyond the built-in ones, by lower-case name. */
+  readonly varyNormalisers?: Readonly<Record<string, VaryNormaliser>>;
   readonly now?: () => number;
 }
 
@@ -60,10 +69,23 @@ export class Cache {
     return this.#fills.size;
   }
 
-  async get(lookup: Lookup): Promise<Answer> {
-    const entry = this.index.get(lookup.key);
+  async get(asked: Lookup): Promise<Answer> {
+    // An object without Vary sits under the primary key, as it always has;
+    // only when there is none are the primary key's variants looked at.
+    const entry = this.index.get(asked.key) ?? this.#variant(asked);
+    const lookup = entry && entry.key !== asked.key ? { ...asked, key: entry.key } : asked;
     const stored = entry ? await this.#stored(entry) : null;
-    if (!stored) return this.#miss(lookup);
+    if (!stored) {
+      // A fill that has every byte and is being committed, but is not fresh
+      // enough to join, is about to be in the index: revalidate what it
+      // stores rather than fetch it whole again.
+      const committing = this.#fills.running(asked.key);
+      if (committing?.committing && !committing.joinable(this.#now())) {
+        await committing.done.catch(() => {});
+        return this.get(asked);
+      }
+      return this.#miss(asked);
+    }
 
     const now = this.#now();
     const age = currentAge(stored.meta.policy, now);
@@ -148,6 +170,19 @@ export class Cache {
     this.#hot.delete(file);
   }
 
+  /** The stored variant of the asked primary key whose varied headers the request matches. */
+  #variant(lookup: Lookup): IndexEntry | undefined {
+    for (const names of this.index.variedNames(lookup.key)) {
+      const entry = this.index.getVariant(this.#variantKey(lookup, names));
+      if (entry) return entry;
+    }
+    return undefined;
+  }
+
+  #variantKey(lookup: Lookup, names: readonly string[]): string {
+    return variantKey(primaryKey(lookup.key), names, varySpec(names, lookup.request, this.options.varyNormalisers));
+  }
+
   /** The stored copy of an entry: from memory when hot, else opened on disk. */
   async #stored(entry: IndexEntry): Promise<StoredCopy | null> {
     const hot = this.#hot.get(entry.file);
@@ -170,10 +205,32 @@ export class Cache {
     }
   }
 
-  async #miss(lookup: Lookup): Promise<Answer> {
+  async #miss(asked: Lookup): Promise<Answer> {
+    // Where the primary key is known to vary, the fetch is coalesced with
+    // requests for the same variant only.
+    const [names] = this.index.variedNames(asked.key);
+    const lookup = names ? { ...asked, key: this.#variantKey(asked, names) } : asked;
     const { fill, joined } = this.#join(lookup, null, true);
     const head = await fill.head;
+    if (head.kind === 'body' && head.vary && joined) {
+      // The response turned out to vary: a waiter that presents other values
+      // for its headers fetches its own variant (RFC 9111 §4.1).
+      const own = this.#variantKey(asked, head.vary);
+      if (own !== head.key) return this.#ownVariant({ ...asked, key: own });
+    }
     // Joined after the last byte arrived: served from what is stored, like a hit.
+    const parts: CacheStatusParts = joined && fill.bodyComplete ? { hit: true } : { fwd: 'miss', collapsed: joined };
+    return this.#fillAnswer(lookup, fill, head, parts);
+  }
+
+  /** A waiter's own variant, coalesced with others asking for it; shared with no one else. */
+  async #ownVariant(lookup: Lookup): Promise<Answer> {
+    const { fill, joined } = this.#join(lookup, null, true);
+    const head = await fill.head;
+    if (head.kind === 'body' && head.vary && head.key !== this.#variantKey(lookup, head.vary)) {
+      // The origin changed what it varies on meanwhile: not shared at all.
+      return this.pass(lookup);
+    }
     const parts: CacheStatusParts = joined && fill.bodyComplete ? { hit: true } : { fwd: 'miss', collapsed: joined };
     return this.#fillAnswer(lookup, fill, head, parts);
   }
@@ -199,7 +256,7 @@ export class Cache {
       ? { hit: true, ttl: (head.freshUntil - this.#now()) / 1000 }
       : {
           ...parts,
-          ...(head.revalidated ? { fwd: 'stale', fwdStatus: 304 } : {}),
+          ...(head.revalidated ? { fwd: 'stale', fwdStatus: 304 } : head.status >= 500 ? { fwdStatus: head.status } : {}),
           stored: head.stored,
           ttl: head.stored ? head.lifetimeSec : undefined,
           detail: head.reason,

@@ -20,6 +20,10 @@ export type FillHead =
       /** The origin said 304: the body is the stored one, the headers refreshed. */
       readonly revalidated: boolean;
       readonly lifetimeSec: number;
+      /** The key it is stored under: the primary key, or a variant's when it varies. */
+      readonly key: string;
+      /** The request headers it varies on (Vary), or null. */
+      readonly vary: readonly string[] | null;
       /** Until when (ms) a request arriving now may reuse it: never, unless stored and fresh. */
       readonly freshUntil: number;
       readonly reason?: string;
@@ -75,6 +79,7 @@ export class Fill {
   #changed: Deferred<void> | null = null;
   #joinableUntil = Number.POSITIVE_INFINITY;
   #invalidated = false;
+  #storing = false;
   #size: number | undefined;
   /** The writer holds one reference; each reader one more. The fd closes at zero. */
   #refs = 1;
@@ -101,6 +106,15 @@ export class Fill {
     return this.#complete || (this.#size !== undefined && this.#available >= this.#size);
   }
 
+  /**
+   * Every body byte has arrived and the object is being written and
+   * committed: a request that may not join it (not fresh) finds it in the
+   * index once done.
+   */
+  get committing(): boolean {
+    return this.bodyComplete && !this.settled && this.#storing;
+  }
+
   /** The file the body is being written into (or, revalidated, the stored one). */
   attach(fd: number, bodyOffset: number): void {
     this.#fd = fd;
@@ -114,6 +128,7 @@ export class Fill {
    */
   invalidate(): void {
     this.#invalidated = true;
+    this.#storing = false;
     this.#joinableUntil = Number.NEGATIVE_INFINITY;
   }
 
@@ -123,6 +138,7 @@ export class Fill {
 
   announce(head: FillHead): void {
     if (this.#invalidated) head = head.kind === 'body' ? { ...head, stored: false, freshUntil: Number.NEGATIVE_INFINITY } : head;
+    this.#storing = head.kind === 'body' && head.stored;
     this.#joinableUntil = head.kind === 'body' ? head.freshUntil : Number.NEGATIVE_INFINITY;
     this.#size = head.kind === 'body' ? head.size : undefined;
     this.#head.resolve(head);
@@ -264,6 +280,11 @@ export class Fills {
       });
     start(fill);
     return { fill, joined: false };
+  }
+
+  /** The fill under way for `key`, if any. */
+  running(key: string): Fill | undefined {
+    return this.#active.get(key);
   }
 
   get size(): number {

@@ -3,12 +3,13 @@
 // stored object; and fetches of one's own for answers that may not be shared.
 import type CachePolicy from 'http-cache-semantics';
 import type { Fill } from './fill.js';
-import { objectFileName, keyHash } from './key.js';
+import { objectFileName, keyHash, primaryKey, variantKey, variantNames } from './key.js';
+import { varyNames, varySpec, type VaryNormaliser } from '../http/vary.js';
 import { readInto, CorruptObject, type Store, type ObjectMeta, type OpenObject, type TempObject } from './store.js';
 import type { CacheIndex, IndexEntry } from './index.js';
 import { closeQuietly, openEntry } from './answer.js';
 import { contentLength, refreshedHeaders, storableHeaders, storedHeaders, validators } from './stored-headers.js';
-import { currentAge, decideStore, policyFor, privateReason, type FreshnessRules, type StoreDecision } from '../http/freshness.js';
+import { currentAge, decideStore, policyFor, privateReason, staleWindows, type FreshnessRules, type StoreDecision } from '../http/freshness.js';
 import type { HeaderMap } from '../http/headers.js';
 import { OriginFailed, OriginBodyBroken, type ImgedgeError } from '../errors.js';
 import { abandonedByUs, originError, type OriginFetcher, type OriginResponse } from '../origin-client.js';
@@ -44,6 +45,7 @@ export interface FillerOptions {
   /** Larger objects are streamed through, never stored. */
   readonly maxObjectBytes: number;
   readonly now: () => number;
+  readonly varyNormalisers?: Readonly<Record<string, VaryNormaliser>>;
 }
 
 export class Filler {
@@ -60,7 +62,7 @@ export class Filler {
     const started = this.options.now();
     this.events.originStarted?.();
     try {
-      const response = await this.origin.fetch(lookup.target, lookup.headers);
+      const response = await this.origin.fetch(lookup.target, lookup.headers, undefined, lookup.onInterim);
       let result = resultOf(response.status);
       response.body.once('error', (error) => {
         if (!abandonedByUs(error)) result = errorResult(originError(error));
@@ -83,7 +85,8 @@ export class Filler {
     try {
       stale = staleEntry ? await openEntry(this.store, this.index, staleEntry) : null;
       const headers = stale ? { ...lookup.headers, ...validators(stale.meta) } : lookup.headers;
-      const response = await this.origin.fetch(lookup.target, headers, fill.abort.signal);
+      // Interim answers go to the request that started the fetch, and are never stored.
+      const response = await this.origin.fetch(lookup.target, headers, fill.abort.signal, lookup.onInterim);
       result = resultOf(response.status);
       if (response.status === 304 && stale) {
         response.body.resume();
@@ -92,7 +95,10 @@ export class Filler {
         await this.#refresh(fill, lookup, staleEntry!, refreshed, response.headers);
         return;
       }
-      if (response.status >= 500) {
+      // A stored copy within its stale-if-error window comes first: the
+      // revalidation fails, and every waiter serves the copy it holds.
+      // Without one, the origin's 5xx is an answer like any other.
+      if (response.status >= 500 && stale && this.#mayStandIn(stale.meta)) {
         response.body.resume();
         throw new OriginFailed(response.status);
       }
@@ -108,6 +114,12 @@ export class Filler {
     }
   }
 
+  /** Whether a stored copy may be served in place of an origin failure (RFC 5861 §4). */
+  #mayStandIn(meta: ObjectMeta): boolean {
+    const staleness = currentAge(meta.policy, this.options.now()) - meta.lifetimeSec;
+    return staleness < staleWindows(storedHeaders(meta), this.options.rules).ifErrorSec;
+  }
+
   /** Streams a fresh origin response into a temp file, and commits it when it may be stored. */
   async #receive(fill: Fill, lookup: Lookup, response: OriginResponse): Promise<void> {
     const now = this.options.now();
@@ -115,7 +127,7 @@ export class Filler {
     const policy = policyFor({ method: 'GET', url: lookup.target, headers: {} }, { status: response.status, headers }, now);
     const decision = decideStore(response.status, response.headers, this.options.rules, now);
     const length = contentLength(response.headers);
-    const unshareable = privateReason(response.headers);
+    const unshareable = privateReason(response.headers, response.status);
     const tooLarge = length !== undefined && length > this.options.maxObjectBytes;
     if (unshareable || tooLarge) {
       let claimed = false;
@@ -137,8 +149,14 @@ export class Filler {
     }
 
     let store = decision.store;
+    // A response that varies is stored beside the primary key, under the
+    // values this request presented for the headers it varies on.
+    const vary = varyNames(response.headers);
+    const names = vary === '*' ? null : vary;
+    const primary = primaryKey(lookup.key);
+    const key = names ? variantKey(primary, names, varySpec(names, lookup.request, this.options.varyNormalisers)) : primary;
     const meta: ObjectMeta = {
-      v: 1, key: lookup.key, status: response.status, lifetimeSec: decision.lifetimeSec,
+      v: 1, key, status: response.status, lifetimeSec: decision.lifetimeSec,
       policy: policy.toObject(), bodyBytes: 0,
     };
     // Body bytes that came in with the head go out with it: in a stampede,
@@ -149,7 +167,7 @@ export class Filler {
     // the temp file is opened alongside, never in front of them.
     fill.announce({
       kind: 'body', status: response.status, headers, size: length, stored: store, revalidated: false,
-      lifetimeSec: decision.lifetimeSec, freshUntil: freshUntil(decision, policy, now), reason: decision.reason,
+      lifetimeSec: decision.lifetimeSec, key, vary: names, freshUntil: freshUntil(decision, policy, now), reason: decision.reason,
     });
     const slot: { temp?: TempObject; attached: boolean; committed: boolean } = { attached: false, committed: false };
     const opening = (async () => {
@@ -205,6 +223,7 @@ export class Filler {
     fill.announce({
       kind: 'body', status: stale.meta.status, headers: storedHeaders(meta), size: stale.meta.bodyBytes,
       stored: decision.store, revalidated: true, lifetimeSec: decision.lifetimeSec,
+      key: stale.meta.key, vary: variantNames(stale.meta.key),
       freshUntil: freshUntil(decision, policy, now), reason: decision.reason,
     });
     if (decision.store) await this.#rewrite(fill, stale, meta);

@@ -3,7 +3,7 @@
 // Every change is appended to the journal, so a restart is one file read.
 import { LRUCache } from 'lru-cache';
 import { Journal, type JournalEntry } from './journal.js';
-import { hashOfFileName, keyHash, keyPath } from './key.js';
+import { hashOfFileName, keyHash, keyPath, primaryKey, variantNames } from './key.js';
 import type { Store } from './store.js';
 
 export interface IndexEntry extends JournalEntry {}
@@ -14,9 +14,18 @@ export interface IndexEvents {
   removed?(entry: IndexEntry): void;
 }
 
+/**
+ * At most this many variants of one primary key are kept: a header that
+ * varies without bound (Cookie, User-Agent) must not fill the cache with one
+ * object. The least recently used variant goes first.
+ */
+export const MAX_VARIANTS = 32;
+
 export class CacheIndex {
   readonly #lru: LRUCache<string, IndexEntry>;
   readonly #byPath = new Map<string, Set<string>>();
+  /** Primary key → its variants' keys, least recently used first. */
+  readonly #variants = new Map<string, Set<string>>();
   /** While the journal is replayed, nothing is appended to it: it is rewritten after. */
   #loading = true;
 
@@ -61,6 +70,29 @@ export class CacheIndex {
     return this.#lru.peek(key);
   }
 
+  /** A variant's entry, marking it recently used among its primary key's variants too. */
+  getVariant(key: string): IndexEntry | undefined {
+    const entry = this.#lru.get(key);
+    const keys = entry && this.#variants.get(primaryKey(key));
+    if (keys) {
+      keys.delete(key);
+      keys.add(key);
+    }
+    return entry;
+  }
+
+  /** The header-name lists the stored variants of a primary key vary on; empty when it has none. */
+  variedNames(primary: string): (readonly string[])[] {
+    const keys = this.#variants.get(primary);
+    if (!keys) return [];
+    const seen = new Map<string, readonly string[]>();
+    for (const key of keys) {
+      const names = variantNames(key)!;
+      seen.set(names.join(','), names);
+    }
+    return [...seen.values()];
+  }
+
   /** Records a committed object; the entry it replaces is deleted with its file. */
   set(entry: IndexEntry): void {
     this.#lru.set(entry.key, entry);
@@ -72,6 +104,7 @@ export class CacheIndex {
     let keys = this.#byPath.get(keyPath(entry.key));
     if (!keys) this.#byPath.set(keyPath(entry.key), (keys = new Set()));
     keys.add(entry.key);
+    this.#replaceOtherForm(entry.key);
     if (this.#loading) return;
     this.journal.added(entry);
     this.#maybeCompact();
@@ -101,11 +134,36 @@ export class CacheIndex {
     for (const entry of this.#lru.rvalues()) if (entry) yield entry;
   }
 
+  /**
+   * A primary key holds either one object or its variants, never both: the
+   * origin's latest answer says which. A new variant drops the unvaried
+   * object and, past MAX_VARIANTS, the least recently used variant; a new
+   * unvaried object drops every variant.
+   */
+  #replaceOtherForm(key: string): void {
+    const primary = primaryKey(key);
+    if (primary === key) {
+      const variants = this.#variants.get(key);
+      if (variants) for (const variant of [...variants]) this.#lru.delete(variant);
+      return;
+    }
+    this.#lru.delete(primary);
+    let variants = this.#variants.get(primary);
+    if (!variants) this.#variants.set(primary, (variants = new Set()));
+    variants.delete(key);
+    variants.add(key);
+    if (variants.size > MAX_VARIANTS) this.#lru.delete(variants.values().next().value!);
+  }
+
   #forget(entry: IndexEntry, key: string, reason: LRUCache.DisposeReason): void {
     if (reason !== 'set') {
       const keys = this.#byPath.get(keyPath(key));
       keys?.delete(key);
       if (keys?.size === 0) this.#byPath.delete(keyPath(key));
+      const primary = primaryKey(key);
+      const variants = primary === key ? undefined : this.#variants.get(primary);
+      variants?.delete(key);
+      if (variants?.size === 0) this.#variants.delete(primary);
     }
     if (reason === 'evict') this.events.evicted?.(entry);
     this.events.removed?.(entry);

@@ -1,16 +1,38 @@
 // A cache key names one stored object: the canonical path, plus the query as
-// sent. Files are named by the key's hash, so no request text ever reaches the
-// filesystem.
+// sent. A response that varies (Vary) is stored under a secondary key beside
+// that primary one: the primary key, the varied header names, and a hash of
+// the values the request presented for them, joined by spaces (a request
+// target cannot hold a raw space, so no primary key does). Files are named by the key's hash, so no
+// request text ever reaches the filesystem.
 import { createHash, randomBytes } from 'node:crypto';
 
 export function cacheKey(path: string, query: string): string {
   return query ? `${path}?${query}` : path;
 }
 
-/** The path part of a key, for purging a path with all its queries. */
+/** The key of one variant of `primary`: `names` (sorted, lower case) with the values `spec` gives them. */
+export function variantKey(primary: string, names: readonly string[], spec: string): string {
+  return `${primary} ${names.join(',')} ${keyHash(spec).slice(0, 32)}`;
+}
+
+/** The primary key a key belongs to: itself, or the one a variant sits beside. */
+export function primaryKey(key: string): string {
+  const space = key.indexOf(' ');
+  return space === -1 ? key : key.slice(0, space);
+}
+
+/** The header names a variant's key varies on, or null for a primary key. */
+export function variantNames(key: string): readonly string[] | null {
+  const space = key.indexOf(' ');
+  if (space === -1) return null;
+  return key.slice(space + 1, key.indexOf(' ', space + 1)).split(',');
+}
+
+/** The path part of a key, for purging a path with all its queries and variants. */
 export function keyPath(key: string): string {
-  const q = key.indexOf('?');
-  return q === -1 ? key : key.slice(0, q);
+  const primary = primaryKey(key);
+  const q = primary.indexOf('?');
+  return q === -1 ? primary : primary.slice(0, q);
 }
 
 export function keyHash(key: string): string {

@@ -43,7 +43,10 @@ export function registerPublicRoutes(app: FastifyInstance, cache: Cache): void {
 async function serve(cache: Cache, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const target = normaliseTarget(request.raw.url ?? '/');
   const key = cacheKey(target.path, target.query);
-  const lookup = { key, target: key, headers: forwardedHeaders(request.headers) };
+  const lookup = {
+    key, target: key, headers: forwardedHeaders(request.headers), request: request.headers,
+    onInterim: (status: number, fields: Readonly<Record<string, string | string[]>>) => passInterim(reply, status, fields),
+  };
   // RFC 9111 §3.5: what answers an authorised request is that client's own.
   const authorization = request.headers.authorization;
   const answer = authorization
@@ -57,6 +60,17 @@ async function serve(cache: Cache, request: FastifyRequest, reply: FastifyReply)
     answer.discard();
     throw error;
   }
+}
+
+/**
+ * RFC 9110 §15.2: a proxy forwards the 1xx answers it did not ask for. Node
+ * writes the two a GET can get: 102 and 103 (with its fields); the rest go.
+ */
+function passInterim(reply: FastifyReply, status: number, fields: Readonly<Record<string, string | string[]>>): void {
+  const res = reply.raw;
+  if (res.headersSent || res.destroyed) return;
+  if (status === 102) res.writeProcessing();
+  else if (status === 103) res.writeEarlyHints({ ...fields });
 }
 
 function respond(request: FastifyRequest, reply: FastifyReply, answer: Answer): FastifyReply | Promise<FastifyReply> {

@@ -3,7 +3,9 @@
 // for 404 and 410, and the stale windows. http-cache-semantics keeps the
 // stored response's clock (its age).
 import CachePolicy from 'http-cache-semantics';
-import { parseCacheControl, parseHttpDate, deltaSeconds, normaliseCacheControl, type HeaderMap } from './headers.js';
+import { parseHttpDate, deltaSeconds, normaliseCacheControl, type HeaderMap } from './headers.js';
+import { edgeDirectives } from './targeted.js';
+import { varyNames } from './vary.js';
 
 export interface FreshnessRules {
   readonly defaultTtlSec: number;
@@ -34,34 +36,52 @@ export function policyFor(
  * arrived with, plus the time it has been held. Seconds, never negative.
  */
 export function currentAge(policy: PolicyObject, now: number): number {
-  const received = Number.parseInt(String(policy.resh.age ?? ''), 10);
-  return Math.max(0, (Number.isFinite(received) ? received : 0) + (now - policy.t) / 1000);
+  const age = policy.resh.age;
+  return Math.max(0, (receivedAge(typeof age === 'string' ? age : undefined) ?? 0) + (now - policy.t) / 1000);
+}
+
+/**
+ * RFC 9111 §5.1: Age is delta-seconds. A list (or several lines, which
+ * arrive joined) counts by its first member; anything that is not then a
+ * non-negative integer is ignored, as if absent. Large values are capped at
+ * 2^31 (§1.2.2).
+ */
+export function receivedAge(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const first = value.split(',')[0]!.trim();
+  return /^\d+$/.test(first) ? Math.min(Number(first), 2 ** 31) : undefined;
 }
 
 export const NEGATIVE_STATUSES = new Set([404, 410]);
 
 /**
  * RFC 9111 §3: final statuses may be stored; 206 and 304 are not whole
- * responses, and 5xx are the origin failing (the edge answers 502 itself).
- * Statuses other than 200, 404 and 410 are kept only when the origin gives
- * them an explicit lifetime.
+ * responses. Statuses other than 200, 404 and 410 (a 5xx among them) are
+ * kept only when the origin gives them an explicit lifetime.
  */
 export function isStorableStatus(status: number): boolean {
-  return status >= 200 && status < 500 && status !== 206 && status !== 304;
+  return status >= 200 && status !== 206 && status !== 304;
 }
+
+/**
+ * RFC 9111 §5.2.2.3: the statuses whose caching rules this cache knows, for
+ * which must-understand lifts no-store: those RFC 9110 §15.1 makes
+ * heuristically cacheable, besides 206, which is never stored whole.
+ */
+const UNDERSTOOD_STATUSES = new Set([200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501]);
 
 /**
  * Why a response may not be shared with other clients, or null. A response
  * that may not be shared is not even handed to requests waiting on the same
  * fetch (Varnish's hit-for-miss): each of them asks the origin itself.
  */
-export function privateReason(headers: HeaderMap): string | null {
-  const cc = parseCacheControl(headers['cache-control']);
+export function privateReason(headers: HeaderMap, status: number): string | null {
+  const cc = edgeDirectives(headers).directives;
   if (cc.has('private')) return 'private';
   if (headers['set-cookie'] !== undefined) return 'set-cookie';
-  if (cc.has('no-store')) return 'no-store';
-  const vary = (headers.vary ?? '').toLowerCase().split(',').map((v) => v.trim()).filter(Boolean);
-  if (vary.some((name) => name !== 'accept-encoding')) return 'vary';
+  if (cc.has('no-store') && !(cc.has('must-understand') && UNDERSTOOD_STATUSES.has(status))) return 'no-store';
+  // RFC 9111 §4.1: a Vary of "*" never matches a later request.
+  if (varyNames(headers) === '*') return 'vary';
   return null;
 }
 
@@ -79,12 +99,16 @@ export interface StoreDecision {
  */
 export function decideStore(status: number, headers: HeaderMap, rules: FreshnessRules, responseTime: number): StoreDecision {
   if (!isStorableStatus(status)) return { store: false, lifetimeSec: 0, reason: `status ${status}` };
-  const unshareable = privateReason(headers);
+  const unshareable = privateReason(headers, status);
   if (unshareable) return { store: false, lifetimeSec: 0, reason: unshareable };
-  const surrogate = surrogateControl(headers);
+  // §5.2.2.3: only a cache that understands the status may store it.
+  if (edgeDirectives(headers).directives.has('must-understand') && !UNDERSTOOD_STATUSES.has(status)) {
+    return { store: false, lifetimeSec: 0, reason: 'must-understand' };
+  }
+  // Surrogate-Control counts only where no targeted field (RFC 9213) does.
+  const surrogate = edgeDirectives(headers).targeted ? { noStore: false, maxAge: undefined } : surrogateControl(headers);
   if (surrogate.noStore) return { store: false, lifetimeSec: 0, reason: 'no-store' };
-  // An Age that is not one whole number cannot be trusted: stale on arrival.
-  const explicit = ageIsValid(headers.age) ? (surrogate.maxAge ?? explicitLifetime(headers, responseTime)) : 0;
+  const explicit = surrogate.maxAge ?? explicitLifetime(headers, responseTime);
   let lifetimeSec: number;
   if (NEGATIVE_STATUSES.has(status)) {
     // An absence the origin says must be checked each time is not remembered.
@@ -100,10 +124,6 @@ export function decideStore(status: number, headers: HeaderMap, rules: Freshness
   // Kept without freshness or validator, it could only ever be refetched.
   if (lifetimeSec <= 0 && !hasValidator) return { store: false, lifetimeSec: 0, reason: 'no freshness or validator' };
   return { store: true, lifetimeSec };
-}
-
-function ageIsValid(age: string | undefined): boolean {
-  return age === undefined || /^\s*\d+\s*$/.test(age);
 }
 
 /**
@@ -132,19 +152,22 @@ export function surrogateControl(headers: HeaderMap): { noStore: boolean; maxAge
  * RFC 9111 §4.2.1 for a shared cache: s-maxage, then max-age, then Expires
  * minus Date; undefined when the origin gave no freshness at all. no-cache
  * (§5.2.2.4) and an invalid value (§4.2.1, §5.3) count as already stale.
+ * A targeted field (RFC 9213 §2.2) stands in for Cache-Control, and Expires
+ * does not count beside it.
  */
 export function explicitLifetime(headers: HeaderMap, responseTime: number): number | undefined {
-  const cc = parseCacheControl(headers['cache-control']);
+  const { directives: cc, targeted } = edgeDirectives(headers);
   if (cc.has('no-cache')) return 0;
   const sMaxAge = deltaSeconds(cc, 's-maxage');
   if (sMaxAge !== undefined) return sMaxAge;
   const maxAge = deltaSeconds(cc, 'max-age');
   if (maxAge !== undefined) return maxAge;
   if (cc.has('s-maxage') || cc.has('max-age')) return 0;
-  if (headers.expires === undefined) return undefined;
-  const expires = parseHttpDate(headers.expires);
+  if (targeted || headers.expires === undefined) return undefined;
+  // §5.3: an invalid Expires (two of them included) means already expired.
+  const expires = parseHttpDate(headers.expires, responseTime);
   if (Number.isNaN(expires)) return 0;
-  const date = parseHttpDate(headers.date);
+  const date = parseHttpDate(headers.date, responseTime);
   return Math.max(0, (expires - (Number.isNaN(date) ? responseTime : date)) / 1000);
 }
 
@@ -163,7 +186,7 @@ export interface StaleWindows {
  * stale-if-error (RFC 5861) still do, as CDNs read them.
  */
 export function staleWindows(headers: HeaderMap, rules: FreshnessRules): StaleWindows {
-  const cc = parseCacheControl(headers['cache-control']);
+  const cc = edgeDirectives(headers).directives;
   if (cc.has('no-cache') || cc.has('must-revalidate') || cc.has('proxy-revalidate')) {
     return { whileRevalidateSec: 0, ifErrorSec: 0 };
   }

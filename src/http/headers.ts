@@ -44,10 +44,47 @@ export function deltaSeconds(directives: Map<string, string>, name: string): num
   return Math.min(Number(raw), 2 ** 31);
 }
 
-/** RFC 9110 §5.6.7: an HTTP-date, in milliseconds; NaN when unparsable. */
-export function parseHttpDate(value: string | undefined): number {
+const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
+const DAY = '(?:mon|tue|wed|thu|fri|sat|sun)';
+const DAY_LONG = '(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)';
+const MONTH = '(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)';
+const TIME = '(\\d{2}):(\\d{2}):(\\d{2})';
+// The three forms RFC 9110 §5.6.7 says a recipient must accept, and nothing
+// else: Date.parse would take "UTC", a missing comma, dashes or a one-digit
+// hour, which §5.6.7 makes invalid (and RFC 9111 §5.3 then reads as the past).
+// Names are matched in any case, as every cache the suite tests does.
+const IMF_FIXDATE = new RegExp(`^${DAY}, (\\d{2}) ${MONTH} (\\d{4}) ${TIME} GMT$`, 'i');
+const RFC850_DATE = new RegExp(`^${DAY_LONG}, (\\d{2})-${MONTH}-(\\d{2}) ${TIME} GMT$`, 'i');
+const ASCTIME_DATE = new RegExp(`^${DAY} ${MONTH} ( \\d|\\d{2}) ${TIME} (\\d{4})$`, 'i');
+
+function utc(year: number, month: string, day: string, hour: string, minute: string, second: string): number {
+  const [d, h, m, s] = [Number(day), Number(hour), Number(minute), Number(second)];
+  const monthIndex = MONTHS.indexOf(month.toLowerCase());
+  // A leap second (60) is allowed by the grammar; Date.UTC rolls it over.
+  if (d < 1 || d > 31 || h > 23 || m > 59 || s > 60) return Number.NaN;
+  const ms = Date.UTC(year, monthIndex, d, h, m, s);
+  // 31 Feb and friends: Date.UTC would roll them into the next month.
+  return new Date(ms).getUTCDate() === d || s === 60 ? ms : Number.NaN;
+}
+
+/**
+ * RFC 9110 §5.6.7: an HTTP-date (IMF-fixdate, or the obsolete RFC 850 and
+ * asctime forms), in milliseconds; NaN when it is none of them. `now` places
+ * an RFC 850 two-digit year: one more than 50 years ahead is in the past.
+ */
+export function parseHttpDate(value: string | undefined, now: number = Date.now()): number {
   if (!value) return Number.NaN;
-  return Date.parse(value);
+  const text = value.trim();
+  let m = IMF_FIXDATE.exec(text);
+  if (m) return utc(Number(m[3]), m[2]!, m[1]!, m[4]!, m[5]!, m[6]!);
+  m = ASCTIME_DATE.exec(text);
+  if (m) return utc(Number(m[6]), m[1]!, m[2]!.trim(), m[3]!, m[4]!, m[5]!);
+  m = RFC850_DATE.exec(text);
+  if (!m) return Number.NaN;
+  const thisYear = new Date(now).getUTCFullYear();
+  let year = thisYear - (thisYear % 100) + Number(m[3]);
+  if (year > thisYear + 50) year -= 100;
+  return utc(year, m[2]!, m[1]!, m[4]!, m[5]!, m[6]!);
 }
 
 export function httpDate(ms: number): string {

@@ -6,8 +6,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Store, closeFd, type ObjectMeta } from '../../src/cache/store.js';
-import { CacheIndex } from '../../src/cache/index.js';
-import { keyHash, objectFileName } from '../../src/cache/key.js';
+import { CacheIndex, MAX_VARIANTS } from '../../src/cache/index.js';
+import { keyHash, objectFileName, variantKey } from '../../src/cache/key.js';
+import { varySpec } from '../../src/http/vary.js';
 import { policyFor } from '../../src/http/freshness.js';
 
 function tempDir(t: { after(fn: () => void): void }): string {
@@ -87,5 +88,35 @@ test('recovery adopts a whole file the journal missed, removes a foreign one, dr
   assert.equal(reloaded.peek('/lost.jpg'), undefined);
   assert.equal(fs.existsSync(path.join(restarted.objectsDir, 'ab', 'not-ours.tmp')), false);
   assert.ok(exists(restarted, mine.file), 'a file this process committed is left alone');
+  await reloaded.close();
+});
+
+test('variants sit beside their primary key: found by path, bounded per key, and never beside an unvaried object', async (t) => {
+  const dir = tempDir(t);
+  const store = await Store.open(dir);
+  const index = await CacheIndex.load(store, 1 << 30);
+  const names = ['accept-language'];
+  const variant = (lang: string) => variantKey('/v.jpg?w=1', names, varySpec(names, { 'accept-language': lang }));
+  index.set(await commit(store, '/v.jpg?w=1', 10));
+  index.set(await commit(store, variant('en'), 10));
+  assert.equal(index.peek('/v.jpg?w=1'), undefined, 'a variant replaces the unvaried object');
+  index.set(await commit(store, variant('de'), 10));
+  assert.deepEqual(index.variedNames('/v.jpg?w=1'), [names]);
+  assert.deepEqual(new Set(index.keysOfPath('/v.jpg')), new Set([variant('en'), variant('de')]));
+  assert.deepEqual(new Set(index.keysWithPrefix('/v')), new Set([variant('en'), variant('de')]));
+  assert.equal(index.getVariant(variant('en'))?.key, variant('en'));
+
+  for (let i = 0; i < MAX_VARIANTS - 1; i++) index.set(await commit(store, variant(`x${i}`), 10));
+  assert.equal(index.keysOfPath('/v.jpg').length, MAX_VARIANTS);
+  assert.equal(index.peek(variant('de')), undefined, 'the least recently used variant went');
+  assert.ok(index.peek(variant('en')), 'the one used since stayed');
+
+  await index.close();
+  const reloaded = await CacheIndex.load(store, 1 << 30);
+  assert.equal(reloaded.keysOfPath('/v.jpg').length, MAX_VARIANTS, 'variants survive a restart');
+  assert.deepEqual(reloaded.variedNames('/v.jpg?w=1'), [names]);
+  reloaded.set(await commit(store, '/v.jpg?w=1', 10));
+  assert.deepEqual(reloaded.keysOfPath('/v.jpg'), ['/v.jpg?w=1'], 'an unvaried object replaces every variant');
+  assert.deepEqual(reloaded.variedNames('/v.jpg?w=1'), []);
   await reloaded.close();
 });

@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { cacheKey, keyPath, keyHash, objectFileName, hashOfFileName } from '../../src/cache/key.js';
+import { cacheKey, keyPath, keyHash, objectFileName, hashOfFileName, variantKey, primaryKey, variantNames } from '../../src/cache/key.js';
+import { varySpec } from '../../src/http/vary.js';
 import { normaliseTarget } from '../../src/http/path.js';
 
 /** URL path segments: pchar, percent signs and a non-ASCII letter. */
@@ -28,6 +29,21 @@ test('cacheKey and keyPath', () => {
   // The query is part of the key: different queries, different objects.
   assert.notEqual(cacheKey('/a.jpg', 'v=1'), cacheKey('/a.jpg', 'v=2'));
   assert.notEqual(cacheKey('/a.jpg', 'w=1&h=2'), cacheKey('/a.jpg', 'h=2&w=1'));
+});
+
+test('variantKey: beside the primary key, found by its path, naming what it varies on', () => {
+  const names = ['accept', 'accept-language'];
+  const key = variantKey('/a.jpg?w=2', names, varySpec(names, { accept: 'image/webp' }));
+  assert.equal(primaryKey(key), '/a.jpg?w=2');
+  assert.equal(keyPath(key), '/a.jpg');
+  assert.deepEqual(variantNames(key), names);
+  assert.equal(primaryKey('/a.jpg?w=2'), '/a.jpg?w=2', 'a key without Vary stays what it is');
+  assert.equal(variantNames('/a.jpg?w=2'), null);
+  assert.notEqual(key, variantKey('/a.jpg?w=2', names, varySpec(names, { accept: 'image/avif' })));
+  assert.notEqual(key, variantKey('/a.jpg?w=2', names, varySpec(names, { accept: 'image/webp', 'accept-language': '' })));
+  assert.equal(variantKey('/b.jpg', ['accept'], varySpec(['accept'], { accept: 'x' }, { accept: () => 'webp' })),
+    variantKey('/b.jpg', ['accept'], varySpec(['accept'], { accept: 'y' }, { accept: () => 'webp' })),
+    'a normaliser keys by what it reduces the value to (the chosen format, say)');
 });
 
 test('keyHash: SHA-256 in lower-case hex', () => {

@@ -114,7 +114,7 @@ test('origin 404 passes through and is remembered; other statuses are not stored
   assert.equal(origin.count('/forbidden.jpg'), 2);
 });
 
-test('origin failures: refused is 502, a timeout is 504, 5xx is 502', async () => {
+test('origin failures: refused is 502, a timeout is 504, a 5xx passes through with its own status and body', async () => {
   const dead = await TestOrigin.start();
   await dead.stop();
   const refused = await startTestEdge(dead.url);
@@ -128,8 +128,15 @@ test('origin failures: refused is 502, a timeout is 504, 5xx is 502', async () =
     assert.ok(!(stalled.status === 200 && stalled.complete), 'a stalled body is never presented as complete');
     origin.set('/boom.jpg', { status: 503, body: 'down', headers: { 'content-type': 'text/plain' } });
     const boom = await get(edge.url, '/boom.jpg');
-    assert.equal(boom.status, 502);
-    assert.match(String(boom.headers['cache-status']), /fwd-status=503/);
+    assert.equal(boom.status, 503);
+    assert.equal(boom.body.toString(), 'down');
+    assert.equal(boom.headers['content-type'], 'text/plain');
+    assert.match(String(boom.headers['cache-status']), /fwd=miss; fwd-status=503/);
+    assert.equal((await get(edge.url, '/boom.jpg')).status, 503);
+    assert.equal(origin.count('/boom.jpg'), 2, 'a 5xx without explicit freshness is not stored');
+    origin.set('/weird.jpg', { status: 999, body: 'what', headers: { 'cache-control': 'max-age=60' } });
+    assert.equal((await get(edge.url, '/weird.jpg')).status, 502, 'a status outside 100-599 is no answer to pass on');
+    assert.equal((await get(edge.url, '/weird.jpg', { method: 'HEAD' })).status, 502);
   } finally {
     await refused.close();
     await slow.close();

@@ -3,8 +3,10 @@
 // clock the test moves, and a real origin told what to answer.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { TestOrigin, Gate, etagOf } from '../helpers/origin.js';
-import { get, bytes, sha256 } from '../helpers/http.js';
+import { get, request, bytes, sha256 } from '../helpers/http.js';
 import { startTestEdge, until, metricValue, TestClock, type TestEdge } from '../helpers/edge.js';
 
 let origin: TestOrigin;
@@ -131,7 +133,7 @@ test('stale-while-revalidate serves stale at once and refreshes once in the back
   assert.equal(origin.count('/swr.jpg'), before + 1);
 });
 
-test('stale-if-error: while the origin fails, a stored copy within the window is served; beyond it, 502', async () => {
+test("stale-if-error: while the origin fails, a stored copy within the window is served; beyond it, the origin's 5xx", async () => {
   const clock = new TestClock();
   const edge = await edgeWith(clock, ['--stale-if-error', '100']);
   origin.set('/sie.jpg', { body: 'kept', headers: { etag: '"k"', 'cache-control': 'max-age=10' } });
@@ -144,9 +146,11 @@ test('stale-if-error: while the origin fails, a stored copy within the window is
   assert.equal(served.status, 200);
   assert.equal(served.body.toString(), 'kept');
   assert.match(cs(served), /fwd=stale; fwd-status=500; hit.*detail=stale-if-error/);
-  assert.equal((await get(edge.url, '/must.jpg')).status, 502, 'must-revalidate forbids serving stale');
+  const must = await get(edge.url, '/must.jpg');
+  assert.equal(must.status, 500, 'must-revalidate forbids serving stale');
+  assert.equal(must.body.toString(), 'boom');
   clock.advance(100);
-  assert.equal((await get(edge.url, '/sie.jpg')).status, 502, 'beyond --stale-if-error');
+  assert.equal((await get(edge.url, '/sie.jpg')).status, 500, 'beyond --stale-if-error');
   assert.equal((await get(edge.url, '/sie-header.jpg')).status, 200, "the origin's stale-if-error wins over the flag");
 });
 
@@ -219,7 +223,7 @@ test('a range of an object still being filled waits for its bytes and is never w
   assert.equal(origin.count('/fill-range.jpg'), 1);
 });
 
-test('negative caching: 404 and 410 remembered for --negative-ttl; other 4xx only with explicit freshness; 5xx never', async () => {
+test('negative caching: 404 and 410 remembered for --negative-ttl; other 4xx and 5xx only with explicit freshness', async () => {
   const clock = new TestClock();
   const edge = await edgeWith(clock, ['--negative-ttl', '30']);
   origin.set('/gone.jpg', { status: 410, body: 'gone', headers: { 'content-type': 'text/plain' } });
@@ -238,18 +242,140 @@ test('negative caching: 404 and 410 remembered for --negative-ttl; other 4xx onl
   origin.set('/moved.jpg', { status: 301, body: '', headers: { location: '/elsewhere.jpg', 'cache-control': 'max-age=600' } });
   await stored(edge, '/moved.jpg');
   assert.equal(origin.count('/moved.jpg'), 1, 'a 301 with max-age is stored');
-  origin.set('/down.jpg', { status: 503, body: 'down', headers: { 'content-type': 'text/plain', 'cache-control': 'max-age=600' } });
-  assert.equal((await get(edge.url, '/down.jpg')).status, 502);
-  assert.equal((await get(edge.url, '/down.jpg')).status, 502);
-  assert.equal(origin.count('/down.jpg'), 2, 'a 5xx is never stored');
+  origin.set('/down.jpg', { status: 503, body: 'down', headers: { 'content-type': 'text/plain' } });
+  assert.equal((await get(edge.url, '/down.jpg')).status, 503);
+  assert.equal((await get(edge.url, '/down.jpg')).status, 503);
+  assert.equal(origin.count('/down.jpg'), 2, 'a 5xx without explicit freshness is not stored');
+  origin.set('/maintenance.jpg', { status: 503, body: 'later', headers: { 'content-type': 'text/plain', 'cache-control': 'max-age=600' } });
+  await stored(edge, '/maintenance.jpg');
+  const kept = await get(edge.url, '/maintenance.jpg');
+  assert.equal(kept.status, 503);
+  assert.equal(kept.body.toString(), 'later');
+  assert.match(cs(kept), /^imgedge; hit/);
+  assert.equal(origin.count('/maintenance.jpg'), 1, 'a 5xx with max-age is stored, as RFC 9111 §3 allows');
 });
 
-test('Vary: Accept-Encoding is stored; any other Vary passes through uncached', async () => {
-  const edge = await edgeWith(new TestClock());
+test('Vary: one stored response per combination of the varied headers, normalised; Accept-Encoding selects nothing; * is never stored', async () => {
+  const edge = await startTestEdge(origin.url, { now: new TestClock().now, args: ['--admin-token', 'vary-token'] });
+  edges.push(edge);
+  const byLanguage = (req: { headers: Record<string, unknown> }) => {
+    const lang = String(req.headers['accept-language'] ?? 'none');
+    return { body: `in ${lang}`, headers: { etag: `"${lang}"`, 'cache-control': 'max-age=60', vary: 'Accept-Language' } };
+  };
+  origin.set('/v/lang.jpg', byLanguage);
+  const ask = (lang?: string) => get(edge.url, '/v/lang.jpg', { headers: lang === undefined ? {} : { 'accept-language': lang } });
+  const fillsDone = () => until(async () => (await metricValue(edge.edge, 'imgedge_origin_fetches_in_flight')) === 0, 'fills to end');
+
+  assert.equal((await ask('en, de')).body.toString(), 'in en, de');
+  await fillsDone();
+  for (const same of ['en, de', 'DE,EN', ' en ,   de']) {
+    const res = await ask(same);
+    assert.equal(res.body.toString(), 'in en, de', same);
+    assert.match(cs(res), /^imgedge; hit/, same);
+  }
+  assert.equal(origin.count('/v/lang.jpg'), 1);
+  assert.equal((await ask('fr')).body.toString(), 'in fr');
+  assert.equal((await ask()).body.toString(), 'in none', 'an absent header is a value of its own');
+  await fillsDone();
+  assert.equal(origin.count('/v/lang.jpg'), 3);
+  for (const [lang, body] of [['fr', 'in fr'], [undefined, 'in none'], ['en, de', 'in en, de']] as const) {
+    const res = await ask(lang);
+    assert.equal(res.body.toString(), body);
+    assert.match(cs(res), /^imgedge; hit/);
+  }
+  assert.equal(origin.count('/v/lang.jpg'), 3, 'every variant stayed stored');
+
+  // Waiters on one fill that present other values fetch their own variant.
+  const gate = new Gate();
+  origin.set('/v/held.jpg', (req) => ({ ...byLanguage(req), gate, gateAfter: 0 }));
+  const first = get(edge.url, '/v/held.jpg', { headers: { 'accept-language': 'en' } });
+  await until(() => origin.count('/v/held.jpg') === 1, 'the first fetch');
+  const others = [get(edge.url, '/v/held.jpg', { headers: { 'accept-language': 'en' } }), get(edge.url, '/v/held.jpg', { headers: { 'accept-language': 'nl' } })];
+  gate.open();
+  const [a, b, c] = await Promise.all([first, ...others]);
+  assert.deepEqual([a!.body.toString(), b!.body.toString(), c!.body.toString()], ['in en', 'in en', 'in nl']);
+  assert.equal(origin.count('/v/held.jpg'), 2);
+
+  // A purge of the path takes every variant with it.
+  const purged = await request(edge.adminUrl, '/purge', {
+    method: 'POST', body: JSON.stringify({ paths: ['/v/lang.jpg'] }),
+    headers: { 'content-type': 'application/json', authorization: 'Bearer vary-token' },
+  });
+  assert.deepEqual(JSON.parse(purged.body.toString()), { purged: 3 });
+  assert.match(cs(await ask('fr')), /fwd=miss/);
+
   origin.set('/vary-ae.jpg', { body: 'ae', headers: { etag: '"ae"', 'cache-control': 'max-age=60', vary: 'Accept-Encoding' } });
-  origin.set('/vary-ua.jpg', { body: 'ua', headers: { etag: '"ua"', 'cache-control': 'max-age=60', vary: 'User-Agent' } });
   await stored(edge, '/vary-ae.jpg');
-  await get(edge.url, '/vary-ua.jpg');
-  await get(edge.url, '/vary-ua.jpg');
-  assert.equal(origin.count('/vary-ua.jpg'), 2);
+  origin.set('/vary-star.jpg', { body: 'star', headers: { etag: '"s"', 'cache-control': 'max-age=60', vary: 'Accept-Language, *' } });
+  await get(edge.url, '/vary-star.jpg');
+  await get(edge.url, '/vary-star.jpg');
+  assert.equal(origin.count('/vary-star.jpg'), 2, 'Vary: * is never served from the cache');
+});
+
+test('Vary: a stored variant is revalidated with the headers that selected it, and a 304 keeps it', async () => {
+  const clock = new TestClock();
+  const edge = await edgeWith(clock);
+  origin.set('/v/reval.jpg', (req) => ({
+    body: `for ${String(req.headers.abc)}`,
+    headers: { etag: `"${String(req.headers.abc)}"`, 'cache-control': 'max-age=10', vary: 'Abc' },
+  }));
+  await get(edge.url, '/v/reval.jpg', { headers: { abc: '123' } });
+  await until(async () => (await metricValue(edge.edge, 'imgedge_origin_fetches_in_flight')) === 0, 'the fill to end');
+  clock.advance(20);
+  const seen: string[] = [];
+  origin.onRequest = (req) => seen.push(`${String(req.headers.abc)} ${String(req.headers['if-none-match'])}`);
+  const res = await get(edge.url, '/v/reval.jpg', { headers: { abc: '123' } });
+  origin.onRequest = null;
+  assert.equal(res.body.toString(), 'for 123');
+  assert.match(cs(res), /fwd=stale; fwd-status=304/);
+  assert.deepEqual(seen, ['123 "123"']);
+});
+
+test('interim answers: a 103 and a 102 from the origin reach the client that asked, and are never stored or replayed', async () => {
+  const interimOrigin = http.createServer((req, res) => {
+    res.writeProcessing();
+    res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style', 'x-hint': 'early' });
+    res.writeHead(200, { 'cache-control': 'max-age=600', 'content-type': 'text/plain' }).end('final');
+  });
+  await new Promise<void>((resolve) => interimOrigin.listen(0, '127.0.0.1', resolve));
+  const edge = await startTestEdge(`http://127.0.0.1:${(interimOrigin.address() as AddressInfo).port}`);
+  edges.push(edge);
+  try {
+    const ask = () =>
+      new Promise<{ interim: { status: number; headers: http.IncomingHttpHeaders }[]; status: number; headers: http.IncomingHttpHeaders; body: string }>(
+        (resolve, reject) => {
+          const interim: { status: number; headers: http.IncomingHttpHeaders }[] = [];
+          const req = http.get(`${edge.url}/early.css`, { agent: false }, (res) => {
+            let body = '';
+            res.setEncoding('utf8').on('data', (c: string) => (body += c)).on('end', () => resolve({ interim, status: res.statusCode!, headers: res.headers, body }));
+          });
+          req.on('information', (info) => interim.push({ status: info.statusCode, headers: info.headers }));
+          req.on('error', reject);
+        },
+      );
+    const first = await ask();
+    assert.deepEqual(first.interim.map((i) => i.status), [102, 103]);
+    assert.equal(first.interim[1]!.headers.link, '</style.css>; rel=preload; as=style');
+    assert.equal(first.interim[1]!.headers['x-hint'], 'early');
+    assert.equal(first.body, 'final');
+    assert.equal(first.headers['x-hint'], undefined, "an interim answer's fields are not the final one's");
+    await until(async () => (await metricValue(edge.edge, 'imgedge_origin_fetches_in_flight')) === 0, 'the fill to end');
+    const second = await ask();
+    assert.deepEqual(second.interim, [], 'a stored answer replays no interim one');
+    assert.match(String(second.headers['cache-status']), /^imgedge; hit/);
+    assert.equal(second.headers['x-hint'], undefined);
+  } finally {
+    await new Promise((resolve) => interimOrigin.close(resolve));
+  }
+});
+
+test('a request that comes while a just-fetched no-cache object is being committed revalidates it, not refetches it', async () => {
+  const edge = await edgeWith(new TestClock());
+  for (let i = 0; i < 5; i++) {
+    origin.set(`/nc-now-${i}.jpg`, { body: bytes(50_000, `nc${i}`), headers: { etag: `"nc${i}"`, 'cache-control': 'no-cache' } });
+    await get(edge.url, `/nc-now-${i}.jpg`);
+    const second = await get(edge.url, `/nc-now-${i}.jpg`);
+    assert.equal(second.status, 200);
+    assert.match(cs(second), /fwd=stale; fwd-status=304/, `attempt ${i}`);
+  }
 });

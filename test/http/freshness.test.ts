@@ -8,6 +8,7 @@ import {
   privateReason,
   policyFor,
   currentAge,
+  receivedAge,
   isStorableStatus,
   type FreshnessRules,
   type StoreDecision,
@@ -43,6 +44,8 @@ test('decideStore: 200 responses', () => {
     [{ expires: httpDate(NOW - 1000) }, notStored('no freshness or validator'), 'Expires in the past'],
     [{ expires: httpDate(NOW - 1000), etag: '"v"' }, stored(0), 'Expires in the past, with a validator'],
     [{ expires: '0', etag: '"v"' }, stored(0), 'invalid Expires means already expired'],
+    [{ expires: 'Thu, 18 Aug 2050 02:01:18 UTC', etag: '"v"' }, stored(0), 'Expires in UTC is not an HTTP-date'],
+    [{ expires: `${httpDate(NOW + 60_000)}, ${httpDate(NOW + 60_000)}`, etag: '"v"' }, stored(0), 'two Expires'],
     [{ 'cache-control': 'max-age=0' }, notStored('no freshness or validator'), 'max-age=0 without validator'],
     [{ 'cache-control': 'max-age=0', etag: '"v"' }, stored(0), 'max-age=0 with an ETag'],
     [{ 'cache-control': 'max-age=0', 'last-modified': DATE }, stored(0), 'max-age=0 with Last-Modified'],
@@ -54,9 +57,10 @@ test('decideStore: 200 responses', () => {
     [{ 'cache-control': 'private, max-age=60' }, notStored('private'), 'private'],
     [{ 'cache-control': 'private="set-cookie", max-age=60' }, notStored('private'), 'qualified private'],
     [{ 'set-cookie': 'id=1', 'cache-control': 'public, max-age=60' }, notStored('set-cookie'), 'Set-Cookie'],
-    [{ vary: 'Accept' }, notStored('vary'), 'Vary: Accept'],
+    [{ vary: 'Accept' }, stored(3600), 'Vary: Accept, stored as a variant'],
     [{ vary: '*' }, notStored('vary'), 'Vary: *'],
-    [{ vary: 'Accept-Encoding, Cookie' }, notStored('vary'), 'Vary on a list'],
+    [{ vary: 'Accept, *' }, notStored('vary'), 'Vary with * in a list'],
+    [{ vary: 'Accept-Encoding, Cookie' }, stored(3600), 'Vary on a list'],
     [{ vary: 'Accept-Encoding' }, stored(3600), 'Vary: Accept-Encoding is harmless'],
     [{ vary: ' accept-encoding ,' }, stored(3600), 'Vary: accept-encoding, spaced'],
   ];
@@ -73,11 +77,24 @@ test(
   },
 );
 
-test('decideStore: an Age that is not one whole number makes the response stale on arrival', () => {
-  for (const age of ['abc', '-7200', '0, 0', '3600, 3600', '1.5']) {
-    assert.deepEqual(decide(200, { 'cache-control': 'max-age=600', age, etag: '"v"' }), stored(0), age);
-  }
-  assert.deepEqual(decide(200, { 'cache-control': 'max-age=600', age: '30' }), stored(600));
+test('receivedAge: the first member of Age, ignored unless a non-negative integer (RFC 9111 §5.1)', () => {
+  const table: [string | undefined, number | undefined][] = [
+    [undefined, undefined], ['30', 30], [' 30 ', 30], ['0, 7200', 0], ['7200, 0', 7200], ['0, 0', 0],
+    ['3600, 3600', 3600], ['abc', undefined], ['-7200', undefined], ['7200.0', undefined], ['1.5', undefined],
+    ['7200;foo=bar', undefined], ['', undefined], ['2147483648', 2 ** 31], ['99999999999', 2 ** 31],
+  ];
+  for (const [value, expected] of table) assert.equal(receivedAge(value), expected, String(value));
+});
+
+test('currentAge: an ignored Age counts as none; a list counts by its first member', () => {
+  const at = (age: string) => currentAge(policyFor({ url: '/', headers: {} }, { status: 200, headers: { age } }, NOW).toObject(), NOW + 10_000);
+  assert.equal(at('abc'), 10);
+  assert.equal(at('-7200'), 10);
+  assert.equal(at('7200.0'), 10);
+  assert.equal(at('0, 7200'), 10);
+  assert.equal(at('7200, 0'), 7210);
+  // Age does not change the lifetime: the age is counted against it.
+  assert.deepEqual(decide(200, { 'cache-control': 'max-age=600', age: 'abc' }), stored(600));
 });
 
 test('decideStore: Surrogate-Control for this cache wins over Cache-Control', () => {
@@ -108,17 +125,27 @@ test(
   },
 );
 
-test('decideStore: other final statuses below 500 are kept only with an explicit lifetime', () => {
-  for (const status of [201, 202, 203, 204, 299, 300, 301, 302, 303, 307, 308, 400, 401, 403, 405, 416, 429, 499]) {
+test('decideStore: other final statuses, 5xx included, are kept only with an explicit lifetime', () => {
+  for (const status of [201, 202, 203, 204, 299, 300, 301, 302, 303, 307, 308, 400, 401, 403, 405, 416, 429, 499, 500, 501, 502, 503, 504, 599]) {
     assert.deepEqual(decide(status, { 'cache-control': 'public, max-age=600' }), stored(600), String(status));
-    assert.deepEqual(decide(status, { etag: '"v"' }), notStored(`status ${status} without freshness`), `${status} heuristic`);
+    assert.deepEqual(decide(status, { etag: '"v"', 'last-modified': DATE }), notStored(`status ${status} without freshness`), `${status} heuristic`);
   }
-  for (const status of [100, 206, 304, 500, 501, 502, 503, 504, 599]) {
+  for (const status of [100, 103, 206, 304]) {
     assert.deepEqual(decide(status, { 'cache-control': 'public, max-age=600' }), notStored(`status ${status}`), String(status));
   }
   assert.equal(isStorableStatus(200), true);
   assert.equal(isStorableStatus(206), false);
-  assert.equal(isStorableStatus(500), false);
+  assert.equal(isStorableStatus(500), true);
+});
+
+test('decideStore: must-understand lifts no-store for a status this cache understands (RFC 9111 §5.2.2.3)', () => {
+  const cc = 'no-store, must-understand, max-age=600';
+  assert.deepEqual(decide(200, { 'cache-control': cc }), stored(600));
+  assert.deepEqual(decide(404, { 'cache-control': cc }), stored(600));
+  assert.deepEqual(decide(599, { 'cache-control': cc }), notStored('no-store'));
+  assert.deepEqual(decide(599, { 'cache-control': 'max-age=3600, must-understand' }), notStored('must-understand'));
+  assert.deepEqual(decide(599, { 'cache-control': 'max-age=3600' }), stored(3600));
+  assert.deepEqual(decide(200, { 'cache-control': 'no-store, max-age=600' }), notStored('no-store'));
 });
 
 test('decideStore: --default-ttl 0 keeps only what can be revalidated', () => {
@@ -145,10 +172,11 @@ test('privateReason', () => {
     [{ 'set-cookie': '' }, 'set-cookie'],
     [{ 'cache-control': 'private', 'set-cookie': 'a=1' }, 'private'],
     [{ vary: 'accept-encoding' }, null],
-    [{ vary: 'Origin' }, 'vary'],
+    [{ vary: 'Origin' }, null],
+    [{ vary: 'Origin, *' }, 'vary'],
     [{ vary: '' }, null],
   ];
-  for (const [headers, expected] of table) assert.equal(privateReason(headers), expected, JSON.stringify(headers));
+  for (const [headers, expected] of table) assert.equal(privateReason(headers, 200), expected, JSON.stringify(headers));
 });
 
 test('staleWindows: from the header, else --stale-if-error; must-revalidate and friends forbid both', () => {

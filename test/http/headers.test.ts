@@ -1,0 +1,40 @@
+// Header value helpers: HTTP-dates exactly as RFC 9110 §5.6.7 has them.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseHttpDate, httpDate } from '../../src/http/headers.js';
+
+const NOW = Date.parse('2026-12-05T12:00:00Z');
+const WHEN = Date.parse('2050-08-18T02:01:18Z');
+
+test('parseHttpDate: the three forms a recipient must accept, names in any case', () => {
+  const table: [string, number][] = [
+    ['Thu, 18 Aug 2050 02:01:18 GMT', WHEN],
+    ['THU, 18 AUG 2050 02:01:18 gMT', WHEN],
+    ['Thursday, 18-Aug-50 02:01:18 GMT', WHEN],
+    ['Thu Aug 18 02:01:18 2050', WHEN],
+    ['Thu Aug  8 02:01:18 2050', Date.parse('2050-08-08T02:01:18Z')],
+    ['Tue, 19 Jan 2038 14:14:08 GMT', Date.parse('2038-01-19T14:14:08Z')],
+    ['Sun, 21 Nov 2286 04:46:39 GMT', Date.parse('2286-11-21T04:46:39Z')],
+    [httpDate(NOW), NOW],
+  ];
+  for (const [text, expected] of table) assert.equal(parseHttpDate(text, NOW), expected, text);
+});
+
+test('parseHttpDate: an RFC 850 year more than 50 years ahead is in the past', () => {
+  assert.equal(parseHttpDate('Tuesday, 18-Aug-76 02:01:18 GMT', NOW), Date.parse('2076-08-18T02:01:18Z'));
+  assert.equal(parseHttpDate('Thursday, 18-Aug-77 02:01:18 GMT', NOW), Date.parse('1977-08-18T02:01:18Z'));
+  assert.equal(parseHttpDate('Thursday, 18-Aug-80 02:01:18 GMT', NOW), Date.parse('1980-08-18T02:01:18Z'));
+});
+
+test('parseHttpDate: anything else is invalid', () => {
+  for (const text of [
+    'Thu, 18 Aug 2050 02:01:18 UTC', 'Thu, 18 Aug 2050 02:01:18 AEST', 'Thu, 18 Aug 50 02:01:18 GMT',
+    'Thu 18 Aug 2050 02:01:18 GMT', 'Thu, 18  Aug  2050 02:01:18 GMT', 'Thu, 18-Aug-2050 02:01:18 GMT',
+    'Thu, 18 Aug 2050 02.01.18 GMT', 'Thu, 18 Aug 2050 2:01:18 GMT', 'Thu, 31 Feb 2050 02:01:18 GMT',
+    'Thu, 18 Aug 2050 24:01:18 GMT', 'Thu, 18 Aug 2050 2:01:18 GMT, Thu, 18 Aug 2050 2:01:19 GMT',
+    '0', '-1', '', '2050-08-18T02:01:18Z',
+  ]) {
+    assert.ok(Number.isNaN(parseHttpDate(text, NOW)), text);
+  }
+  assert.ok(Number.isNaN(parseHttpDate(undefined)));
+});
