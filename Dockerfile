@@ -18,7 +18,7 @@ RUN npx tsc -p .
 FROM ${BASE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 
 FROM ${BASE}
 # The state of both roles lives in volumes, so the root filesystem can be
