@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # The imgedge image. `podman run IMAGE edge --origin URL` starts an edge,
 # `podman run IMAGE origin` an origin. BASE is a Node 24 image: the official
 # one by default; any image with node and npm on PATH can stand in for it.

@@ -38,6 +38,8 @@ if [[ ! -f $tarball ]]; then
   cp /etc/ssl/certs/ca-certificates.crt "$root/fs/etc/ssl/certs/ca-certificates.crt"
   mkdir -p "$cache"
   tar -C "$root/fs" -cf "$tarball.tmp" . && mv "$tarball.tmp" "$tarball"
+  # A base for an older Node or npm is not used again.
+  for old in "$cache"/base-*.tar; do [[ $old == "$tarball" ]] || rm -f "$old"; done
 fi
 podman import --quiet \
   --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \

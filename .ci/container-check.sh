@@ -21,19 +21,19 @@ export CONTAINERS_CONF=$PWD/.ci/containers.conf
 base=$(bash .ci/container-base.sh)
 echo "container check: base $base ($((SECONDS - start)) s)"
 image=localhost/imgedge:ci-check
-previous=$(podman image inspect --format '{{.Id}}' "$image" 2>/dev/null || true)
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
+# The build stages are tagged too, so that the untagged images left by
+# earlier builds can be pruned without losing the layer cache of this one.
 # Docker format keeps the HEALTHCHECK (OCI images have no such field).
-if ! podman build --format docker --network host --build-arg "BASE=$base" --tag "$image" . >"$log" 2>&1; then
-  tail -40 "$log"
-  exit 1
-fi
-# The image this tag named before would pile up on the machine, untagged.
-# (Not a prune: the untagged images of the build stages are the layer cache.)
-if [[ -n $previous && $previous != $(podman image inspect --format '{{.Id}}' "$image") ]]; then
-  podman rmi --force "$previous" >/dev/null 2>&1 || true
-fi
+for target in build deps ""; do
+  if ! podman build --format docker --network host --build-arg "BASE=$base" \
+      ${target:+--target "$target"} --tag "$image${target:+-$target}" . >"$log" 2>&1; then
+    tail -40 "$log"
+    exit 1
+  fi
+done
+podman image prune --force >/dev/null
 echo "container check: built $image from the Dockerfile ($((SECONDS - start)) s)"
 node .ci/container-check.mjs "$image"
 echo "container check: passed in $((SECONDS - start)) s"

