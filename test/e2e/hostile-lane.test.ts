@@ -139,7 +139,9 @@ test('a Host past the 2,000 fields Node keeps is refused as Node refuses it, not
   socket.write(head);
   await Promise.race([closed, new Promise((r) => setTimeout(r, 3000))]);
   socket.destroy();
-  assert.match(text, /^HTTP\/1\.1 400 /);
+  // Node 20 keeps the first 2,000 fields, so the Host is missing (400);
+  // Node 24's parser stops at the overflow first (431). Either way, refused.
+  assert.match(text, /^HTTP\/1\.1 (400|431) /);
   await timedHit();
 });
 
