@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseEdgeConfig, type EdgeConfig } from '../../src/config.js';
+import { EDGE_OPTIONS, parseEdgeConfig, type EdgeConfig } from '../../src/config.js';
 import { PROJECT_ROOT } from '../helpers/edge.js';
 import { K8S_DIR, kubectlMissing, render, renderWithComponents, validateStrict, type K8sObject } from '../helpers/k8s.js';
 
@@ -218,13 +218,17 @@ test('the preStop pause and the drain fit in the grace period', { skip }, () => 
   }
 });
 
-test('the edge sets no option that is not built yet', { skip }, () => {
-  // Peers and signing are refused at start until they are built; the
-  // headless peers Service waits for --peers-dns.
+test('every variable the edge is given names one of its options, none that is not built yet', { skip }, () => {
+  // The edge reads the IMGEDGE_* variables of the options it knows and no
+  // others, so a misspelt one would be ignored without a word.
+  const known = new Set(Object.keys(EDGE_OPTIONS).map((o) => `IMGEDGE_${o.toUpperCase().replaceAll('-', '_')}`));
   for (const { name, objects } of renderings()) {
     const edge = edgeOf(objects);
     if (!edge) continue;
     const names = [...Object.keys(edge.env), ...(edge.container.env ?? []).map((e) => e.name)];
+    for (const variable of names) assert.ok(known.has(variable), `${name}: ${variable} is an option of imgedge edge`);
+    // Peers and signing are refused at start until they are built; the
+    // headless peers Service waits for --peers-dns.
     for (const unbuilt of ['IMGEDGE_PEERS', 'IMGEDGE_PEERS_DNS', 'IMGEDGE_SELF', 'IMGEDGE_SIGNING_KEY', 'IMGEDGE_CHANGELOG']) {
       assert.ok(!names.includes(unbuilt), `${name}: ${unbuilt}`);
     }
