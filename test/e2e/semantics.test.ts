@@ -100,9 +100,11 @@ test('revalidation: a 304 refreshes the headers without the bytes; a 200 replace
   assert.equal(origin.count('/rv.jpg'), before + 1, 'one revalidation for 20 requests');
   for (const res of results) {
     assert.equal(sha256(res.body), sha256(v1));
-    assert.match(cs(res), /fwd=stale; fwd-status=304/);
+    // On a loaded machine a request may arrive once the refresh is stored: a hit on the refreshed copy.
+    assert.match(cs(res), /fwd=stale; fwd-status=304|^imgedge; hit/);
     assert.equal(res.headers['x-version'], '1b', 'headers refreshed from the 304');
   }
+  assert.ok(results.some((res) => /fwd=stale; fwd-status=304/.test(cs(res))), 'the requests waited on the revalidation');
   await until(async () => /^imgedge; hit; ttl=12\d/.test(cs(await get(edge.url, '/rv.jpg'))), 'the refreshed freshness to be stored');
 
   clock.advance(121);
