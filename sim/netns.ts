@@ -39,6 +39,13 @@ export interface Network {
 
 export const PREFIX = 'imgsim';
 
+// Whatever happens to the run (an exception, a second Ctrl-C, process.exit),
+// the namespaces go with the process.
+const live = new Set<Network>();
+process.once('exit', () => {
+  for (const network of live) network.closeNow();
+});
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -147,16 +154,21 @@ export async function makeNetwork(count: number, { prefix = PREFIX, allowNetns =
     }
     const nft = await hasNft();
     const ns = (place: Place) => place.wrap[3]!;
-    return {
+    const network: Network = {
       kind: 'netns',
       note: nft ? 'one network namespace per IDC; cuts drop packets with nft' : 'one network namespace per IDC; no nft, so cuts are made in the WAN links',
       places,
       canCut: nft,
       cut: async (place) => void (await run('ip', ['netns', 'exec', ns(place), 'nft', CUT_RULES])),
       heal: async (place) => void (await run('ip', ['netns', 'exec', ns(place), 'nft', 'delete table inet imgsim'])),
-      close: remove,
+      close: async () => {
+        live.delete(network);
+        await remove();
+      },
       closeNow: removeNow,
     };
+    live.add(network);
+    return network;
   } catch (error) {
     await remove();
     return loopback(count, `ip netns not permitted (${(error as Error).message.split('\n')[0]}): every IDC on 127.0.0.1`);
