@@ -73,6 +73,7 @@ export async function runSim(options: SimOptions): Promise<SimReport> {
   const random = new Random(options.seed);
   const tempDir = fs.mkdtempSync(path.join(os.tmpdir(), 'imgedge-sim-'));
   const startedAt = new Date();
+  options.log(`work dir ${tempDir}`);
   let fleet: Fleet | undefined;
   try {
     const catalog = await makeCatalog(path.join(tempDir, 'origin'), options.objects, random.fork());

@@ -3,7 +3,8 @@
 // with the reason where they cannot be made.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -57,4 +58,54 @@ test('two IDCs for 15 s: no wrong body, a cut IDC serves what it held, the repor
 
   const { stdout } = await run('ip', ['netns', 'list']);
   assert.ok(!stdout.includes(`imgsim${process.pid}-`), 'namespaces removed');
+});
+
+test('on loopback (no namespaces) the links themselves are cut, and nothing wrong is served', { timeout: 90_000 }, async () => {
+  const report = await runSim({
+    ...DEFAULTS, idcs: 1, durationMs: 10_000, cutMs: 3000, readsPerSec: 30, objects: 50, rttMs: [30, 30], lossPct: 1, seed: 7, allowNetns: false,
+  });
+  assert.equal(report.network.kind, 'loopback');
+  assert.match(report.network.note, /127\.0\.0\.1/);
+  assert.equal(report.wrongBodies, 0);
+  assert.match(report.partition.mechanism, /link freezes/);
+  assert.ok(report.partition.cutMs >= 3000);
+  assert.ok(report.partition.servedDuringCut > 0, 'the cut IDC served what it held');
+  assert.ok(report.perIdc[0]!.served > 100);
+});
+
+test('SIGTERM stops a run early: the report says so, and no process or namespace is left', { timeout: 90_000 }, async (t) => {
+  const probe = await makeNetwork(1);
+  await probe.close();
+  if (probe.kind !== 'netns') {
+    t.skip(probe.note);
+    return;
+  }
+  const child = spawn(process.execPath, [SIM, '--idcs', '1', '--minutes', '5', '--reads-per-sec', '20', '--objects', '20'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  let stdout = '';
+  child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    child.stderr.setEncoding('utf8').on('data', (text: string) => {
+      stderr += text;
+      if (stderr.includes('reads:')) resolve();
+    });
+    void exited.then(() => reject(new Error(`exited early:\n${stderr}`)));
+  });
+  const workDir = /work dir (\S+)/.exec(stderr)?.[1];
+  assert.ok(workDir, stderr);
+  child.kill('SIGTERM');
+  assert.equal(await exited, 0, stderr);
+  assert.match(stdout, /Stopped early/);
+  const { stdout: spaces } = await run('ip', ['netns', 'list']);
+  assert.ok(!spaces.includes(`imgsim${child.pid}-`), 'namespaces removed');
+  const left = fs.readdirSync('/proc').filter((pid) => /^\d+$/.test(pid)).filter((pid) => {
+    try {
+      return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(workDir);
+    } catch {
+      return false;
+    }
+  });
+  assert.deepEqual(left, [], 'no edge or origin process left');
+  assert.equal(fs.existsSync(workDir), false, 'the work dir is removed');
 });
