@@ -40,6 +40,7 @@ export interface LinkStats {
 export type CutMode = 'drop' | 'freeze';
 
 const END = Symbol('end');
+const MAX_QUEUED_BYTES = 4 * 1024 * 1024;
 
 interface Queued {
   readonly data: Buffer | typeof END;
@@ -78,7 +79,7 @@ class Pipe {
         at += o.rtoMs ?? 200;
       }
       this.#queuedBytes += data.length;
-      if (this.#queuedBytes > (o.maxQueuedBytes ?? 4 * 1024 * 1024)) this.from.pause();
+      if (this.#queuedBytes > (o.maxQueuedBytes ?? MAX_QUEUED_BYTES)) this.from.pause();
     }
     // TCP delivers in order: a chunk never overtakes the one before it.
     at = Math.max(at, this.#lastAt);
@@ -110,7 +111,7 @@ class Pipe {
       this.#queuedBytes -= data.length;
       this.count(data.length);
       if (!this.to.write(data)) this.#waitingForDrain = true;
-      if (this.#queuedBytes <= (this.link.options.maxQueuedBytes ?? 4 * 1024 * 1024) / 2) this.from.resume();
+      if (this.#queuedBytes <= (this.link.options.maxQueuedBytes ?? MAX_QUEUED_BYTES) / 2) this.from.resume();
     }
     this.#schedule();
   }
