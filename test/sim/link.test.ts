@@ -87,7 +87,6 @@ async function pings(port: number, count: number): Promise<number[]> {
   return times;
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const sha = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
 test('bytes arrive in order and intact under jitter and loss', { timeout: 30_000 }, async () => {
@@ -107,13 +106,15 @@ test('bytes arrive in order and intact under jitter and loss', { timeout: 30_000
 
 test('the one-way delay is added in each direction', { timeout: 30_000 }, async () => {
   const echo = await echoServer();
-  const direct = median(await pings(echo.port, 10));
+  const direct = Math.min(...(await pings(echo.port, 10)));
   await echo.close();
   await withLink({ delayMs: 40 }, async (link) => {
-    const measured = median(await pings(link.port, 10));
-    // The timers never fire early; a loaded machine makes them late, so only the low side is tight.
+    // The fastest of ten round trips: a busy machine only ever adds to a time, so
+    // the minimum is the one least disturbed. Timers never fire early, hence the
+    // tight low side; the high side would catch a delay applied twice.
+    const measured = Math.min(...(await pings(link.port, 10)));
     const ratio = (measured - direct) / 80;
-    assert.ok(ratio >= 0.97 && ratio <= 2, `round trip ${measured.toFixed(1)} ms (direct ${direct.toFixed(1)} ms): ${ratio.toFixed(2)} × the 80 ms asked for`);
+    assert.ok(ratio >= 0.97 && ratio <= 1.6, `round trip ${measured.toFixed(1)} ms (direct ${direct.toFixed(1)} ms): ${ratio.toFixed(2)} × the 80 ms asked for`);
   });
 });
 
@@ -157,7 +158,8 @@ test('a frozen link holds bytes until the heal, then delivers them in order', { 
     const received: Buffer[] = [];
     socket.on('data', (chunk: Buffer) => received.push(chunk));
     socket.write('before ');
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    const arrived = Date.now() + 5000;
+    while (Buffer.concat(received).length < 'before '.length && Date.now() < arrived) await new Promise((resolve) => setTimeout(resolve, 10));
     link.cut('freeze');
     socket.write('during ');
     socket.write('the cut');
