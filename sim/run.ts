@@ -9,6 +9,19 @@ import { parseInteger } from '../src/units.js';
 
 class UsageError extends Error {}
 
+const HELP = `usage: npm run sim -- [options]   (as root for network namespaces)
+
+  --idcs N             edge IDCs, 3 edges each, behind the origin IDC (default 9)
+  --minutes M          how long the reads run (default 5; fractions allowed)
+  --rtt-ms A-B         round trips to the origin IDC, spread over the edge IDCs (default 20-80)
+  --loss PCT           chance a chunk stalls for one retransmission timeout (default 0.5)
+  --json FILE          also write the report as JSON
+  --cut-seconds S      how long the last edge IDC is cut off, from a third of the run (default 30)
+  --reads-per-sec N    reads per second in each edge IDC (default 200)
+  --objects N          objects at the origin, 2 KiB to 256 KiB (default 1000)
+  --seed N             the catalog, the reads, the links' jitter and loss (default 1)
+  --loopback           every IDC on 127.0.0.1, even as root`;
+
 function number(flag: string, value: string, min: number, max: number): number {
   const n = Number(value);
   if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw new UsageError(`${flag}: ${JSON.stringify(value)} is not a number between ${min} and ${max}`);
@@ -20,6 +33,10 @@ function parseArgs(argv: readonly string[]): { options: SimOptions; json: string
   let json: string | null = null;
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i]!.split('=', 2) as [string, string | undefined];
+    if (flag === '--help' || flag === '-h') {
+      console.log(HELP);
+      process.exit(0);
+    }
     if (flag === '--loopback') {
       options = { ...options, allowNetns: false };
       continue;
