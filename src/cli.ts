@@ -1,6 +1,8 @@
 // argv → role. A bad option prints one line naming it and exits 2.
 import { ConfigError } from './errors.js';
-import { DEMO_OPTIONS, EDGE_OPTIONS, optionsHelp, parseDemoConfig, parseEdgeConfig, type OptionTable } from './config.js';
+import {
+  DEMO_OPTIONS, EDGE_OPTIONS, SIGN_OPTIONS, optionsHelp, parseDemoConfig, parseEdgeConfig, parseSignConfig, type OptionTable,
+} from './config.js';
 import { VERSION } from './version.js';
 
 const USAGE = `imgedge ${VERSION}: a pull-through image cache
@@ -9,7 +11,7 @@ usage:
   imgedge edge --origin URL [options]    the pull-through cache
   imgedge origin [options]               the origin store (not implemented yet)
   imgedge demo [options]                 sample images behind an edge, on one machine
-  imgedge sign --signing-key KEY URL     URL with its sig parameter (not implemented yet)
+  imgedge sign --signing-key KEY URL     URL with its sig parameter, for transform requests
 
 Every option is also an IMGEDGE_* variable (--cache-dir is IMGEDGE_CACHE_DIR).
 imgedge COMMAND --help lists the options of a command.`;
@@ -17,6 +19,7 @@ imgedge COMMAND --help lists the options of a command.`;
 const COMMANDS: Readonly<Record<string, { usage: string; options: OptionTable }>> = {
   edge: { usage: 'imgedge edge --origin URL [options]', options: EDGE_OPTIONS },
   demo: { usage: 'imgedge demo [options]', options: DEMO_OPTIONS },
+  sign: { usage: 'imgedge sign --signing-key KEY URL', options: SIGN_OPTIONS },
 };
 
 /** `imgedge COMMAND --help`: the command's options with their defaults. */
@@ -69,8 +72,13 @@ export async function main(argv: string[]): Promise<void> {
         stopOnSignals(demo.close);
         return;
       }
+      case 'sign': {
+        const config = parseSignConfig(rest, process.env);
+        const { signUrl } = await import('./transform/sign.js');
+        console.log(signUrl(config.signingKey, config.url));
+        return;
+      }
       case 'origin':
-      case 'sign':
         console.error(`imgedge: ${command}: not implemented yet`);
         process.exit(2);
         return;

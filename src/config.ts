@@ -26,6 +26,19 @@ export interface EdgeConfig {
   readonly clientTimeoutMs: number;
   readonly maxHeaderBytes: number;
   readonly drainTimeoutMs: number;
+  /** Set: every transform request needs a valid sig. */
+  readonly signingKey: string | undefined;
+  /** Set: the only widths a transform may ask for. */
+  readonly allowedWidths: readonly number[] | undefined;
+  readonly maxSourceBytes: number;
+  readonly maxSourcePixels: number;
+  readonly transformTimeoutMs: number;
+  readonly transformQueue: number;
+}
+
+export interface SignConfig {
+  readonly signingKey: string;
+  readonly url: string;
 }
 
 export interface DemoConfig {
@@ -71,7 +84,12 @@ export const EDGE_OPTIONS: OptionTable = {
   peers: { value: 'URL,URL', help: 'the replicas of this IDC', notBuilt: 'peering is not built in this version' },
   'peers-dns': { value: 'NAME', help: 'a DNS name whose addresses are the replicas', notBuilt: 'peering is not built in this version' },
   self: { value: 'URL', help: "this replica's URL as its peers reach it", notBuilt: 'peering is not built in this version' },
-  'signing-key': { value: 'KEY', help: 'require a valid sig on transform requests', notBuilt: 'image transforms and their signing are not built in this version' },
+  'signing-key': { value: 'KEY', help: 'require a valid sig on transform requests' },
+  'allowed-widths': { value: 'N,N,...', help: 'the only widths a transform may ask for (w); unset allows 1..8192' },
+  'max-source-bytes': { value: 'SIZE', default: '25MiB', help: 'larger sources are not transformed (422)' },
+  'max-source-pixels': { value: 'N', default: '50000000', help: 'sources with more pixels (width x height) are not decoded (422)' },
+  'transform-timeout-ms': { value: 'N', default: '10000', help: 'a transform taking longer is answered 422 and not stored' },
+  'transform-queue': { value: 'N', default: '64', help: 'transforms waiting for a core; beyond it 503 with Retry-After' },
   changelog: { value: 'auto|off', default: 'auto', help: "the change log to follow: the origin's own (auto) or none (off)" },
   'log-level': LOG_LEVEL,
   'max-origin-fetches': { value: 'N', default: '64', help: 'concurrent connections to the origin; further fetches queue' },
@@ -80,6 +98,10 @@ export const EDGE_OPTIONS: OptionTable = {
   'client-timeout-ms': { value: 'N', default: '30000', help: 'a request head must arrive, and an idle connection is cut, within this' },
   'max-header-bytes': { value: 'SIZE', default: '16KiB', help: 'larger request heads get 431' },
   'drain-timeout-ms': { value: 'N', default: '30000', help: 'on SIGTERM, how long in-flight responses may take before they are cut' },
+};
+
+export const SIGN_OPTIONS: OptionTable = {
+  'signing-key': { value: 'KEY', help: "the edge's --signing-key (required)" },
 };
 
 export const DEMO_OPTIONS: OptionTable = {
@@ -220,7 +242,24 @@ export function parseEdgeConfig(argv: readonly string[], env: Readonly<Record<st
     clientTimeoutMs: read(raw, 'client-timeout-ms', positive),
     maxHeaderBytes: read(raw, 'max-header-bytes', (v) => parseSize(v, { min: 1024, max: 1024 * 1024 })),
     drainTimeoutMs: read(raw, 'drain-timeout-ms', positive),
+    signingKey: optional(raw, 'signing-key', nonEmpty),
+    allowedWidths: optional(raw, 'allowed-widths', parseWidths),
+    maxSourceBytes: read(raw, 'max-source-bytes', (v) => parseSize(v, { min: 1 })),
+    maxSourcePixels: read(raw, 'max-source-pixels', positive),
+    transformTimeoutMs: read(raw, 'transform-timeout-ms', positive),
+    transformQueue: read(raw, 'transform-queue', (v) => parseInteger(v, { min: 0 })),
   });
+}
+
+function parseWidths(value: string): readonly number[] {
+  const widths = value.split(',').map((w) => parseInteger(w.trim(), { min: 1, max: 8192 }));
+  return Object.freeze([...new Set(widths)].sort((a, b) => a - b));
+}
+
+export function parseSignConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): SignConfig {
+  const { options: raw, positional } = readOptions(SIGN_OPTIONS, argv, env);
+  if (positional.length !== 1) throw new ConfigError('signing-key', 'usage: imgedge sign --signing-key KEY URL');
+  return Object.freeze({ signingKey: read(raw, 'signing-key', nonEmpty), url: positional[0]! });
 }
 
 export function parseDemoConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): DemoConfig {

@@ -95,6 +95,48 @@ export class BadRequest extends ImgedgeError {
   }
 }
 
+/** A transform parameter out of its range (../transform/params.ts): named with what it allows. */
+export class BadTransform extends ImgedgeError {
+  constructor(readonly param: string, allowed: string) {
+    super(400, 'BAD_TRANSFORM', `${param}: allowed values are ${allowed}`);
+  }
+}
+
+/** A transform request without a valid sig while --signing-key is set. */
+export class BadSignature extends ImgedgeError {
+  constructor(message: string) {
+    super(403, 'BAD_SIGNATURE', message);
+  }
+}
+
+/** A source the edge does not transform: not a raster image it decodes (SVG included), or animated. */
+export class UnsupportedImage extends ImgedgeError {
+  constructor(message: string) {
+    super(415, 'UNSUPPORTED_IMAGE', message);
+  }
+}
+
+/** A source over the byte or pixel limit: a decompression bomb among them. */
+export class ImageTooLarge extends ImgedgeError {
+  constructor(message: string) {
+    super(422, 'IMAGE_TOO_LARGE', message);
+  }
+}
+
+/** A transform past its time limit: answered at once, and nothing stored. */
+export class TransformTimeout extends ImgedgeError {
+  constructor(ms: number) {
+    super(422, 'TRANSFORM_TIMEOUT', `the transform took over ${ms} ms`);
+  }
+}
+
+/** Every transform slot busy and the queue full: the client retries, nothing waits unbounded. */
+export class TransformBusy extends ImgedgeError {
+  constructor(readonly retryAfterSec: number) {
+    super(503, 'TRANSFORM_BUSY', 'too many transforms under way');
+  }
+}
+
 /** A bad option value: the CLI prints the message alone and exits 2. */
 export class ConfigError extends Error {
   constructor(

@@ -22,6 +22,9 @@ export interface Metrics {
   readonly purges: Counter<'kind'>;
   readonly purgedObjects: Counter;
   readonly staleServed: Counter<'reason'>;
+  readonly transforms: Counter<'result' | 'format'>;
+  readonly transformDuration: Histogram<'result'>;
+  readonly transformQueueDepth: Gauge;
 }
 
 export interface CacheGauges {
@@ -130,6 +133,24 @@ export function createMetrics(gauges: CacheGauges): Metrics {
       name: 'imgedge_stale_served_total',
       help: 'Stale copies served, by reason (stale_while_revalidate, stale_if_error)',
       labelNames: ['reason'],
+      registers,
+    }),
+    transforms: new Counter({
+      name: 'imgedge_transforms_total',
+      help: 'Image variants made, by result (ok, unsupported, too_large, timeout, busy, error) and output format',
+      labelNames: ['result', 'format'],
+      registers,
+    }),
+    transformDuration: new Histogram({
+      name: 'imgedge_transform_seconds',
+      help: 'Time to make one variant, queue wait included, by result',
+      labelNames: ['result'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+    transformQueueDepth: new Gauge({
+      name: 'imgedge_transform_queue_depth',
+      help: 'Transforms waiting for a core',
       registers,
     }),
   };

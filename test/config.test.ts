@@ -128,7 +128,7 @@ test('a flag named like an Object.prototype member is refused as unknown', () =>
 test('an option the contract names but this version does not build stops the start, whatever its value', () => {
   const table: [option: string, value: string][] = [
     ['peers', 'http://a:1,http://b:2'], ['peers-dns', 'imgedge-headless.ns.svc'], ['self', 'http://10.0.0.7:8080'],
-    ['signing-key', 'k3y'], ['changelog', 'redis://redis:6379/2?stream=x'], ['changelog', 'rediss://r:6380'],
+    ['changelog', 'redis://redis:6379/2?stream=x'], ['changelog', 'rediss://r:6380'],
   ];
   for (const [option, value] of table) {
     const variable = `IMGEDGE_${option.toUpperCase().replaceAll('-', '_')}`;

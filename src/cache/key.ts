@@ -10,6 +10,23 @@ export function cacheKey(path: string, query: string): string {
   return query ? `${path}?${query}` : path;
 }
 
+/**
+ * An image variant's key: its source's key, "#", and the transform in
+ * canonical form. No request target holds a raw "#", so no source's key
+ * looks like a variant's, and the variant keeps its source's path (purged
+ * with it).
+ */
+export function derivedKey(sourceKey: string, transform: string): string {
+  return `${sourceKey}#${transform}`;
+}
+
+/** The source key and transform a variant's key names, or null for any other key. */
+export function derivedParts(key: string): { source: string; transform: string } | null {
+  const primary = primaryKey(key);
+  const hash = primary.indexOf('#');
+  return hash === -1 ? null : { source: primary.slice(0, hash), transform: primary.slice(hash + 1) };
+}
+
 /** The key of one variant of `primary`: `names` (sorted, lower case) with the values `spec` gives them. */
 export function variantKey(primary: string, names: readonly string[], spec: string): string {
   return `${primary} ${names.join(',')} ${keyHash(spec).slice(0, 32)}`;
@@ -31,7 +48,7 @@ export function variantNames(key: string): readonly string[] | null {
 /** The path part of a key, for purging a path with all its queries and variants. */
 export function keyPath(key: string): string {
   const primary = primaryKey(key);
-  const q = primary.indexOf('?');
+  const q = primary.search(/[?#]/);
   return q === -1 ? primary : primary.slice(0, q);
 }
 

@@ -4,8 +4,9 @@ import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Cache } from '../cache/cache.js';
+import type { ImageRequests } from '../transform/request.js';
 import type { Metrics } from '../metrics.js';
-import { ImgedgeError, MethodNotAllowed, RangeNotSatisfiable, OriginFailed } from '../errors.js';
+import { ImgedgeError, MethodNotAllowed, RangeNotSatisfiable, OriginFailed, TransformBusy } from '../errors.js';
 import { CACHE_NAME } from '../http/cache-status.js';
 import { registerPublicRoutes, ALLOW } from './public.js';
 import { registerAdminRoutes, type Readiness, type Purger } from './admin.js';
@@ -23,6 +24,7 @@ export interface AppOptions {
 
 export interface PublicAppDeps extends AppOptions {
   readonly cache: Cache;
+  readonly images: ImageRequests;
   /** Where access lines go as finished JSON text; the logger when not given. */
   readonly accessLine?: (text: string) => void;
 }
@@ -113,6 +115,7 @@ function setErrorHandler(app: FastifyInstance): void {
       if (error instanceof ImgedgeError) {
         if (error instanceof MethodNotAllowed) reply.header('allow', error.allow);
         if (error instanceof RangeNotSatisfiable) reply.header('content-range', `bytes */${error.size}`);
+        if (error instanceof TransformBusy) reply.header('retry-after', String(error.retryAfterSec));
         const fromOrigin = error.status === 502 || error.status === 504;
         request.cacheLabel ??= error.status >= 500 ? 'error' : 'none';
         // A failure replaces whatever the chosen answer claimed (stored, hit).
@@ -141,9 +144,10 @@ export function buildPublicApp(deps: PublicAppDeps): FastifyInstance {
   const publicApp = Fastify(baseOptions(deps, (req, res) => fast(req, res)));
   const access = new AccessLog(deps.metrics, publicApp.log, deps.accessLine);
   const accepting = () => publicApp.server.listening;
-  fast = fastHits(deps.cache, access, accepting);
+  fast = fastHits(deps.cache, deps.images, access, accepting);
   const lane = HitLane.install(publicApp.server, {
     cache: deps.cache,
+    images: deps.images,
     access,
     accepting,
     maxHeadBytes: deps.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES,
@@ -160,7 +164,7 @@ export function buildPublicApp(deps: PublicAppDeps): FastifyInstance {
   });
 
   registerAccessLog(publicApp, access);
-  registerPublicRoutes(publicApp, deps.cache);
+  registerPublicRoutes(publicApp, deps.cache, deps.images);
   return publicApp;
 }
 

@@ -5,7 +5,7 @@
 // way (test/e2e covers both paths).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Cache } from '../cache/cache.js';
-import { cacheKey } from '../cache/key.js';
+import type { ImageRequests } from '../transform/request.js';
 import { canonicalTarget } from '../http/path.js';
 import { cacheStatus } from '../http/cache-status.js';
 import { hasRepeatedHost, httpDateNow } from '../http/headers.js';
@@ -14,7 +14,7 @@ import { requestId, type AccessLog } from './access.js';
 
 export type FastPath = (req: IncomingMessage, res: ServerResponse) => boolean;
 
-export function fastHits(cache: Cache, access: AccessLog, accepting: () => boolean): FastPath {
+export function fastHits(cache: Cache, images: ImageRequests, access: AccessLog, accepting: () => boolean): FastPath {
   return (req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return false;
     const asked = req.headers;
@@ -29,7 +29,8 @@ export function fastHits(cache: Cache, access: AccessLog, accepting: () => boole
     // While draining, the app answers: it closes kept-alive connections.
     if (!accepting()) return false;
     const target = canonicalTarget(req.url ?? '');
-    const hit = target && cache.hotHit(cacheKey(target.path, target.query));
+    const key = target && images.hitKey(target.path, target.query);
+    const hit = key && cache.hotHit(key);
     // Checked for hits only: the app refuses the rest with its own check.
     if (!hit || hasRepeatedHost(req.rawHeaders)) return false;
     access.watch(req, res, performance.now(), () => 'hit', () => requestId(req));

@@ -18,7 +18,7 @@ import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Cache } from '../cache/cache.js';
 import type { HotObject } from '../cache/hot.js';
-import { cacheKey } from '../cache/key.js';
+import type { ImageRequests } from '../transform/request.js';
 import { canonicalTarget } from '../http/path.js';
 import { cacheStatus } from '../http/cache-status.js';
 import { FIELD_NAME_CHAR, FIELD_VALUE_CHAR, httpDateNow } from '../http/headers.js';
@@ -27,6 +27,8 @@ import type { AccessLog } from './access.js';
 
 export interface HitLaneOptions {
   readonly cache: Cache;
+  /** Keys requests as the app does: a warm variant is a hit here like an original. */
+  readonly images: ImageRequests;
   readonly access: AccessLog;
   /** False once the edge drains: requests go to the app, which closes kept-alive connections. */
   readonly accepting: () => boolean;
@@ -314,7 +316,8 @@ class LaneConnection {
       const started = this.#activeAt;
       const request = plainRequest(this.#unread.slice(0, end));
       const target = request && canonicalTarget(request.target);
-      const hit = target && this.options.cache.hotHit(cacheKey(target.path, target.query));
+      const key = target && this.options.images.hitKey(target.path, target.query);
+      const hit = key && this.options.cache.hotHit(key);
       if (!hit || hit.object.wholeHead === null) return this.#handOver();
       this.#unread = this.#unread.length === end + 4 ? '' : this.#unread.slice(end + 4);
       if (!this.#answer(request, hit.object, wireOf(hit.object, hit.age, hit.ttl, this.keepAlive), started)) return;

@@ -4,7 +4,7 @@ import { pipeline, type Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Answer, Cache } from '../cache/cache.js';
 import { BodyWriter } from '../cache/body-writer.js';
-import { cacheKey } from '../cache/key.js';
+import type { ImageRequests } from '../transform/request.js';
 import { normaliseTarget } from '../http/path.js';
 import { forwardedHeaders } from '../http/forward.js';
 import { parseRange, contentRange as contentRangeOf } from '../http/range.js';
@@ -25,7 +25,7 @@ declare module 'fastify' {
   }
 }
 
-export function registerPublicRoutes(app: FastifyInstance, cache: Cache): void {
+export function registerPublicRoutes(app: FastifyInstance, cache: Cache, images: ImageRequests): void {
   app.decorateRequest('cacheLabel', undefined);
   app.decorateRequest('cacheStatus', undefined);
   // Before any body is read: uploads go to the origin, never through an edge.
@@ -36,13 +36,16 @@ export function registerPublicRoutes(app: FastifyInstance, cache: Cache): void {
   app.route({
     method: ['GET', 'HEAD'],
     url: '*',
-    handler: (request, reply) => serve(cache, request, reply),
+    handler: (request, reply) => serve(cache, images, request, reply),
   });
 }
 
-async function serve(cache: Cache, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
-  const target = normaliseTarget(request.raw.url ?? '/');
-  const key = cacheKey(target.path, target.query);
+async function serve(cache: Cache, images: ImageRequests, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  const url = request.raw.url ?? '/';
+  const target = normaliseTarget(url);
+  // Checked before any fetch: a bad transform or sig never reaches the origin.
+  const q = url.indexOf('?');
+  const { key } = images.resolve(q === -1 ? url : url.slice(0, q), target.path, target.query);
   const lookup = {
     key, target: key, headers: forwardedHeaders(request.headers), request: request.headers,
     onInterim: (status: number, fields: Readonly<Record<string, string | string[]>>) => passInterim(reply, status, fields),

@@ -15,6 +15,11 @@ import type { PurgeRequest } from './admin.js';
 import { VERSION } from '../version.js';
 import { NotReady } from '../errors.js';
 import { createLog } from '../log.js';
+import { ImageRequests } from '../transform/request.js';
+import { Pipeline, type TransformEvents } from '../transform/pipeline.js';
+import { VariantFetcher } from '../transform/variants.js';
+import { acceptVaryKey } from '../transform/negotiate.js';
+import os from 'node:os';
 
 export interface RunningEdge {
   readonly publicApp: FastifyInstance;
@@ -36,6 +41,16 @@ function cacheEvents(metrics: Metrics): CacheEvents {
     },
     coalesced: () => metrics.coalescedWaiters.inc(),
     staleServed: (reason) => metrics.staleServed.inc({ reason }),
+  };
+}
+
+function transformEvents(metrics: Metrics): TransformEvents {
+  return {
+    finished: (result, format, seconds) => {
+      metrics.transforms.inc({ result, format });
+      metrics.transformDuration.observe({ result }, seconds);
+    },
+    queueDepth: (queued) => metrics.transformQueueDepth.set(queued),
   };
 }
 
@@ -90,19 +105,34 @@ export async function startEdge(config: EdgeConfig, seams: EdgeSeams = {}): Prom
     maxConnections: config.maxOriginFetches,
     userAgent: `imgedge/${VERSION}`,
   });
+  const pipeline = new Pipeline(
+    {
+      maxSourceBytes: config.maxSourceBytes,
+      maxInputPixels: config.maxSourcePixels,
+      timeoutMs: config.transformTimeoutMs,
+      concurrency: os.availableParallelism(),
+      maxQueued: config.transformQueue,
+    },
+    transformEvents(metrics),
+  );
+  // A variant's fill reads its source through this same cache.
+  const variants = new VariantFetcher(origin, (lookup) => (lookup.headers.authorization ? cache!.pass(lookup) : cache!.get(lookup)), pipeline);
   cache = new Cache(
     store,
     index,
-    origin,
+    variants,
     {
       rules: { defaultTtlSec: config.defaultTtlSec, negativeTtlSec: config.negativeTtlSec, staleIfErrorSec: config.staleIfErrorSec },
       maxObjectBytes: Math.min(config.maxObjectBytes, config.cacheMaxBytes),
       memoryBytes: config.memoryCacheBytes,
+      // format=auto keys by the format Accept chooses, not its text.
+      varyNormalisers: { accept: acceptVaryKey },
       now: seams.now,
     },
     cacheEvents(metrics),
   );
-  const publicApp = buildPublicApp({ ...common, logger: log, cache, accessLine: processLog.line });
+  const images = new ImageRequests({ signingKey: config.signingKey, allowedWidths: config.allowedWidths });
+  const publicApp = buildPublicApp({ ...common, logger: log, cache, images, accessLine: processLog.line });
   await publicApp.listen({ host: config.listen.host, port: config.listen.port });
   state = 'ready';
   log.info(

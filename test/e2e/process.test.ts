@@ -133,7 +133,7 @@ test('no --origin, or a bad size, stops with exit 2 and a line naming the option
 });
 
 test('a flag this version does not build stops the start with exit 2 naming it', async () => {
-  for (const [flag, value] of [['--signing-key', 'k3y'], ['--peers', 'http://127.0.0.1:1'], ['--peers-dns', 'imgedge-peers'],
+  for (const [flag, value] of [['--peers', 'http://127.0.0.1:1'], ['--peers-dns', 'imgedge-peers'],
     ['--self', 'http://127.0.0.1:1'], ['--changelog', 'redis://127.0.0.1:6379']] as const) {
     const run = await runToExit(['edge', '--origin', 'http://127.0.0.1:9', flag, value]);
     assert.equal(run.code, 2, flag);
