@@ -78,11 +78,10 @@ export class Pipeline {
 
   async #transform(source: Buffer, t: Transform, output: OutputFormat): Promise<Buffer> {
     const { maxInputPixels, timeoutMs } = this.limits;
-    let image: Sharp;
     let meta: Metadata;
     try {
-      image = sharp(source, { limitInputPixels: maxInputPixels, failOn: 'error', animated: false });
-      meta = await image.metadata();
+      // The header alone, unlimited, so that a bomb is told apart (422) from a broken file (415).
+      meta = await sharp(source, { limitInputPixels: false }).metadata();
     } catch {
       throw new UnsupportedImage('the source could not be decoded');
     }
@@ -91,7 +90,7 @@ export class Pipeline {
     if (meta.width * meta.height > maxInputPixels) {
       throw new ImageTooLarge(`the source is ${meta.width}×${meta.height}, over ${maxInputPixels} pixels`);
     }
-    image = image.rotate();
+    let image: Sharp = sharp(source, { limitInputPixels: maxInputPixels, failOn: 'error', animated: false }).rotate();
     if (t.w !== undefined || t.h !== undefined) {
       image = image.resize({ width: t.w, height: t.h, fit: t.fit ?? 'cover', withoutEnlargement: true });
     }
