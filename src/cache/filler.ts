@@ -3,7 +3,7 @@
 // stored object; and fetches of one's own for answers that may not be shared.
 import type CachePolicy from 'http-cache-semantics';
 import type { Fill } from './fill.js';
-import { objectFileName, keyHash, primaryKey, variantKey, variantNames } from './key.js';
+import { derivedParts, objectFileName, keyHash, primaryKey, variantKey, variantNames } from './key.js';
 import { varyNames, varySpec, type VaryNormaliser } from '../http/vary.js';
 import { readInto, CorruptObject, type Store, type ObjectMeta, type OpenObject, type TempObject } from './store.js';
 import type { CacheIndex, IndexEntry } from './index.js';
@@ -24,6 +24,8 @@ export interface CacheEvents {
   coalesced?(): void;
   staleServed?(reason: 'stale_while_revalidate' | 'stale_if_error'): void;
 }
+
+const NO_EVENTS: CacheEvents = {};
 
 function resultOf(status: number): OriginResult {
   if (status === 304) return 'not_modified';
@@ -57,21 +59,30 @@ export class Filler {
     private readonly events: CacheEvents,
   ) {}
 
+  /**
+   * The origin events of a fetch: none for an image variant's, which reads
+   * its source through the cache (that read, if it misses, is the origin fetch).
+   */
+  #eventsFor(lookup: Lookup): CacheEvents {
+    return derivedParts(lookup.target) ? NO_EVENTS : this.events;
+  }
+
   /** An origin fetch of one's own, for a response that may not be shared. */
   async fetchAlone(lookup: Lookup): Promise<OriginResponse> {
     const started = this.options.now();
-    this.events.originStarted?.();
+    const events = this.#eventsFor(lookup);
+    events.originStarted?.();
     try {
       const response = await this.origin.fetch(lookup.target, lookup.headers, undefined, lookup.onInterim);
       let result = resultOf(response.status);
       response.body.once('error', (error) => {
         if (!abandonedByUs(error)) result = errorResult(originError(error));
       });
-      response.body.once('close', () => this.events.originFinished?.(result, (this.options.now() - started) / 1000));
+      response.body.once('close', () => events.originFinished?.(result, (this.options.now() - started) / 1000));
       return response;
     } catch (error) {
       const typed = originError(error);
-      this.events.originFinished?.(errorResult(typed), (this.options.now() - started) / 1000);
+      events.originFinished?.(errorResult(typed), (this.options.now() - started) / 1000);
       throw typed;
     }
   }
@@ -81,7 +92,8 @@ export class Filler {
     const started = this.options.now();
     let stale: OpenObject | null = null;
     let result: OriginResult = 'unavailable';
-    this.events.originStarted?.();
+    const events = this.#eventsFor(lookup);
+    events.originStarted?.();
     try {
       stale = staleEntry ? await openEntry(this.store, this.index, staleEntry) : null;
       const headers = stale ? { ...lookup.headers, ...validators(stale.meta) } : lookup.headers;
@@ -110,7 +122,7 @@ export class Filler {
     } finally {
       if (stale) closeQuietly(stale.fd);
       fill.releaseWriter();
-      this.events.originFinished?.(result, (this.options.now() - started) / 1000);
+      events.originFinished?.(result, (this.options.now() - started) / 1000);
     }
   }
 

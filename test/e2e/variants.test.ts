@@ -53,6 +53,10 @@ test('w and format make a resized WebP; either order is one stored variant, a hi
   const plain = await get(edge.url, '/a/photo.jpg');
   assert.deepEqual(plain.body, jpeg);
   assert.equal(await metric(edge, /^imgedge_transforms_total\{result="ok",format="webp"\}/), 1);
+  // Origin fetches are the origin's: making the variant is not one.
+  assert.equal(await metric(edge, /^imgedge_origin_fetches_total\{result="ok"\}/), 1);
+  assert.equal(await metric(edge, /^imgedge_transform_seconds_count\{result="ok"\}/), 1);
+  assert.equal(await metric(edge, /^imgedge_transform_queue_depth /), 0);
 });
 
 test('other query parameters stay the source\'s identity and reach the origin', { timeout: 30_000 }, async () => {
