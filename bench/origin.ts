@@ -7,11 +7,14 @@
 //   s<bytes>   body size (required)
 //   h<ms>      delay before the response head
 //   b<ms>      spread the body over this long
+// Images are /img/<W>x<H>/<name>: the JPEG of bench/image.ts at that size,
+// whatever the name (made once per size).
 // It counts requests per path at /__count?path=..., and /__ping answers 200
 // uncacheably (a readiness probe that passes through every cache).
 import http from 'node:http';
 import { createHash } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
+import { benchJpeg } from './image.js';
 
 export interface ObjectSpec {
   readonly name: string;
@@ -148,6 +151,23 @@ async function serveObject(req: http.IncomingMessage, res: http.ServerResponse, 
   res.end();
 }
 
+const images = new Map<string, Promise<Buffer>>();
+
+async function serveImage(res: http.ServerResponse, size: string): Promise<void> {
+  const [w, h] = size.split('x').map(Number) as [number, number];
+  let image = images.get(size);
+  if (!image) images.set(size, (image = benchJpeg(w, h)));
+  const body = await image;
+  res.writeHead(200, {
+    'content-type': 'image/jpeg',
+    'cache-control': 'public, max-age=3600',
+    etag: `"img-${size}"`,
+    'last-modified': LAST_MODIFIED,
+    'content-length': String(body.length),
+  });
+  res.end(body);
+}
+
 export function createOriginServer(): http.Server {
   const counts = new Map<string, number>();
   const server = http.createServer((req, res) => {
@@ -159,6 +179,12 @@ export function createOriginServer(): http.Server {
     if (url.pathname === '/__count') {
       const count = counts.get(url.searchParams.get('path') ?? '') ?? 0;
       res.writeHead(200, { 'cache-control': 'no-store', 'content-type': 'application/json' }).end(JSON.stringify({ count }));
+      return;
+    }
+    const image = /^\/img\/(\d{1,4}x\d{1,4})\/[^/]+$/.exec(url.pathname);
+    if (image && req.method === 'GET') {
+      counts.set(url.pathname, (counts.get(url.pathname) ?? 0) + 1);
+      serveImage(res, image[1]!).catch(() => res.destroy());
       return;
     }
     const spec = parseObjectPath(url.pathname);

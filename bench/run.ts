@@ -18,8 +18,9 @@ import { runStampede } from './scenarios/stampede.js';
 import { runMiss } from './scenarios/miss.js';
 import { runBig } from './scenarios/big.js';
 import { runRestart } from './scenarios/restart.js';
+import { runVariants } from './scenarios/variants.js';
 
-const SCENARIOS = { hits: runHits, stampede: runStampede, miss: runMiss, big: runBig, restart: runRestart } as const;
+const SCENARIOS = { hits: runHits, stampede: runStampede, miss: runMiss, big: runBig, restart: runRestart, variants: runVariants } as const;
 type ScenarioName = keyof typeof SCENARIOS;
 const SCENARIO_NAMES = Object.keys(SCENARIOS) as ScenarioName[];
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
@@ -147,7 +148,7 @@ async function main(): Promise<void> {
   const needs = ['taskset'];
   if (options.targets.includes('nginx')) needs.push('nginx');
   if (options.targets.includes('varnish')) needs.push('varnishd');
-  if (options.only.includes('hits')) needs.push('wrk');
+  if (options.only.includes('hits') || options.only.includes('variants')) needs.push('wrk');
   const installed = ensureTools(needs);
   // Before pinning this process: nproc counts only the CPUs it may use.
   const cores = runSync('nproc', []).output || String(os.availableParallelism());
@@ -188,7 +189,7 @@ async function main(): Promise<void> {
 
   const reports: ScenarioReport[] = [];
   for (const name of options.only) {
-    if (name === 'hits' && !hasCommand('wrk')) {
+    if ((name === 'hits' || name === 'variants') && !hasCommand('wrk')) {
       skipped.push('scenario hits: wrk not installed');
       continue;
     }

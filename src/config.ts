@@ -89,7 +89,7 @@ export const EDGE_OPTIONS: OptionTable = {
   'max-source-bytes': { value: 'SIZE', default: '25MiB', help: 'larger sources are not transformed (422)' },
   'max-source-pixels': { value: 'N', default: '50000000', help: 'sources with more pixels (width x height) are not decoded (422)' },
   'transform-timeout-ms': { value: 'N', default: '10000', help: 'a transform taking longer is answered 422 and not stored' },
-  'transform-queue': { value: 'N', default: '64', help: 'transforms waiting for a core; beyond it 503 with Retry-After' },
+  'transform-queue': { value: 'N', default: '16', help: 'transforms waiting for a core; beyond it 503 with Retry-After' },
   changelog: { value: 'auto|off', default: 'auto', help: "the change log to follow: the origin's own (auto) or none (off)" },
   'log-level': LOG_LEVEL,
   'max-origin-fetches': { value: 'N', default: '64', help: 'concurrent connections to the origin; further fetches queue' },

@@ -15,7 +15,7 @@ import { foreignText, meterForeignCpu, type ForeignCpu } from '../cpu.js';
 const CONNECTIONS = 64;
 
 // wrk's own summary, as JSON: its text report rounds and mixes units.
-const WRK_SCRIPT = `done = function(summary, latency, requests)
+export const WRK_SCRIPT = `done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format("BENCHJSON {\\"requests\\":%d,\\"bytes\\":%d,\\"us\\":%d,\\"p50\\":%d,\\"p99\\":%d,\\"errors\\":%d,\\"status\\":%d}\\n",
     summary.requests, summary.bytes, summary.duration, latency:percentile(50), latency:percentile(99),
@@ -23,7 +23,7 @@ const WRK_SCRIPT = `done = function(summary, latency, requests)
 end
 `;
 
-interface WrkResult {
+export interface WrkResult {
   readonly requests: number;
   readonly bytes: number;
   readonly us: number;
@@ -35,7 +35,7 @@ interface WrkResult {
   readonly status: number;
 }
 
-async function wrk(script: string, url: string, seconds: number): Promise<WrkResult> {
+export async function wrk(script: string, url: string, seconds: number): Promise<WrkResult> {
   const args = ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', '--timeout', '10s', '-s', script, url];
   const proc = spawnPinned('wrk', 'wrk', args, { core: LOAD_CORE, capture: true });
   const how = await proc.exited;
@@ -132,7 +132,7 @@ function profileRows(dir: string): string[][] {
   return selfTimes(path.join(dir, file), 15).map(({ where, share }) => [`\`${where}\``, `${fmt(share * 100, 1)}%`]);
 }
 
-const rps = (r: WrkResult) => r.requests / (r.us / 1e6);
+export const rps = (r: WrkResult) => r.requests / (r.us / 1e6);
 const mibps = (r: WrkResult) => r.bytes / 2 ** 20 / (r.us / 1e6);
 
 function report(measured: readonly Measured[], seconds: number, warmSeconds: number, profile: string[][] | null): ScenarioReport {
