@@ -2,6 +2,7 @@
 // fetches, for every path that computes one (the hit lane, the fast hit and
 // the app): the one place transform parameters are read, checked against
 // --allowed-widths, and their sig against --signing-key.
+import { LRUCache } from 'lru-cache';
 import { cacheKey, derivedKey } from '../cache/key.js';
 import { BadSignature, BadTransform } from '../errors.js';
 import { canonicalTransform, mayHoldTransform, parseImageQuery, type Transform } from './params.js';
@@ -18,7 +19,12 @@ export interface KeyedRequest {
   readonly transform: Transform | null;
 }
 
+/** Targets whose variant key a hit path remembers: a warm variant then costs a hit one lookup, not a parse and an HMAC. */
+const REMEMBERED_TARGETS = 4096;
+
 export class ImageRequests {
+  readonly #hitKeys = new LRUCache<string, string>({ max: REMEMBERED_TARGETS });
+
   constructor(private readonly options: ImageRequestOptions = {}) {}
 
   /**
@@ -50,8 +56,14 @@ export class ImageRequests {
    */
   hitKey(path: string, query: string): string | null {
     if (!mayHoldTransform(query)) return cacheKey(path, query);
+    const target = `${path}?${query}`;
+    const known = this.#hitKeys.get(target);
+    if (known !== undefined) return known;
     try {
-      return this.resolve(path, path, query).key;
+      const { key } = this.resolve(path, path, query);
+      // Only what resolved: a refused target is the app's to answer each time.
+      this.#hitKeys.set(target, key);
+      return key;
     } catch {
       return null;
     }
