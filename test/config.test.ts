@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { parseEdgeConfig, parseDemoConfig, readOptions, parseHttpUrl, optionsHelp, EDGE_OPTIONS, DEMO_OPTIONS } from '../src/config.js';
+import { parseEdgeConfig, parseDemoConfig, parseSignConfig, readOptions, parseHttpUrl, optionsHelp, EDGE_OPTIONS, DEMO_OPTIONS } from '../src/config.js';
 import { ConfigError } from '../src/errors.js';
 
 const PROPS = { seed: 42, numRuns: 300 } as const;
@@ -234,4 +234,24 @@ test('property: for any option value, the flag beats the variable and a bad valu
     }),
     PROPS,
   );
+});
+
+test('transform options: the signing key, widths sorted and deduplicated, limits; bad ones named', () => {
+  const config = parseEdgeConfig([...ORIGIN, '--signing-key', 'k3y', '--allowed-widths', '640, 160,320,160'], {});
+  assert.equal(config.signingKey, 'k3y');
+  assert.deepEqual(config.allowedWidths, [160, 320, 640]);
+  assert.equal(config.maxSourceBytes, 25 * 1024 ** 2);
+  assert.equal(config.maxSourcePixels, 50_000_000);
+  assert.equal(config.transformTimeoutMs, 10_000);
+  assert.equal(config.transformQueue, 16);
+  const unset = parseEdgeConfig(ORIGIN, {});
+  assert.equal(unset.signingKey, undefined);
+  assert.equal(unset.allowedWidths, undefined);
+  for (const [option, value] of [['allowed-widths', '0'], ['allowed-widths', '160,abc'], ['allowed-widths', '9000'], ['signing-key', ''],
+    ['max-source-pixels', '0'], ['transform-timeout-ms', 'x'], ['transform-queue', '-1'], ['max-source-bytes', 'lots']] as const) {
+    throwsFor(() => parseEdgeConfig([...ORIGIN, `--${option}`, value], {}), option, `--${option} ${value}`);
+  }
+  assert.deepEqual({ ...parseSignConfig(['--signing-key', 'k', '/a.jpg?w=1'], {}) }, { signingKey: 'k', url: '/a.jpg?w=1' });
+  throwsFor(() => parseSignConfig(['/a.jpg?w=1'], {}), 'signing-key');
+  throwsFor(() => parseSignConfig(['--signing-key', 'k'], {}), 'signing-key');
 });

@@ -257,6 +257,9 @@ test('--signing-key: a transform needs a valid sig (403 otherwise); originals ne
   const usage = await runToExit(['sign', 'https://img.example/a.jpg?w=1']);
   assert.equal(usage.code, 2);
   assert.match(usage.output, /--signing-key/);
+  const help = await runToExit(['sign', '--help']);
+  assert.equal(help.code, 0);
+  assert.match(help.output, /usage: imgedge sign --signing-key KEY URL[^]*--signing-key KEY/);
 });
 
 test('--allowed-widths refuses other widths before any fetch', { timeout: 30_000 }, async () => {
