@@ -2,6 +2,7 @@
 // edge, outputs decoded to check what a browser would get.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import sharp from 'sharp';
 import { TestOrigin, Gate } from '../helpers/origin.js';
 import { runToExit, startTestEdge, type TestEdge } from '../helpers/edge.js';
@@ -57,6 +58,40 @@ test('w and format make a resized WebP; either order is one stored variant, a hi
   assert.equal(await metric(edge, /^imgedge_origin_fetches_total\{result="ok"\}/), 1);
   assert.equal(await metric(edge, /^imgedge_transform_seconds_count\{result="ok"\}/), 1);
   assert.equal(await metric(edge, /^imgedge_transform_queue_depth /), 0);
+});
+
+/** The raw head of one GET over a fresh connection: who wrote it shows in its spelling. */
+async function rawHead(edge: TestEdge, target: string): Promise<string> {
+  const socket = net.connect(Number(new URL(edge.url).port), '127.0.0.1');
+  try {
+    let text = '';
+    await new Promise<void>((resolve, reject) => {
+      socket.on('data', (chunk: Buffer) => {
+        text += chunk.toString('latin1');
+        if (text.includes('\r\n\r\n')) resolve();
+      });
+      socket.on('error', reject);
+      socket.write(`GET ${target} HTTP/1.1\r\nHost: edge\r\n\r\n`);
+    });
+    return text.slice(0, text.indexOf('\r\n\r\n'));
+  } finally {
+    socket.destroy();
+  }
+}
+
+test('a warm variant is answered by the hit lane, as an original is, in any parameter order', { timeout: 30_000 }, async () => {
+  origin.set('/lane/photo.jpg', { body: jpeg });
+  const edge = await edgeWith();
+  await get(edge.url, '/lane/photo.jpg?w=90&format=png');
+  // The second read puts it in memory; from then on the lane answers it.
+  await get(edge.url, '/lane/photo.jpg?format=png&w=90');
+  for (const target of ['/lane/photo.jpg?w=90&format=png', '/lane/photo.jpg?format=png&w=90']) {
+    const head = await rawHead(edge, target);
+    assert.match(head, /^HTTP\/1\.1 200 /);
+    assert.match(head, /\r\ncache-status: imgedge; hit/);
+    // Written by the lane: Node's own server would have capitalised Date.
+    assert.match(head, /\r\ndate: /, target);
+  }
 });
 
 test('other query parameters stay the source\'s identity and reach the origin', { timeout: 30_000 }, async () => {
