@@ -78,7 +78,8 @@ export function parseImageQuery(query: string): ImageQuery {
   found.delete('sig');
   if (found.size === 0) {
     if (sig !== undefined) throw new BadTransform('sig', 'only beside transform parameters');
-    return { sourceQuery, transform: null, sig };
+    // No transform: the query is the source's exactly as sent, as for any object.
+    return { sourceQuery: query, transform: null, sig };
   }
   const raw = (name: string) => found.get(name);
   const t: { -readonly [K in keyof Transform]: Transform[K] } = {};

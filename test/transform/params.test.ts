@@ -13,6 +13,7 @@ test('every order and spelling of one transform is one key; other parameters sta
   assert.equal(images.resolve('/p.jpg', '/p.jpg', '%77=200&format=webp').key, a);
   assert.equal(images.resolve('/p.jpg', '/p.jpg', 'v=a%20b&w=200&x').key, '/p.jpg?v=a%20b&x#w=200');
   assert.equal(images.resolve('/p.jpg', '/p.jpg', 'v=2').key, '/p.jpg?v=2');
+  assert.equal(images.resolve('/p.jpg', '/p.jpg', 'v=%20&&x').key, '/p.jpg?v=%20&&x');
   assert.equal(images.resolve('/p.jpg', '/p.jpg', '').key, '/p.jpg');
   // fit counts with both sides only, and its default is left out.
   assert.equal(canonicalTransform({ w: 10, fit: 'contain' }), 'w=10');
