@@ -227,9 +227,9 @@ test('every variable the edge is given names one of its options, none that is no
     if (!edge) continue;
     const names = [...Object.keys(edge.env), ...(edge.container.env ?? []).map((e) => e.name)];
     for (const variable of names) assert.ok(known.has(variable), `${name}: ${variable} is an option of imgedge edge`);
-    // Peers and signing are refused at start until they are built; the
-    // headless peers Service waits for --peers-dns.
-    for (const unbuilt of ['IMGEDGE_PEERS', 'IMGEDGE_PEERS_DNS', 'IMGEDGE_SELF', 'IMGEDGE_SIGNING_KEY', 'IMGEDGE_CHANGELOG']) {
+    // Peers are refused at start until they are built; the headless peers
+    // Service waits for --peers-dns.
+    for (const unbuilt of ['IMGEDGE_PEERS', 'IMGEDGE_PEERS_DNS', 'IMGEDGE_SELF', 'IMGEDGE_CHANGELOG']) {
       assert.ok(!names.includes(unbuilt), `${name}: ${unbuilt}`);
     }
     assert.deepEqual(edge.container.args, ['edge']);
