@@ -3,6 +3,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import os from 'node:os';
 import sharp from 'sharp';
 import { TestOrigin, Gate } from '../helpers/origin.js';
 import { runToExit, startTestEdge, type TestEdge } from '../helpers/edge.js';
@@ -187,6 +188,29 @@ test('a transform over its time limit is refused (422), not stored, and the edge
   assert.match(res.body.toString(), /TRANSFORM_TIMEOUT/);
   assert.equal((await get(edge.url, '/g/large.jpg')).status, 200);
   assert.equal(await metric(edge, /^imgedge_transforms_total\{result="timeout",format="avif"\}/), 1);
+});
+
+test('more transforms than cores and queue: 503 with Retry-After at once, the rest made, the edge serving on', { timeout: 60_000 }, async () => {
+  const gate = new Gate();
+  origin.set('/q/large.jpg', { body: await photo(2000, 1500), gate, gateAfter: 100 });
+  const edge = await edgeWith(['--transform-queue', '0']);
+  // Every variant waits on the one source fetch, so all reach the cores together when it ends.
+  const asks = Array.from({ length: os.availableParallelism() + 3 }, (_, i) => get(edge.url, `/q/large.jpg?w=${600 + i}&format=avif`));
+  while (origin.count('/q/large.jpg') === 0) await new Promise((resolve) => setImmediate(resolve));
+  gate.open();
+  const answers = await Promise.all(asks);
+  const busy = answers.filter((res) => res.status === 503);
+  assert.ok(busy.length >= 1, `statuses ${answers.map((res) => res.status).join(',')}`);
+  for (const res of busy) {
+    assert.equal(res.headers['retry-after'], '1');
+    assert.match(res.body.toString(), /TRANSFORM_BUSY/);
+  }
+  assert.ok(answers.every((res) => res.status === 200 || res.status === 503));
+  assert.ok(answers.some((res) => res.status === 200));
+  assert.equal(await metric(edge, /^imgedge_transforms_total\{result="busy",format="avif"\}/), busy.length);
+  // Refused, not stored: asked again with the cores free, it is made.
+  const again = busy.length ? await get(edge.url, `/q/large.jpg?w=${600 + answers.indexOf(busy[0]!)}&format=avif`) : null;
+  if (again) assert.equal(again.status, 200);
 });
 
 test('50 concurrent requests of one variant, and one for its source: one origin fetch, one transform', { timeout: 60_000 }, async () => {
