@@ -5,7 +5,7 @@
 // applied, then the metadata dropped: sharp writes no EXIF, XMP or ICC unless
 // told to, and converts a tagged source's colours to sRGB on the way.
 import sharp, { type Metadata, type Sharp } from 'sharp';
-import { ImageTooLarge, TransformBusy, TransformTimeout, UnsupportedImage } from '../errors.js';
+import { BadTransform, ImageTooLarge, TransformBusy, TransformTimeout, UnsupportedImage } from '../errors.js';
 import type { Transform } from './params.js';
 import { Slots } from './slots.js';
 import { sniffFormat, type SourceFormat } from './sniff.js';
@@ -67,6 +67,8 @@ export class Pipeline {
       const sourceFormat = sniffFormat(source);
       const output = format ?? sourceFormat;
       outcome = output;
+      // GIF has no quality to set: a q would be ignored, so it is refused.
+      if (output === 'gif' && t.q !== undefined) throw new BadTransform('q', 'none for a GIF kept as GIF (give a format)');
       const body = await this.#slots.run(() => this.#transform(source, t, output));
       this.events.finished?.('ok', output, (performance.now() - started) / 1000);
       return { body, format: output };
@@ -135,6 +137,7 @@ function encode(image: Sharp, format: OutputFormat, q: number | undefined): Shar
 
 function resultOf(error: unknown): TransformResult {
   if (error instanceof TransformBusy) return 'busy';
+  if (error instanceof BadTransform) return 'unsupported';
   if (error instanceof UnsupportedImage) return 'unsupported';
   if (error instanceof ImageTooLarge) return 'too_large';
   if (error instanceof TransformTimeout) return 'timeout';

@@ -134,6 +134,14 @@ test('every source format in, every output format out, with h, fit and q', { tim
     assert.equal(same.format === 'heif' ? 'avif' : same.format, format);
     assert.deepEqual([same.width, same.height], [40, 30]);
   }
+  // A still GIF is resized as a GIF; a quality for it would be ignored, so it is refused.
+  origin.set('/d/still.gif', { body: await photo(80, 60, 'gif') });
+  const gif = await get(edge.url, '/d/still.gif?w=40');
+  assert.deepEqual(await sharp(gif.body).metadata().then((m) => [m.format, m.width]), ['gif', 40]);
+  const gifQ = await get(edge.url, '/d/still.gif?w=40&q=50');
+  assert.equal(gifQ.status, 400);
+  assert.match(gifQ.body.toString(), /q: allowed values are none for a GIF/);
+  assert.equal((await get(edge.url, '/d/still.gif?w=40&q=50&format=webp')).status, 200);
   // Never enlarged: a width past the source's gives the source's size.
   assert.equal((await sharp((await get(edge.url, '/d/src.jpeg?w=4000')).body).metadata()).width, 400);
 });
