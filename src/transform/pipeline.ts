@@ -59,6 +59,11 @@ export class Pipeline {
     return sniffFormat(source);
   }
 
+  /** A source refused before run() (its size, its format): counted as run() counts its own refusals. */
+  refused(error: unknown): void {
+    if (error instanceof UnsupportedImage || error instanceof ImageTooLarge) this.events.finished?.(resultOf(error), 'none', 0);
+  }
+
   /** `source` transformed; `format` undefined keeps the source's. */
   async run(source: Buffer, t: Transform, format: OutputFormat | undefined): Promise<Variant> {
     const started = performance.now();

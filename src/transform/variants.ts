@@ -19,6 +19,7 @@ import { transformOf } from './params.js';
 import { negotiateFormat } from './negotiate.js';
 import { CONTENT_TYPES, type OutputFormat, type Pipeline } from './pipeline.js';
 import { answerBytes } from './source-bytes.js';
+import type { SourceFormat } from './sniff.js';
 
 export interface SourceLookup {
   readonly key: string;
@@ -53,8 +54,15 @@ export class VariantFetcher implements OriginFetcher {
     const answer = await this.source({ key: sourceKey, target: sourceKey, headers: sourceHeaders, request: sourceHeaders });
     if (answer.status !== 200) return passOn(answer, await answerBytes(answer, this.pipeline.limits.maxSourceBytes));
 
-    const bytes = await answerBytes(answer, this.pipeline.limits.maxSourceBytes);
-    const sourceFormat = this.pipeline.sourceFormat(bytes);
+    let bytes: Buffer;
+    let sourceFormat: SourceFormat;
+    try {
+      bytes = await answerBytes(answer, this.pipeline.limits.maxSourceBytes);
+      sourceFormat = this.pipeline.sourceFormat(bytes);
+    } catch (error) {
+      this.pipeline.refused(error);
+      throw error;
+    }
     const auto = transform.format === 'auto';
     const chosen = auto ? negotiateFormat(headers.accept) : transform.format;
     const format: OutputFormat = chosen === undefined || chosen === 'source' ? sourceFormat : chosen;

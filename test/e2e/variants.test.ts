@@ -182,6 +182,13 @@ test('SVG, a non-image and an animated GIF are refused (415), a bomb and an over
       assert.doesNotMatch(String(res.headers['cache-status']), /hit/, path);
     }
   }
+  const counted = async (result: string) => {
+    const text = (await get(edge.adminUrl, '/metrics')).body.toString();
+    return text.split('\n').filter((l) => l.startsWith(`imgedge_transforms_total{result="${result}"`)).reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+  };
+  assert.equal(await counted('unsupported'), 6);
+  assert.equal(await counted('too_large'), 4);
+  assert.equal(await counted('ok'), 0);
   // The SVG itself passes through as an original would.
   assert.equal((await get(edge.url, '/f/logo.svg')).status, 200);
   origin.set('/f/ok.jpg', { body: await photo(100, 50) });
