@@ -26,6 +26,14 @@ export interface EdgeConfig {
   readonly clientTimeoutMs: number;
   readonly maxHeaderBytes: number;
   readonly drainTimeoutMs: number;
+  /** The replicas of this IDC, this one included, when given as a list. */
+  readonly peers: readonly URL[] | undefined;
+  /** A DNS name whose A and AAAA records are the replicas, when given instead. */
+  readonly peersDns: string | undefined;
+  /** This replica's URL as its peers reach it; derived at start when unset. */
+  readonly self: URL | undefined;
+  readonly peerTimeoutMs: number;
+  readonly peersDnsRefreshMs: number;
   /** Set: every transform request needs a valid sig. */
   readonly signingKey: string | undefined;
   /** Set: the only widths a transform may ask for. */
@@ -81,9 +89,11 @@ export const EDGE_OPTIONS: OptionTable = {
   'default-ttl': { value: 'SECONDS', default: '3600', help: 'freshness when the origin gives none' },
   'negative-ttl': { value: 'SECONDS', default: '10', help: 'how long an origin 404 or 410 is remembered' },
   'stale-if-error': { value: 'SECONDS', default: '86400', help: 'how long past freshness a stored copy may serve while the origin fails' },
-  peers: { value: 'URL,URL', help: 'the replicas of this IDC', notBuilt: 'peering is not built in this version' },
-  'peers-dns': { value: 'NAME', help: 'a DNS name whose addresses are the replicas', notBuilt: 'peering is not built in this version' },
-  self: { value: 'URL', help: "this replica's URL as its peers reach it", notBuilt: 'peering is not built in this version' },
+  peers: { value: 'URL,URL', help: 'the replicas of this IDC, this one included' },
+  'peers-dns': { value: 'NAME', help: 'a DNS name (a headless Service) whose A and AAAA addresses are the replicas' },
+  self: { value: 'URL', help: "this replica's URL as its peers reach it (default: the listen address, or the peer whose address is this host's, on the listen port)" },
+  'peer-timeout-ms': { value: 'N', default: '1000', help: 'a peer that has not acknowledged a fetch within this is marked down, and the origin asked instead' },
+  'peers-dns-refresh-ms': { value: 'N', default: '5000', help: 'how often --peers-dns is resolved again' },
   'signing-key': { value: 'KEY', help: 'require a valid sig on transform requests' },
   'allowed-widths': { value: 'N,N,...', help: 'the only widths a transform may ask for (w); unset allows 1..8192' },
   'max-source-bytes': { value: 'SIZE', default: '25MiB', help: 'larger sources are not transformed (422)' },
@@ -212,6 +222,27 @@ function parseChangelog(value: string): string {
   throw new Error('is not auto or off');
 }
 
+/** A comma-separated list of replica URLs: each a bare http(s) origin, no path. */
+export function parsePeerList(value: string): URL[] {
+  const urls = value.split(',').map((part) => part.trim()).filter((part) => part !== '').map(parsePeerUrl);
+  if (urls.length === 0) throw new Error('names no replica');
+  return urls;
+}
+
+export function parsePeerUrl(value: string): URL {
+  const url = parseHttpUrl(value);
+  if (url.pathname !== '/') throw new Error('must be a bare origin (scheme, host, port), without a path');
+  return url;
+}
+
+/** A DNS name as RFC 1123 allows it: labels of letters, digits and hyphens. */
+export function parseDnsName(value: string): string {
+  const name = value.replace(/\.$/, '');
+  const label = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/i;
+  if (name.length === 0 || name.length > 253 || !name.split('.').every((l) => label.test(l))) throw new Error('is not a DNS name');
+  return name.toLowerCase();
+}
+
 function nonEmpty(value: string): string {
   if (value.trim() === '') throw new Error('is empty');
   return value;
@@ -248,6 +279,7 @@ export function parseEdgeConfig(argv: readonly string[], env: Readonly<Record<st
     maxSourcePixels: read(raw, 'max-source-pixels', positive),
     transformTimeoutMs: read(raw, 'transform-timeout-ms', positive),
     transformQueue: read(raw, 'transform-queue', (v) => parseInteger(v, { min: 0 })),
+    ...peering(raw),
   });
 }
 
@@ -260,6 +292,24 @@ export function parseSignConfig(argv: readonly string[], env: Readonly<Record<st
   const { options: raw, positional } = readOptions(SIGN_OPTIONS, argv, env);
   if (positional.length !== 1) throw new ConfigError('signing-key', 'usage: imgedge sign --signing-key KEY URL');
   return Object.freeze({ signingKey: read(raw, 'signing-key', nonEmpty), url: positional[0]! });
+}
+
+function peering(raw: Raw): Pick<EdgeConfig, 'peers' | 'peersDns' | 'self' | 'peerTimeoutMs' | 'peersDnsRefreshMs'> {
+  const peers = optional(raw, 'peers', parsePeerList);
+  const peersDns = optional(raw, 'peers-dns', parseDnsName);
+  const self = optional(raw, 'self', parsePeerUrl);
+  if (peers && peersDns) throw new ConfigError('peers-dns', 'cannot be given with --peers: choose one source of replicas');
+  if (self && !peers && !peersDns) throw new ConfigError('self', 'needs --peers or --peers-dns');
+  if (self && peers && !peers.some((peer) => peer.origin === self.origin)) {
+    throw new ConfigError('self', `${JSON.stringify(self.origin)} is not one of --peers`);
+  }
+  return {
+    peers,
+    peersDns,
+    self,
+    peerTimeoutMs: read(raw, 'peer-timeout-ms', positive),
+    peersDnsRefreshMs: read(raw, 'peers-dns-refresh-ms', positive),
+  };
 }
 
 export function parseDemoConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): DemoConfig {

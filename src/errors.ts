@@ -49,6 +49,32 @@ export class OriginFailed extends ImgedgeError {
   }
 }
 
+/**
+ * The request already passed through this edge on its way here (its own Via
+ * entry): the chain of origins loops. Refused before anything is forwarded,
+ * so a loop ends at once instead of waiting on itself (508 Loop Detected,
+ * RFC 5842 §7.2, the one status that says so).
+ */
+export class LoopDetected extends ImgedgeError {
+  constructor(pseudonym: string) {
+    super(508, 'LOOP_DETECTED', `this request already passed through this edge (Via carries ${pseudonym}): check --origin of the edges in the chain`);
+  }
+}
+
+/** A peer did not take a fetch (refused, reset, or no acknowledgement in time): the origin is asked instead. */
+export class PeerUnreachable extends ImgedgeError {
+  constructor(readonly peer: string, detail: string) {
+    super(502, 'PEER_UNREACHABLE', `peer ${peer} unreachable: ${detail}`);
+  }
+}
+
+/** A purge was applied here but could not be passed on to every peer. */
+export class PurgeIncomplete extends ImgedgeError {
+  constructor(readonly purged: number, readonly unreached: readonly string[]) {
+    super(502, 'PURGE_INCOMPLETE', `purged ${purged} here, but these peers were not reached (retry the purge): ${unreached.join(', ')}`);
+  }
+}
+
 /** No response head, or no body bytes, within --origin-timeout-ms. */
 export class OriginTimeout extends ImgedgeError {
   constructor() {

@@ -25,6 +25,16 @@ export interface Metrics {
   readonly transforms: Counter<'result' | 'format'>;
   readonly transformDuration: Histogram<'result'>;
   readonly transformQueueDepth: Gauge;
+  readonly peerFetches: Counter<'result'>;
+  readonly peerPurges: Counter<'result'>;
+}
+
+/** The replica set as this replica sees it; one member (itself) without peers. */
+export interface PeerGauges {
+  members(): number;
+  down(): number;
+  /** Stored objects whose owner is this replica (estimated from a sample). */
+  ownedObjects(): number;
 }
 
 export interface CacheGauges {
@@ -35,7 +45,7 @@ export interface CacheGauges {
   ready(): boolean;
 }
 
-export function createMetrics(gauges: CacheGauges): Metrics {
+export function createMetrics(gauges: CacheGauges, peers: PeerGauges): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'imgedge_' });
   const registers = [registry];
@@ -153,7 +163,43 @@ export function createMetrics(gauges: CacheGauges): Metrics {
       help: 'Transforms waiting for a core',
       registers,
     }),
+    peerFetches: new Counter({
+      name: 'imgedge_peer_fetches_total',
+      help: "Misses sent to the key's owner among the replicas, by result (ok; unreachable: the origin was asked instead)",
+      labelNames: ['result'],
+      registers,
+    }),
+    peerPurges: new Counter({
+      name: 'imgedge_peer_purges_total',
+      help: 'Purges passed on to a peer replica, by result (ok, failed)',
+      labelNames: ['result'],
+      registers,
+    }),
   };
+  new Gauge({
+    name: 'imgedge_peers',
+    help: 'Replicas in the replica set, this one included',
+    registers,
+    collect() {
+      this.set(peers.members());
+    },
+  });
+  new Gauge({
+    name: 'imgedge_peers_down',
+    help: 'Peers set aside after a failed fetch; their keys go to the next replica meanwhile',
+    registers,
+    collect() {
+      this.set(peers.down());
+    },
+  });
+  new Gauge({
+    name: 'imgedge_peer_owned_objects',
+    help: 'Stored objects this replica owns among its peers (estimated from a sample of at most 1000)',
+    registers,
+    collect() {
+      this.set(peers.ownedObjects());
+    },
+  });
   new Gauge({
     name: 'imgedge_cache_bytes',
     help: 'Bytes of objects on disk',

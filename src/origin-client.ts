@@ -5,7 +5,6 @@ import { Pool, errors as undiciErrors } from 'undici';
 import type { Readable } from 'node:stream';
 import { OriginTimeout, OriginUnavailable, OriginBodyBroken, ImgedgeError, StorageFailed } from './errors.js';
 import type { HeaderMap } from './http/headers.js';
-import { VIA } from './http/forward.js';
 
 export interface OriginResponse {
   readonly status: number;
@@ -53,7 +52,7 @@ export class OriginClient implements OriginFetcher {
       const response = await this.#pool.request({
         method: 'GET',
         path: this.#basePath + target,
-        headers: { 'user-agent': this.#userAgent, via: VIA, ...headers },
+        headers: { 'user-agent': this.#userAgent, ...headers },
         signal,
         onInfo: onInterim && ((info) => onInterim(info.statusCode, info.headers)),
       });

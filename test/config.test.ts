@@ -127,7 +127,6 @@ test('a flag named like an Object.prototype member is refused as unknown', () =>
 
 test('an option the contract names but this version does not build stops the start, whatever its value', () => {
   const table: [option: string, value: string][] = [
-    ['peers', 'http://a:1,http://b:2'], ['peers-dns', 'imgedge-headless.ns.svc'], ['self', 'http://10.0.0.7:8080'],
     ['changelog', 'redis://redis:6379/2?stream=x'], ['changelog', 'rediss://r:6380'],
   ];
   for (const [option, value] of table) {
@@ -136,6 +135,27 @@ test('an option the contract names but this version does not build stops the sta
     throwsFor(() => parseEdgeConfig(ORIGIN, { [variable]: value }), option, `${variable}=${value}`);
     assert.throws(() => parseEdgeConfig([...ORIGIN, `--${option}`, value], {}), /not built in this version/);
   }
+});
+
+test('peering: a list of replica origins or a DNS name, and this replica among them', () => {
+  const config = parseEdgeConfig([...ORIGIN, '--peers', 'http://10.0.0.7:8080, http://10.0.0.8:8080', '--self', 'http://10.0.0.7:8080'], {});
+  assert.deepEqual(config.peers?.map((u) => u.origin), ['http://10.0.0.7:8080', 'http://10.0.0.8:8080']);
+  assert.equal(config.self?.origin, 'http://10.0.0.7:8080');
+  assert.equal(config.peerTimeoutMs, 1000);
+  assert.equal(parseEdgeConfig(ORIGIN, { IMGEDGE_PEERS_DNS: 'Imgedge-Headless.ns.svc.' }).peersDns, 'imgedge-headless.ns.svc');
+  assert.equal(parseEdgeConfig(ORIGIN, {}).peers, undefined);
+  const refused: [args: string[], option: string][] = [
+    [['--peers', 'http://a:1/path'], 'peers'],
+    [['--peers', ','], 'peers'],
+    [['--peers', 'ftp://a:1'], 'peers'],
+    [['--peers-dns', 'not a name'], 'peers-dns'],
+    [['--peers-dns', '-bad.example'], 'peers-dns'],
+    [['--peers', 'http://a:1', '--peers-dns', 'svc'], 'peers-dns'],
+    [['--self', 'http://a:1'], 'self'],
+    [['--peers', 'http://a:1,http://b:1', '--self', 'http://c:1'], 'self'],
+    [['--peer-timeout-ms', '0'], 'peer-timeout-ms'],
+  ];
+  for (const [args, option] of refused) throwsFor(() => parseEdgeConfig([...ORIGIN, ...args], {}), option, args.join(' '));
 });
 
 test('every option of --help shows its default, and the defaults are what parsing uses', () => {

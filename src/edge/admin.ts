@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Metrics } from '../metrics.js';
 import { BadRequest, Forbidden, Unauthorized } from '../errors.js';
 import { normaliseTarget } from '../http/path.js';
+import { PEER_HEADER } from '../peers/peer-client.js';
 
 export interface Readiness {
   /** Why the edge is not ready, or null when it is. */
@@ -16,8 +17,11 @@ export interface PurgeRequest {
 }
 
 export interface Purger {
-  /** Drops every stored object of these canonical paths and prefixes; returns how many. */
-  purge(request: PurgeRequest): number;
+  /**
+   * Drops every stored object of these canonical paths and prefixes; returns
+   * how many. `fromPeer`: passed on by another replica, so not passed on again.
+   */
+  purge(request: PurgeRequest, fromPeer: boolean): number | Promise<number>;
 }
 
 interface AdminDeps {
@@ -82,7 +86,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
       throw new Unauthorized();
     }
     const purge = parsePurgeBody(request.body);
-    const purged = deps.purger.purge(purge);
+    const purged = await deps.purger.purge(purge, request.headers[PEER_HEADER] !== undefined);
     if (purge.paths.length) deps.metrics.purges.inc({ kind: 'path' }, purge.paths.length);
     if (purge.prefixes.length) deps.metrics.purges.inc({ kind: 'prefix' }, purge.prefixes.length);
     deps.metrics.purgedObjects.inc(purged);

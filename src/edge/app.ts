@@ -9,6 +9,7 @@ import type { Metrics } from '../metrics.js';
 import { ImgedgeError, MethodNotAllowed, RangeNotSatisfiable, OriginFailed, TransformBusy } from '../errors.js';
 import { CACHE_NAME } from '../http/cache-status.js';
 import { registerPublicRoutes, ALLOW } from './public.js';
+import { newPseudonym } from '../http/forward.js';
 import { registerAdminRoutes, type Readiness, type Purger } from './admin.js';
 import { AccessLog, registerAccessLog, requestId } from './access.js';
 import { fastHits, type FastPath } from './fast-hit.js';
@@ -25,6 +26,8 @@ export interface AppOptions {
 export interface PublicAppDeps extends AppOptions {
   readonly cache: Cache;
   readonly images: ImageRequests;
+  /** How this edge names itself in Via; a new one when not given. */
+  readonly pseudonym?: string;
   /** Where access lines go as finished JSON text; the logger when not given. */
   readonly accessLine?: (text: string) => void;
 }
@@ -164,7 +167,7 @@ export function buildPublicApp(deps: PublicAppDeps): FastifyInstance {
   });
 
   registerAccessLog(publicApp, access);
-  registerPublicRoutes(publicApp, deps.cache, deps.images);
+  registerPublicRoutes(publicApp, deps.cache, deps.images, deps.pseudonym ?? newPseudonym());
   return publicApp;
 }
 

@@ -6,13 +6,14 @@ import type { Answer, Cache } from '../cache/cache.js';
 import { BodyWriter } from '../cache/body-writer.js';
 import type { ImageRequests } from '../transform/request.js';
 import { normaliseTarget } from '../http/path.js';
-import { forwardedHeaders } from '../http/forward.js';
+import { forwardedHeaders, passedThrough } from '../http/forward.js';
 import { parseRange, contentRange as contentRangeOf } from '../http/range.js';
 import { isNotModified, ifRangeHolds, NOT_MODIFIED_FIELDS } from '../http/conditional.js';
 import { cacheStatus, cacheStatusLabel } from '../http/cache-status.js';
 import { hasRepeatedHost, httpDateNow, type HeaderMap } from '../http/headers.js';
 import { deliveryFields, objectFields, type BodyFraming } from '../http/answer-head.js';
-import { BadRequest, MethodNotAllowed, RangeNotSatisfiable } from '../errors.js';
+import { BadRequest, LoopDetected, MethodNotAllowed, RangeNotSatisfiable } from '../errors.js';
+import { PEER_HEADER } from '../peers/peer-client.js';
 
 export const ALLOW = 'GET, HEAD';
 
@@ -25,7 +26,11 @@ declare module 'fastify' {
   }
 }
 
-export function registerPublicRoutes(app: FastifyInstance, cache: Cache, images: ImageRequests): void {
+/**
+ * `pseudonym` is how this edge names itself in Via: a request that already
+ * carries it has come back around a loop of origins, and is refused.
+ */
+export function registerPublicRoutes(app: FastifyInstance, cache: Cache, images: ImageRequests, pseudonym: string): void {
   app.decorateRequest('cacheLabel', undefined);
   app.decorateRequest('cacheStatus', undefined);
   // Before any body is read: uploads go to the origin, never through an edge.
@@ -36,18 +41,22 @@ export function registerPublicRoutes(app: FastifyInstance, cache: Cache, images:
   app.route({
     method: ['GET', 'HEAD'],
     url: '*',
-    handler: (request, reply) => serve(cache, images, request, reply),
+    handler: (request, reply) => serve(cache, images, pseudonym, request, reply),
   });
 }
 
-async function serve(cache: Cache, images: ImageRequests, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+async function serve(cache: Cache, images: ImageRequests, pseudonym: string, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  // Before any fill is joined: a looping request would otherwise wait on the fill it is part of.
+  if (passedThrough(request.headers.via, pseudonym)) throw new LoopDetected(pseudonym);
   const url = request.raw.url ?? '/';
   const target = normaliseTarget(url);
   // Checked before any fetch: a bad transform or sig never reaches the origin.
   const q = url.indexOf('?');
   const { key } = images.resolve(q === -1 ? url : url.slice(0, q), target.path, target.query);
+  // A peer waits for this acknowledgement only a short while, then asks the origin itself.
+  if (request.headers[PEER_HEADER] !== undefined && request.method === 'GET') reply.raw.writeProcessing();
   const lookup = {
-    key, target: key, headers: forwardedHeaders(request.headers), request: request.headers,
+    key, target: key, headers: forwardedHeaders(request.headers, pseudonym), request: request.headers,
     onInterim: (status: number, fields: Readonly<Record<string, string | string[]>>) => passInterim(reply, status, fields),
   };
   // RFC 9111 §3.5: what answers an authorised request is that client's own.

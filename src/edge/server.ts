@@ -12,14 +12,17 @@ import { OriginClient } from '../origin-client.js';
 import { createMetrics, type Metrics } from '../metrics.js';
 import { buildAdminApp, buildPublicApp } from './app.js';
 import type { PurgeRequest } from './admin.js';
+import type { Resolver } from '../peers/membership.js';
 import { VERSION } from '../version.js';
-import { NotReady } from '../errors.js';
+import { ConfigError, NotReady, PurgeIncomplete } from '../errors.js';
 import { createLog } from '../log.js';
 import { ImageRequests } from '../transform/request.js';
 import { Pipeline, type TransformEvents } from '../transform/pipeline.js';
 import { VariantFetcher } from '../transform/variants.js';
 import { acceptVaryKey } from '../transform/negotiate.js';
 import os from 'node:os';
+import { newPseudonym } from '../http/forward.js';
+import { Peering, startPeering } from '../peers/peering.js';
 
 export interface RunningEdge {
   readonly publicApp: FastifyInstance;
@@ -57,19 +60,29 @@ function transformEvents(metrics: Metrics): TransformEvents {
 export interface EdgeSeams {
   /** The clock freshness is judged by; tests pass their own. */
   readonly now?: () => number;
+  /** Resolves --peers-dns; the system's DNS when not given. */
+  readonly resolve?: Resolver;
 }
 
 export async function startEdge(config: EdgeConfig, seams: EdgeSeams = {}): Promise<RunningEdge> {
   let state: 'loading' | 'ready' | 'draining' = 'loading';
   let index: CacheIndex | null = null;
   let cache: Cache | null = null;
-  const metrics = createMetrics({
-    bytes: () => index?.bytes ?? 0,
-    objects: () => index?.count ?? 0,
-    maxBytes: () => config.cacheMaxBytes,
-    maxOriginFetches: () => config.maxOriginFetches,
-    ready: () => state === 'ready',
-  });
+  let peering: Peering | null = null;
+  const metrics = createMetrics(
+    {
+      bytes: () => index?.bytes ?? 0,
+      objects: () => index?.count ?? 0,
+      maxBytes: () => config.cacheMaxBytes,
+      maxOriginFetches: () => config.maxOriginFetches,
+      ready: () => state === 'ready',
+    },
+    {
+      members: () => peering?.membership.members.length ?? 1,
+      down: () => peering?.membership.down ?? 0,
+      ownedObjects: () => (index && peering ? peering.ownedObjects(index) : (index?.count ?? 0)),
+    },
+  );
   const processLog = createLog(config.logLevel);
   const common = { metrics, clientTimeoutMs: config.clientTimeoutMs, maxHeaderBytes: config.maxHeaderBytes };
   const adminApp = buildAdminApp({
@@ -77,13 +90,17 @@ export async function startEdge(config: EdgeConfig, seams: EdgeSeams = {}): Prom
     logger: processLog.logger,
     adminToken: config.adminToken,
     readiness: { notReadyReason: () => (state === 'ready' ? null : state === 'loading' ? 'loading the cache index' : 'draining') },
-    purger: { purge: (request: PurgeRequest) => purge(request) },
+    purger: { purge: (request: PurgeRequest, fromPeer: boolean) => purge(request, fromPeer) },
   });
   const log = adminApp.log;
-  const purge = (request: PurgeRequest): number => {
+  const purge = async (request: PurgeRequest, fromPeer: boolean): Promise<number> => {
     // Until the journal is read, what it holds cannot be dropped: the purger is told to retry.
     if (!cache) throw new NotReady('the cache index is still loading');
-    return cache.invalidate(request.paths, request.prefixes);
+    const purged = cache.invalidate(request.paths, request.prefixes);
+    if (!peering || fromPeer) return purged;
+    const unreached = await peering.purgePeers(request);
+    if (unreached.length) throw new PurgeIncomplete(purged, unreached);
+    return purged;
   };
 
   await adminApp.listen({ host: config.adminListen.host, port: config.adminListen.port });
@@ -105,6 +122,19 @@ export async function startEdge(config: EdgeConfig, seams: EdgeSeams = {}): Prom
     maxConnections: config.maxOriginFetches,
     userAgent: `imgedge/${VERSION}`,
   });
+  const pseudonym = newPseudonym();
+  if ((config.peers || config.peersDns) && config.listen.port === 0) {
+    throw new ConfigError('listen', 'needs a fixed port when replicas peer: their peers must know it');
+  }
+  peering = config.peers || config.peersDns
+    ? await startPeering(config, {
+        origin,
+        resolve: seams.resolve,
+        events: { peerFetched: (result) => metrics.peerFetches.inc({ result }) },
+        purged: (ok) => metrics.peerPurges.inc({ result: ok ? 'ok' : 'failed' }),
+        log,
+      })
+    : null;
   const pipeline = new Pipeline(
     {
       maxSourceBytes: config.maxSourceBytes,
@@ -116,7 +146,7 @@ export async function startEdge(config: EdgeConfig, seams: EdgeSeams = {}): Prom
     transformEvents(metrics),
   );
   // A variant's fill reads its source through this same cache.
-  const variants = new VariantFetcher(origin, (lookup) => (lookup.headers.authorization ? cache!.pass(lookup) : cache!.get(lookup)), pipeline);
+  const variants = new VariantFetcher(peering?.fetcher ?? origin, (lookup) => (lookup.headers.authorization ? cache!.pass(lookup) : cache!.get(lookup)), pipeline);
   cache = new Cache(
     store,
     index,
@@ -132,7 +162,7 @@ export async function startEdge(config: EdgeConfig, seams: EdgeSeams = {}): Prom
     cacheEvents(metrics),
   );
   const images = new ImageRequests({ signingKey: config.signingKey, allowedWidths: config.allowedWidths });
-  const publicApp = buildPublicApp({ ...common, logger: log, cache, images, accessLine: processLog.line });
+  const publicApp = buildPublicApp({ ...common, logger: log, cache, images, pseudonym, accessLine: processLog.line });
   await publicApp.listen({ host: config.listen.host, port: config.listen.port });
   state = 'ready';
   log.info(
@@ -143,6 +173,8 @@ export async function startEdge(config: EdgeConfig, seams: EdgeSeams = {}): Prom
       listen: publicApp.server.address(),
       admin: adminApp.server.address(),
       origin: config.origin.href,
+      via: pseudonym,
+      ...(peering ? { self: peering.membership.self, peers: peering.membership.members } : {}),
     },
     'edge ready',
   );
@@ -170,6 +202,7 @@ export async function startEdge(config: EdgeConfig, seams: EdgeSeams = {}): Prom
         clearTimeout(timer);
       }
       await loadedIndex.close();
+      await peering?.close();
       await origin.close();
       await adminApp.close();
       await unlock();

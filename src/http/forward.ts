@@ -3,6 +3,7 @@
 // own: no cookies, no conditionals or ranges (the edge makes its own), no
 // Accept-Encoding (the answer must suit every client), nothing hop-by-hop
 // (RFC 9110 §7.6.1).
+import { randomBytes } from 'node:crypto';
 import type { HeaderMap } from './headers.js';
 
 const NOT_FORWARDED = new Set([
@@ -12,9 +13,31 @@ const NOT_FORWARDED = new Set([
   'if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since',
 ]);
 
-export const VIA = '1.1 imgedge';
+/**
+ * How an edge names itself in Via (RFC 9110 §7.6.3, a pseudonym): unique per
+ * process, so that an edge recognises its own entry on a request that comes
+ * back to it, whichever replica or IDC it passed through meanwhile.
+ */
+export function newPseudonym(): string {
+  return `imgedge-${randomBytes(6).toString('hex')}`;
+}
 
-export function forwardedHeaders(request: Readonly<Record<string, string | string[] | undefined>>): HeaderMap {
+export function viaEntry(pseudonym: string): string {
+  return `1.1 ${pseudonym}`;
+}
+
+/** Whether a Via field value carries an entry received by `pseudonym`. */
+export function passedThrough(via: string | string[] | undefined, pseudonym: string): boolean {
+  if (via === undefined) return false;
+  for (const entry of [via].flat().join(',').split(',')) {
+    // received-protocol SP received-by [ SP comment ]
+    const [, receivedBy] = entry.trim().split(/[ \t]+/);
+    if (receivedBy === pseudonym) return true;
+  }
+  return false;
+}
+
+export function forwardedHeaders(request: Readonly<Record<string, string | string[] | undefined>>, pseudonym: string): HeaderMap {
   const connectionTokens = String(request.connection ?? '').toLowerCase().split(',').map((t) => t.trim());
   const out: HeaderMap = {};
   for (const [name, value] of Object.entries(request)) {
@@ -22,6 +45,7 @@ export function forwardedHeaders(request: Readonly<Record<string, string | strin
     out[name] = Array.isArray(value) ? value.join(', ') : value;
   }
   // RFC 9110 §7.6.3: each intermediary appends itself.
-  out.via = out.via ? `${out.via}, ${VIA}` : VIA;
+  const via = viaEntry(pseudonym);
+  out.via = out.via ? `${out.via}, ${via}` : via;
   return out;
 }

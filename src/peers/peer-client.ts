@@ -1,0 +1,82 @@
+// Fetches from the owner of a key, one of this IDC's replicas. The request is
+// marked (PEER_HEADER), so the owner fetches from its origin and never asks a
+// peer again. The owner acknowledges a peer request at once with a 102, so a
+// dead or stopped peer is told apart from a slow origin within a short
+// timeout: without the acknowledgement the fetch fails as PeerUnreachable,
+// and the caller asks the origin instead.
+import { Agent } from 'undici';
+import { PeerUnreachable } from '../errors.js';
+import type { HeaderMap } from '../http/headers.js';
+import { flattenHeaders, type InterimListener, type OriginResponse } from '../origin-client.js';
+
+/** Marks a request as coming from a peer; its value is the asking replica. */
+export const PEER_HEADER = 'imgedge-peer';
+
+export interface PeerClientOptions {
+  /** This replica, sent as the marker's value. */
+  readonly self: string;
+  /** Until the owner acknowledges (a 102, or its answer). */
+  readonly ackTimeoutMs: number;
+  /** Once acknowledged: the owner has its own origin timeout, so a little more than it. */
+  readonly timeoutMs: number;
+  readonly userAgent: string;
+}
+
+export class PeerClient {
+  readonly #agent: Agent;
+
+  constructor(private readonly options: PeerClientOptions) {
+    this.#agent = new Agent({
+      connectTimeout: options.ackTimeoutMs,
+      headersTimeout: options.timeoutMs,
+      bodyTimeout: options.timeoutMs,
+      keepAliveTimeout: 30_000,
+      pipelining: 1,
+    });
+  }
+
+  async fetch(peer: string, target: string, headers: HeaderMap, signal?: AbortSignal, onInterim?: InterimListener): Promise<OriginResponse> {
+    const ack = new AbortController();
+    const timer = setTimeout(() => ack.abort(), this.options.ackTimeoutMs);
+    const abort = signal ? AbortSignal.any([signal, ack.signal]) : ack.signal;
+    try {
+      const response = await this.#agent.request({
+        origin: peer,
+        method: 'GET',
+        path: target,
+        headers: { 'user-agent': this.options.userAgent, ...headers, [PEER_HEADER]: this.options.self },
+        signal: abort,
+        onInfo: (info) => {
+          clearTimeout(timer);
+          // The acknowledgement is between the replicas; the origin's own interim answers pass on.
+          if (info.statusCode !== 102) onInterim?.(info.statusCode, info.headers);
+        },
+      });
+      clearTimeout(timer);
+      response.body.on('error', () => {});
+      // A replica that is closing answers new requests 503 without a Cache-Status:
+      // not an answer about the object, so the origin is asked instead.
+      if (response.statusCode === 503 && response.headers['cache-status'] === undefined) {
+        response.body.destroy();
+        throw new PeerUnreachable(peer, 'closing');
+      }
+      const setCookie = response.headers['set-cookie'];
+      return {
+        status: response.statusCode,
+        headers: flattenHeaders(response.headers),
+        body: response.body,
+        setCookie: setCookie === undefined ? undefined : [setCookie].flat(),
+      };
+    } catch (error) {
+      if (error instanceof PeerUnreachable || signal?.aborted) throw error;
+      if (ack.signal.aborted) throw new PeerUnreachable(peer, `no acknowledgement within ${this.options.ackTimeoutMs} ms`);
+      throw new PeerUnreachable(peer, (error as { code?: string }).code ?? (error as Error).message);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  close(): Promise<void> {
+    return this.#agent.close();
+  }
+}

@@ -1,0 +1,89 @@
+// A replica's peering, put together from the edge's config: who the replicas
+// are (a list, or a DNS name followed), who this one is, the fetcher the cache
+// uses, and purges passed on. Nothing here runs without --peers or --peers-dns.
+import os from 'node:os';
+import type { FastifyBaseLogger } from 'fastify';
+import type { EdgeConfig } from '../config.js';
+import { ConfigError } from '../errors.js';
+import type { OriginFetcher } from '../origin-client.js';
+import type { CacheIndex } from '../cache/index.js';
+import { primaryKey } from '../cache/key.js';
+import { VERSION } from '../version.js';
+import { Membership, followDns, type Resolver } from './membership.js';
+import { PeerClient } from './peer-client.js';
+import { RoutedFetcher, type PeerEvents } from './routed-fetcher.js';
+import { fanOutPurge } from './purge-fanout.js';
+import { deriveSelf } from './self.js';
+import { systemResolver } from './resolver.js';
+
+export interface PeeringDeps {
+  readonly origin: OriginFetcher;
+  readonly resolve?: Resolver;
+  readonly events: PeerEvents;
+  readonly purged: (ok: boolean) => void;
+  readonly log: FastifyBaseLogger;
+}
+
+export interface Peering {
+  readonly membership: Membership;
+  readonly fetcher: OriginFetcher;
+  /** Passes a purge on to every other replica; resolves with those not reached. */
+  purgePeers(purge: { readonly paths: readonly string[]; readonly prefixes: readonly string[] }): Promise<string[]>;
+  ownedObjects(index: CacheIndex): number;
+  close(): Promise<void>;
+}
+
+const OWNED_SAMPLE = 1000;
+
+export async function startPeering(config: EdgeConfig, deps: PeeringDeps): Promise<Peering> {
+  const self = config.self?.origin ?? deriveSelf(config.listen, config.peers, Object.values(os.networkInterfaces()).flat().filter((a) => a !== undefined));
+  if (!self) throw new ConfigError('self', 'could not be derived from this host\'s addresses: give --self URL');
+  // A peer that failed stays aside long enough to spare every miss a timeout,
+  // short enough that a restarted replica is soon asked again.
+  const membership = new Membership({ self, downMs: Math.max(10 * config.peerTimeoutMs, 5_000) }, config.peers?.map((u) => u.origin) ?? []);
+  if (config.peers && !membership.members.includes(self)) throw new ConfigError('self', `${self} is not one of --peers`);
+  const stopDns = config.peersDns
+    ? await followDns(membership, {
+        name: config.peersDns,
+        protocol: new URL(self).protocol,
+        port: Number(new URL(self).port || 80),
+        intervalMs: config.peersDnsRefreshMs,
+        resolve: deps.resolve ?? systemResolver,
+        failed: (error) => deps.log.warn({ err: (error as Error).message, name: config.peersDns }, 'peers DNS lookup failed; keeping the last replica set'),
+        changed: (members) => deps.log.info({ peers: members }, 'replica set changed'),
+      })
+    : () => {};
+  const client = new PeerClient({
+    self,
+    ackTimeoutMs: config.peerTimeoutMs,
+    timeoutMs: config.originTimeoutMs + config.peerTimeoutMs,
+    userAgent: `imgedge/${VERSION}`,
+  });
+  const adminToken = config.adminToken;
+  return {
+    membership,
+    fetcher: new RoutedFetcher(deps.origin, client, membership, deps.events),
+    purgePeers: async (purge) => {
+      // Without a token no replica accepts a purge, so none reached this point.
+      const unreached = await fanOutPurge(membership.members, purge, {
+        self, adminPort: config.adminListen.port, adminToken: adminToken!, timeoutMs: Math.max(config.peerTimeoutMs, 5_000),
+      });
+      for (let i = 0; i < membership.members.length - 1; i++) deps.purged(i >= unreached.length);
+      return unreached;
+    },
+    ownedObjects: (index) => {
+      // Every key would cost a hash per member: a sample, scaled, is enough for a gauge.
+      const keys = index.keysWithPrefix('/');
+      if (keys.length === 0) return 0;
+      const step = Math.max(1, Math.floor(keys.length / OWNED_SAMPLE));
+      let sampled = 0;
+      let owned = 0;
+      for (let i = 0; i < keys.length; i += step, sampled++) if (membership.owner(primaryKey(keys[i]!)) === self) owned++;
+      return Math.round((owned / sampled) * keys.length);
+    },
+    close: async () => {
+      stopDns();
+      await client.close();
+    },
+  };
+}
