@@ -85,8 +85,8 @@ export function spawnEdge(args: string[], { env = {}, readyTimeoutMs = 20_000 } 
         clearTimeout(timer);
         resolve({
           child,
-          url: `http://127.0.0.1:${ready.listen.port}`,
-          adminUrl: `http://127.0.0.1:${ready.admin.port}`,
+          url: `http://${ready.listen.address}:${ready.listen.port}`,
+          adminUrl: `http://${ready.admin.address}:${ready.admin.port}`,
           output: () => output,
           exited,
           kill: (signal = 'SIGKILL') => {
