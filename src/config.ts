@@ -279,7 +279,7 @@ export function parseEdgeConfig(argv: readonly string[], env: Readonly<Record<st
     maxSourcePixels: read(raw, 'max-source-pixels', positive),
     transformTimeoutMs: read(raw, 'transform-timeout-ms', positive),
     transformQueue: read(raw, 'transform-queue', (v) => parseInteger(v, { min: 0 })),
-    ...peering(raw),
+    ...peering(raw, read(raw, 'listen', parseHostPort)),
   });
 }
 
@@ -294,12 +294,13 @@ export function parseSignConfig(argv: readonly string[], env: Readonly<Record<st
   return Object.freeze({ signingKey: read(raw, 'signing-key', nonEmpty), url: positional[0]! });
 }
 
-function peering(raw: Raw): Pick<EdgeConfig, 'peers' | 'peersDns' | 'self' | 'peerTimeoutMs' | 'peersDnsRefreshMs'> {
+function peering(raw: Raw, listen: HostPort): Pick<EdgeConfig, 'peers' | 'peersDns' | 'self' | 'peerTimeoutMs' | 'peersDnsRefreshMs'> {
   const peers = optional(raw, 'peers', parsePeerList);
   const peersDns = optional(raw, 'peers-dns', parseDnsName);
   const self = optional(raw, 'self', parsePeerUrl);
   if (peers && peersDns) throw new ConfigError('peers-dns', 'cannot be given with --peers: choose one source of replicas');
   if (self && !peers && !peersDns) throw new ConfigError('self', 'needs --peers or --peers-dns');
+  if ((peers || peersDns) && listen.port === 0) throw new ConfigError('listen', 'needs a fixed port when replicas peer: their peers must know it');
   if (self && peers && !peers.some((peer) => peer.origin === self.origin)) {
     throw new ConfigError('self', `${JSON.stringify(self.origin)} is not one of --peers`);
   }

@@ -14,7 +14,7 @@ import { buildAdminApp, buildPublicApp } from './app.js';
 import type { PurgeRequest } from './admin.js';
 import type { Resolver } from '../peers/membership.js';
 import { VERSION } from '../version.js';
-import { ConfigError, NotReady, PurgeIncomplete } from '../errors.js';
+import { NotReady, PurgeIncomplete } from '../errors.js';
 import { createLog } from '../log.js';
 import { ImageRequests } from '../transform/request.js';
 import { Pipeline, type TransformEvents } from '../transform/pipeline.js';
@@ -123,9 +123,6 @@ export async function startEdge(config: EdgeConfig, seams: EdgeSeams = {}): Prom
     userAgent: `imgedge/${VERSION}`,
   });
   const pseudonym = newPseudonym();
-  if ((config.peers || config.peersDns) && config.listen.port === 0) {
-    throw new ConfigError('listen', 'needs a fixed port when replicas peer: their peers must know it');
-  }
   peering = config.peers || config.peersDns
     ? await startPeering(config, {
         origin,

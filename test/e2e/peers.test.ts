@@ -17,7 +17,8 @@ let group: ReplicaGroup;
 
 before(async () => {
   origin = await TestOrigin.start();
-  group = await startReplicas(3, origin.url);
+  // A generous acknowledgement timeout: a loaded machine must not pass for a dead peer.
+  group = await startReplicas(3, origin.url, ['--peer-timeout-ms', '3000']);
 });
 
 after(async () => {
@@ -75,8 +76,8 @@ test('an owner waiting on a slow origin is not taken for a dead peer', async () 
   const target = '/slow-origin.jpg';
   const { other } = roles(target);
   const body = bytes(10 * 1024, 'slow');
-  // Longer than --peer-timeout-ms (1000): the owner's acknowledgement keeps the asker waiting.
-  origin.set(target, { body, latencyMs: 2500 });
+  // Longer than --peer-timeout-ms (3000): the owner's acknowledgement keeps the asker waiting.
+  origin.set(target, { body, latencyMs: 4000 });
   const before = await scrape(group.replicas[other]!.adminUrl, 'imgedge_peer_fetches_total', { result: 'unreachable' });
   const res = await get(group.urls[other]!, target);
   assert.equal(res.status, 200);

@@ -1,0 +1,96 @@
+// The asker's side against real sockets: an owner that never acknowledges
+// (a stopped process still accepts connections) and one that refuses them
+// each cost one short timeout at most, then the origin answers.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { TestOrigin } from '../helpers/origin.js';
+import { bytes } from '../helpers/http.js';
+import { OriginClient } from '../../src/origin-client.js';
+import { Membership } from '../../src/peers/membership.js';
+import { PeerClient, PEER_HEADER } from '../../src/peers/peer-client.js';
+import { RoutedFetcher, type PeerFetchResult } from '../../src/peers/routed-fetcher.js';
+import { ownerOf } from '../../src/peers/ring.js';
+
+const SELF = 'http://127.0.0.1:1';
+const cleanups: (() => Promise<void>)[] = [];
+after(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+});
+
+async function setup(peer: string) {
+  const origin = await TestOrigin.start();
+  const originClient = new OriginClient({ origin: new URL(origin.url), timeoutMs: 5000, maxConnections: 4, userAgent: 'test' });
+  const peers = new PeerClient({ self: SELF, ackTimeoutMs: 200, timeoutMs: 5000, userAgent: 'test' });
+  const membership = new Membership({ self: SELF, downMs: 60_000 }, [peer]);
+  const results: PeerFetchResult[] = [];
+  const fetcher = new RoutedFetcher(originClient, peers, membership, { peerFetched: (result) => results.push(result) });
+  cleanups.push(async () => {
+    await peers.close();
+    await originClient.close();
+    await origin.stop();
+  });
+  /** A target the peer owns. */
+  const owned = (label: string) => {
+    for (let i = 0; ; i++) if (ownerOf(`/${label}-${i}.jpg`, membership.members) === peer) return `/${label}-${i}.jpg`;
+  };
+  return { origin, fetcher, membership, results, owned };
+}
+
+async function silentPeer(): Promise<string> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => sockets.add(socket.on('error', () => {})));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.push(async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  return `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+}
+
+test('an owner that never acknowledges costs one short timeout, then is set aside', async () => {
+  const peer = await silentPeer();
+  const { origin, fetcher, membership, results, owned } = await setup(peer);
+  const target = owned('silent');
+  origin.set(target, { body: bytes(1000, target) });
+  const started = performance.now();
+  const first = await fetcher.fetch(target, { via: '1.1 test' });
+  const firstMs = performance.now() - started;
+  assert.equal(first.status, 200);
+  await first.body.resume().once('end', () => {});
+  assert.ok(firstMs >= 190, `${firstMs} ms: waited for the acknowledgement`);
+  assert.deepEqual(results, ['unreachable']);
+  assert.equal(membership.down, 1);
+  // Set aside: the next of its keys goes to the origin without a wait.
+  const again = performance.now();
+  const second = await fetcher.fetch(owned('silent-2'), {});
+  assert.ok(performance.now() - again < 190);
+  second.body.resume();
+  assert.deepEqual(results, ['unreachable']);
+  assert.equal(origin.requests[0]!.headers[PEER_HEADER], undefined);
+});
+
+test('an owner that refuses connections is passed over at once', async () => {
+  const peer = await silentPeer();
+  await cleanups.pop()!(); // closed again: its port now refuses
+  const { origin, fetcher, results, owned } = await setup(peer);
+  const target = owned('refused');
+  origin.set(target, { body: 'x' });
+  const response = await fetcher.fetch(target, {});
+  assert.equal(response.status, 200);
+  response.body.resume();
+  assert.deepEqual(results, ['unreachable']);
+});
+
+test('a request a peer sent goes to the origin, its mark removed', async () => {
+  const peer = await silentPeer();
+  const { origin, fetcher, results, owned } = await setup(peer);
+  const target = owned('from-peer');
+  origin.set(target, { body: 'y' });
+  const response = await fetcher.fetch(target, { [PEER_HEADER]: 'http://127.0.0.1:2' });
+  assert.equal(response.status, 200);
+  response.body.resume();
+  assert.deepEqual(results, []);
+  assert.equal(origin.requests.length, 1);
+  assert.equal(origin.requests[0]!.headers[PEER_HEADER], undefined);
+});
