@@ -32,6 +32,12 @@ export interface StartOptions {
   readonly cacheMaxBytes?: string;
   /** imgedge only: options for node itself, e.g. --cpu-prof. */
   readonly nodeArgs?: readonly string[];
+  /** imgedge only: the address and ports to listen on (replicas share ports on addresses of their own). */
+  readonly host?: string;
+  readonly port?: number;
+  readonly adminPort?: number;
+  /** imgedge only: further options, e.g. --peers. */
+  readonly args?: readonly string[];
 }
 
 export interface Launched {
@@ -154,18 +160,19 @@ export async function launch(name: TargetName, options: StartOptions): Promise<L
   const dir = tempDir(name);
   const cacheDir = options.cacheDir ?? path.join(dir, 'cache');
   const logFile = path.join(dir, `${name}.log`);
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
+  const port = options.port ?? (await freePort());
+  const host = options.host ?? '127.0.0.1';
+  const base = `http://${host}:${port}`;
   const origin = `127.0.0.1:${options.originPort}`;
   switch (name) {
     case 'imgedge': {
-      const adminPort = await freePort();
+      const adminPort = options.adminPort ?? (await freePort());
       const args = [
-        ...IMGEDGE_NODE_FLAGS, ...(options.nodeArgs ?? []), IMGEDGE_BIN, 'edge', '--origin', `http://${origin}`, '--listen', `127.0.0.1:${port}`,
-        '--admin-listen', `127.0.0.1:${adminPort}`, '--cache-dir', cacheDir, '--log-level', options.logLevel ?? 'warn',
-        ...(options.cacheMaxBytes ? ['--cache-max-bytes', options.cacheMaxBytes] : []),
+        ...IMGEDGE_NODE_FLAGS, ...(options.nodeArgs ?? []), IMGEDGE_BIN, 'edge', '--origin', `http://${origin}`, '--listen', `${host}:${port}`,
+        '--admin-listen', `${host}:${adminPort}`, '--cache-dir', cacheDir, '--log-level', options.logLevel ?? 'warn',
+        ...(options.cacheMaxBytes ? ['--cache-max-bytes', options.cacheMaxBytes] : []), ...(options.args ?? []),
       ];
-      const adminBase = `http://127.0.0.1:${adminPort}`;
+      const adminBase = `http://${host}:${adminPort}`;
       // node itself, not npx: the pid is the server's, for RSS and signals.
       const spawnedAt = performance.now();
       const proc = spawnPinned(name, process.execPath, args, { core: TARGET_CORE, logFile, env: imgedgeEnv() });

@@ -97,7 +97,7 @@ export function createMetrics(gauges: CacheGauges, peers: PeerGauges): Metrics {
     ),
     originFetches: new Counter({
       name: 'imgedge_origin_fetches_total',
-      help: 'Requests made to the origin, by result (ok, not_modified, client_error, server_error, timeout, unavailable, broken, storage_error)',
+      help: 'Requests made upstream, to the origin or, with peers, to the owning replica (imgedge_peer_fetches_total counts those), by result (ok, not_modified, client_error, server_error, timeout, unavailable, broken, storage_error)',
       labelNames: ['result'],
       registers,
     }),
