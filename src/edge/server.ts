@@ -128,7 +128,10 @@ export async function startEdge(config: EdgeConfig, seams: EdgeSeams = {}): Prom
         origin,
         resolve: seams.resolve,
         events: { peerFetched: (result) => metrics.peerFetches.inc({ result }) },
-        purged: (ok) => metrics.peerPurges.inc({ result: ok ? 'ok' : 'failed' }),
+        purged: (confirmed, failed) => {
+          metrics.peerPurges.inc({ result: 'ok' }, confirmed);
+          metrics.peerPurges.inc({ result: 'failed' }, failed);
+        },
         log,
       })
     : null;

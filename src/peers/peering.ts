@@ -20,7 +20,8 @@ export interface PeeringDeps {
   readonly origin: OriginFetcher;
   readonly resolve?: Resolver;
   readonly events: PeerEvents;
-  readonly purged: (ok: boolean) => void;
+  /** How many peers confirmed a purge passed on, and how many did not. */
+  readonly purged: (confirmed: number, failed: number) => void;
   readonly log: FastifyBaseLogger;
 }
 
@@ -68,18 +69,24 @@ export async function startPeering(config: EdgeConfig, deps: PeeringDeps): Promi
       const unreached = await fanOutPurge(membership.members, purge, {
         self, adminPort: config.adminListen.port, adminToken: adminToken!, timeoutMs: Math.max(config.peerTimeoutMs, 5_000),
       });
-      for (let i = 0; i < membership.members.length - 1; i++) deps.purged(i >= unreached.length);
+      deps.purged(membership.members.length - 1 - unreached.length, unreached.length);
       return unreached;
     },
     ownedObjects: (index) => {
-      // Every key would cost a hash per member: a sample, scaled, is enough for a gauge.
-      const keys = index.keysWithPrefix('/');
-      if (keys.length === 0) return 0;
-      const step = Math.max(1, Math.floor(keys.length / OWNED_SAMPLE));
+      // Every key would cost a hash per member: a sample spread over the index, scaled, is enough for a gauge.
+      const total = index.count;
+      if (total === 0) return 0;
+      const step = Math.max(1, Math.floor(total / OWNED_SAMPLE));
+      let seen = 0;
       let sampled = 0;
       let owned = 0;
-      for (let i = 0; i < keys.length; i += step, sampled++) if (membership.owner(primaryKey(keys[i]!)) === self) owned++;
-      return Math.round((owned / sampled) * keys.length);
+      for (const entry of index.entriesOldestFirst()) {
+        if (seen++ % step !== 0) continue;
+        sampled++;
+        if (membership.owner(primaryKey(entry.key)) === self) owned++;
+        if (sampled >= OWNED_SAMPLE) break;
+      }
+      return Math.round((owned / sampled) * total);
     },
     close: async () => {
       stopDns();
