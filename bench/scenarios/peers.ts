@@ -124,12 +124,13 @@ async function throughOwner(replicas: Running[], prefix: string, count: number) 
   const agents = replicas.map(() => new http.Agent({ keepAlive: true, maxSockets: 1 }));
   const local: number[] = [];
   const through: number[] = [];
+  const miss: number[] = [];
   try {
     for (let i = 0; i < count; i++) {
       const path = objectPath({ name: `${prefix}-${i}`, size: SIZE });
       const owner = urls.indexOf(ownerOf(path, urls)!);
       const other = (owner + 1 + (i % (urls.length - 1))) % urls.length;
-      await timedGet(urls[owner] + path, { agent: agents[owner] }); // the miss: now stored at the owner
+      miss.push((await timedGet(urls[owner] + path, { agent: agents[owner] })).totalMs); // now stored at the owner
       await timedGet(urls[owner] + path, { agent: agents[owner] }); // and held in its memory
       // Alternating which is measured first, so neither always meets a warmer machine.
       const measureLocal = async () => local.push((await timedGet(urls[owner] + path, { agent: agents[owner] })).totalMs);
@@ -145,7 +146,7 @@ async function throughOwner(replicas: Running[], prefix: string, count: number) 
   } finally {
     for (const a of agents) a.destroy();
   }
-  return { local, through };
+  return { local, through, miss };
 }
 
 export async function runPeers(ctx: Context): Promise<ScenarioReport> {
@@ -154,11 +155,11 @@ export async function runPeers(ctx: Context): Promise<ScenarioReport> {
   const latencySamples = ctx.quick ? 100 : 400;
   const setup = [
     `${REPLICAS} imgedge replicas on 127.0.0.1-3 (same ports, as pods), all on the target core; ${requests} GETs of ${SIZE / 1024} KiB objects, Zipf (s=${SKEW}) over ${objects} objects, round-robin over the replicas, ${CONCURRENCY} at a time.`,
-    `Through the owner: ${latencySamples} objects, one GET at a time: a hit at the object's owner, and the object's first GET at another replica (a miss there, a hit at the owner), in alternating order.`,
+    `Through the owner: ${latencySamples} objects, one GET at a time: the object's first GET at its owner (a miss, from the origin), a hit there, and its first GET at another replica (a miss there, a hit at the owner), the last two in alternating order.`,
   ];
   if (!ctx.targets.includes('imgedge')) return { title: 'Peers: a 3-replica IDC', setup, tables: [], goals: [], notes: ['imgedge not selected'] };
   const runs: { peered: boolean; run?: Run; error?: string }[] = [];
-  let latency: { local: number[]; through: number[] } | undefined;
+  let latency: { local: number[]; through: number[]; miss: number[] } | undefined;
   let latencyError: string | undefined;
   for (const peered of [false, true]) {
     let replicas: Running[] = [];
@@ -203,6 +204,7 @@ export async function runPeers(ctx: Context): Promise<ScenarioReport> {
         rows: [
           ['at the owner (local hit)', fmt(p50(latency?.local), 2), fmt(p99(latency?.local), 2)],
           ['at another replica, through the owner', fmt(p50(latency?.through), 2), fmt(p99(latency?.through), 2)],
+          ['for comparison: a miss at the owner, from the origin', fmt(p50(latency?.miss), 2), fmt(p99(latency?.miss), 2)],
           ['added by the hop', fmt(added, 2), '—'],
         ],
       },
