@@ -13,6 +13,8 @@ import { registerAdminRoutes, type Readiness, type Purger } from './admin.js';
 import { AccessLog, registerAccessLog, requestId } from './access.js';
 import { fastHits, type FastPath } from './fast-hit.js';
 import { HitLane, timeoutCheckMs } from './hit-lane.js';
+import { registerRelayRoute } from './relay-route.js';
+import type { ChangeSource } from '../changelog/serve.js';
 
 export interface AppOptions {
   readonly metrics: Metrics;
@@ -25,6 +27,8 @@ export interface AppOptions {
 export interface PublicAppDeps extends AppOptions {
   readonly cache: Cache;
   readonly images: ImageRequests;
+  /** The change log this edge relays to edges below it; null when it follows none. */
+  readonly relay?: ChangeSource | null;
   /** Where access lines go as finished JSON text; the logger when not given. */
   readonly accessLine?: (text: string) => void;
 }
@@ -165,6 +169,9 @@ export function buildPublicApp(deps: PublicAppDeps): FastifyInstance {
 
   registerAccessLog(publicApp, access);
   registerPublicRoutes(publicApp, deps.cache, deps.images);
+  // A long poll must end before the connection's idle limit cuts it.
+  const timeoutSec = (deps.clientTimeoutMs ?? DEFAULT_CLIENT_TIMEOUT_MS) / 1000;
+  registerRelayRoute(publicApp, deps.relay ?? null, Math.max(0, Math.min(25, Math.floor(timeoutSec / 2))));
   return publicApp;
 }
 

@@ -20,6 +20,8 @@ import { Pipeline, type TransformEvents } from '../transform/pipeline.js';
 import { VariantFetcher } from '../transform/variants.js';
 import { acceptVaryKey } from '../transform/negotiate.js';
 import os from 'node:os';
+import { Follower, type FollowerTiming } from '../changelog/follower.js';
+import { Relay } from '../changelog/relay.js';
 
 export interface RunningEdge {
   readonly publicApp: FastifyInstance;
@@ -57,13 +59,17 @@ function transformEvents(metrics: Metrics): TransformEvents {
 export interface EdgeSeams {
   /** The clock freshness is judged by; tests pass their own. */
   readonly now?: () => number;
+  /** How the change-log follower polls and backs off; tests make it quicker. */
+  readonly changelogTiming?: Partial<FollowerTiming>;
 }
 
 export async function startEdge(config: EdgeConfig, seams: EdgeSeams = {}): Promise<RunningEdge> {
   let state: 'loading' | 'ready' | 'draining' = 'loading';
   let index: CacheIndex | null = null;
   let cache: Cache | null = null;
+  let follower: Follower | null = null;
   const metrics = createMetrics({
+    changelogLagSeconds: () => follower?.lagSeconds() ?? 0,
     bytes: () => index?.bytes ?? 0,
     objects: () => index?.count ?? 0,
     maxBytes: () => config.cacheMaxBytes,
@@ -132,9 +138,31 @@ export async function startEdge(config: EdgeConfig, seams: EdgeSeams = {}): Prom
     cacheEvents(metrics),
   );
   const images = new ImageRequests({ signingKey: config.signingKey, allowedWidths: config.allowedWidths });
-  const publicApp = buildPublicApp({ ...common, logger: log, cache, images, accessLine: processLog.line });
+  const loadedCache = cache;
+  const indexed = index;
+  follower =
+    config.changelog === 'off'
+      ? null
+      : new Follower({
+          origin: config.origin,
+          cacheDir: config.cacheDir,
+          purge: (paths) => void purge({ paths, prefixes: [] }),
+          markStaleBefore: (time) => loadedCache.markStaleBefore(time),
+          holdsObjects: () => indexed.count > 0,
+          metrics,
+          log,
+          userAgent: `imgedge/${VERSION}`,
+          now: seams.now,
+          timing: seams.changelogTiming,
+        });
+  // Before the first request: a saved gap marks what is held as doubtful.
+  await follower?.load();
+  const publicApp = buildPublicApp({
+    ...common, logger: log, cache, images, accessLine: processLog.line, relay: follower && new Relay(follower),
+  });
   await publicApp.listen({ host: config.listen.host, port: config.listen.port });
   state = 'ready';
+  follower?.start();
   log.info(
     {
       objects: index.count,
@@ -143,6 +171,7 @@ export async function startEdge(config: EdgeConfig, seams: EdgeSeams = {}): Prom
       listen: publicApp.server.address(),
       admin: adminApp.server.address(),
       origin: config.origin.href,
+      changelog: follower ? { following: config.changelog, position: follower.position } : 'off',
     },
     'edge ready',
   );
@@ -162,6 +191,8 @@ export async function startEdge(config: EdgeConfig, seams: EdgeSeams = {}): Prom
         cache!.abortFills();
         publicApp.server.closeAllConnections();
       }, config.drainTimeoutMs);
+      // First: its long polls, and those of edges below relayed by this one, end now.
+      await follower?.stop();
       try {
         await publicApp.close();
         // An object whose last byte went out may still be committing: the journal must hear of it.

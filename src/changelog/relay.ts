@@ -1,0 +1,41 @@
+// Tiering: an edge whose origin is a parent edge follows the parent, and the
+// parent relays the log it follows, each entry only once it has applied it
+// itself. A child that purges on an entry therefore refetches from a parent
+// that already dropped the old bytes. Recent entries come from memory, older
+// ones from upstream, cut at what this edge has applied.
+import type { ChangeEntry } from './log.js';
+import type { ChangeSource } from './serve.js';
+import type { Follower } from './follower.js';
+
+export class Relay implements ChangeSource {
+  constructor(private readonly follower: Follower) {}
+
+  /** '' while this edge has no position in any log: the route answers 404 then. */
+  get id(): string {
+    return this.follower.relayId ?? '';
+  }
+
+  get first(): number {
+    return this.follower.upstreamFirst;
+  }
+
+  get last(): number {
+    return this.follower.position?.seq ?? 0;
+  }
+
+  async read(from: number, limit: number): Promise<readonly ChangeEntry[]> {
+    const last = this.last;
+    if (from > last) return [];
+    const recent = this.follower.recent;
+    const start = recent[0]?.seq;
+    if (start !== undefined && from >= start) return recent.slice(from - start, from - start + limit).filter((e) => e.seq <= last);
+    const followed = this.follower.position?.log;
+    const page = await this.follower.fetchPage(from, limit);
+    if (page.log !== followed) throw new Error('the upstream log changed under the relay');
+    return page.entries.filter((e) => e.seq <= last);
+  }
+
+  waitBeyond(seq: number, ms: number, signal?: AbortSignal): Promise<void> {
+    return this.follower.appliedBeyond(seq, ms, signal);
+  }
+}
