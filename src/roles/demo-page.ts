@@ -82,9 +82,9 @@ export function demoPage({ originUrl, adminUrl, uploadToken }: { originUrl: stri
 <html lang="en"><head><meta charset="utf-8"><title>imgedge demo</title>
 <style>
 body{font-family:system-ui,sans-serif;margin:2rem;background:#f6f7f9;color:#222}
-main{display:grid;grid-template-columns:repeat(auto-fill,minmax(360px,1fr));gap:1.5rem}
+main{display:grid;grid-template-columns:repeat(auto-fill,minmax(660px,1fr));gap:1.5rem}
 figure{margin:0;background:#fff;border-radius:8px;padding:.75rem;box-shadow:0 1px 3px #0002}
-.sizes{display:flex;gap:.5rem;align-items:flex-end}
+.sizes{display:flex;flex-wrap:wrap;gap:.5rem;align-items:flex-end}
 img{height:auto;border-radius:4px;background:#ddd}
 figcaption{font-size:.85rem;margin-top:.5rem}
 .status code{background:#eef;padding:0 .2rem}
@@ -163,7 +163,6 @@ async function upload(body) {
     const seen = await load(figure);
     const ms = Math.round(performance.now() - acked);
     if (seen.etag === etag) {
-      figure.dataset.width = '';
       result.textContent = 'origin: ' + put.status + ' ETag ' + etag + ' (log entry ' + put.headers.get('x-imgedge-seq') + ')\\n' +
         'edge:   the new bytes after ' + ms + ' ms, Cache-Status: ' + seen.status;
       document.body.dataset.uploaded = etag;

@@ -73,7 +73,7 @@ function withCors(handler: Handler): (req: http.IncomingMessage, res: http.Serve
   };
 }
 
-export async function startDemo(config: DemoConfig): Promise<RunningDemo> {
+export async function startDemo(config: DemoConfig, print: (text: string) => void = (text) => process.stdout.write(text)): Promise<RunningDemo> {
   const dir = path.resolve(config.dir);
   await fsp.mkdir(dir, { recursive: true });
   const { upload: uploadToken, admin: adminToken } = await tokens(dir);
@@ -117,7 +117,7 @@ export async function startDemo(config: DemoConfig): Promise<RunningDemo> {
     await store.log.append({ op: 'purge', path: '/' });
   }
 
-  process.stdout.write(`
+  print(`
 imgedge demo is running.
 
   open the page:   ${edgeUrl}/
