@@ -19,8 +19,11 @@ import { runMiss } from './scenarios/miss.js';
 import { runBig } from './scenarios/big.js';
 import { runRestart } from './scenarios/restart.js';
 import { runVariants } from './scenarios/variants.js';
+import { runInvalidation } from './scenarios/invalidation.js';
 
-const SCENARIOS = { hits: runHits, stampede: runStampede, miss: runMiss, big: runBig, restart: runRestart, variants: runVariants } as const;
+const SCENARIOS = {
+  hits: runHits, stampede: runStampede, miss: runMiss, big: runBig, restart: runRestart, variants: runVariants, invalidation: runInvalidation,
+} as const;
 type ScenarioName = keyof typeof SCENARIOS;
 const SCENARIO_NAMES = Object.keys(SCENARIOS) as ScenarioName[];
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
