@@ -12,7 +12,8 @@ export function registerRelayRoute(app: FastifyInstance, relay: ChangeSource | n
     request.cacheLabel = 'none';
     request.cacheStatus = `${CACHE_NAME}; detail=changelog`;
     if (!relay || relay.id === '') throw new NotFound('this edge follows no change log');
-    const query = parseChangesQuery(request.raw.url!.slice(request.raw.url!.indexOf('?') + 1 || request.raw.url!.length));
+    const url = request.raw.url ?? '';
+    const query = parseChangesQuery(url.includes('?') ? url.slice(url.indexOf('?') + 1) : '');
     const aborter = new AbortController();
     reply.raw.once('close', () => aborter.abort());
     const page = await changesPage(relay, { ...query, waitSec: Math.min(query.waitSec, maxWaitSec) }, aborter.signal);
