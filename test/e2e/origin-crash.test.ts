@@ -86,3 +86,16 @@ test('SIGKILL in the middle of uploads: every file old or new and whole, its ver
   assert.deepEqual(fs.readdirSync(path.join(root, '.imgedge', 'tmp')), [], 'nothing left pending');
   t.diagnostic(`${acknowledged.length} writes acknowledged over 3 kills; ${entries.length} log entries`);
 });
+
+test('SIGTERM: the origin answers its long polls, finishes, and exits 0', { timeout: 30_000 }, async () => {
+  const root = path.join(tempDir('sigterm'), 'root');
+  const origin = await spawnOrigin(['--root', root, '--upload-token', TOKEN]);
+  const poll = fetch(`${origin.url}/.imgedge/changes?from=1&wait=30`);
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const started = Date.now();
+  origin.kill('SIGTERM');
+  const page = parseChangesPage(await (await poll).json());
+  assert.deepEqual(page.entries, []);
+  assert.deepEqual(await origin.exited, { code: 0, signal: null });
+  assert.ok(Date.now() - started < 10_000, 'not held for the long poll');
+});

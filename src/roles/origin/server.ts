@@ -9,6 +9,7 @@ import { normaliseTarget } from '../../http/path.js';
 import { CHANGES_PATH, parseChangesQuery } from '../../changelog/wire.js';
 import { changesPage, CHANGES_HEADERS } from '../../changelog/serve.js';
 import { createLog } from '../../log.js';
+import type { ChangeEntry } from '../../changelog/log.js';
 import { OriginStore } from './store.js';
 import { serveFile } from './serve.js';
 import { handleWrite, type WriteRules } from './upload.js';
@@ -18,6 +19,8 @@ export const ORIGIN_ALLOW = 'GET, HEAD, PUT, DELETE';
 export interface OriginHandlerOptions extends WriteRules {
   readonly maxAgeSec: number;
   readonly onError?: (error: unknown) => void;
+  /** One line per acknowledged write: the origin's audit trail beside its log. */
+  readonly onWrite?: (entry: ChangeEntry, remote: string | undefined) => void;
 }
 
 export interface Handler {
@@ -54,7 +57,7 @@ export function createOriginHandler(store: OriginStore, options: OriginHandlerOp
     }
     if (method === 'PUT' || method === 'DELETE') {
       if (target.query) throw new BadRequest('a write takes no query string');
-      await handleWrite(store, target.path, req, res, options);
+      options.onWrite?.(await handleWrite(store, target.path, req, res, options), req.socket.remoteAddress);
       return;
     }
     await serveFile(store, target.path, req, res, options.maxAgeSec);
@@ -88,6 +91,7 @@ export async function startOrigin(config: OriginConfig): Promise<RunningOrigin> 
     maxUploadBytes: config.maxUploadBytes,
     maxAgeSec: config.maxAgeSec,
     onError: (error) => log.error({ err: error }, 'unexpected error'),
+    onWrite: (entry, remote) => log.info({ op: entry.op, path: entry.path, seq: entry.seq, etag: entry.etag, remote }, 'write'),
   });
   const server = http.createServer({ requestTimeout: 0 }, handler);
   // Checked before the client sends the body: the handler sends 100 Continue itself.

@@ -13,7 +13,6 @@ import type { Readable } from 'node:stream';
 import { ChangeLog, type ChangeEntry, type LogOptions } from '../../changelog/log.js';
 import { fsyncDir } from '../../changelog/durable.js';
 import { RESERVED_SEGMENT } from '../../changelog/wire.js';
-import { normaliseTarget } from '../../http/path.js';
 import { BadPath, Conflict, PayloadTooLarge, UnsupportedMediaType } from '../../errors.js';
 import { sniffImage, SNIFF_BYTES } from './sniff.js';
 
@@ -83,11 +82,6 @@ export class OriginStore {
     const relative = path.relative(this.root, file);
     if (relative.startsWith('..') || path.isAbsolute(relative)) throw new BadPath('outside the root');
     return file;
-  }
-
-  /** The canonical form of a target's path, the form the log and the edges use. */
-  static canonicalPath(target: string): string {
-    return normaliseTarget(target).path;
   }
 
   /** What is known of a file's current version: from memory when unchanged, else hashed from the open fd. */

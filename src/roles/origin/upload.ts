@@ -6,6 +6,7 @@ import type http from 'node:http';
 import { tokenMatches } from '../../edge/admin.js';
 import { BadRequest, Forbidden, NotFound, PayloadTooLarge, Unauthorized } from '../../errors.js';
 import type { OriginStore } from './store.js';
+import type { ChangeEntry } from '../../changelog/log.js';
 
 export interface WriteRules {
   readonly uploadToken: string | undefined;
@@ -19,13 +20,13 @@ function authorise(req: http.IncomingMessage, rules: WriteRules): void {
 
 export async function handleWrite(
   store: OriginStore, canonicalPath: string, req: http.IncomingMessage, res: http.ServerResponse, rules: WriteRules,
-): Promise<void> {
+): Promise<ChangeEntry> {
   authorise(req, rules);
   if (req.method === 'DELETE') {
     const entry = await store.delete(canonicalPath);
     if (!entry) throw new NotFound();
     res.writeHead(204, { 'x-imgedge-seq': String(entry.seq) }).end();
-    return;
+    return entry;
   }
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > rules.maxUploadBytes) throw new PayloadTooLarge(rules.maxUploadBytes);
@@ -39,4 +40,5 @@ export async function handleWrite(
     'x-imgedge-seq': String(entry.seq),
     ...(created ? { location: canonicalPath } : {}),
   }).end();
+  return entry;
 }
