@@ -31,3 +31,32 @@ export async function writeFileDurably(file: string, text: string): Promise<void
   }
   await fsyncDir(path.dirname(file));
 }
+
+/**
+ * fsyncs of a directory shared by the callers that need one at the same time:
+ * a caller that arrives while one runs waits for the next, which starts when
+ * that one ends and covers every caller that came meanwhile (group commit for
+ * directory entries).
+ */
+export class DirSyncs {
+  readonly #running = new Map<string, Promise<void>>();
+  readonly #next = new Map<string, Promise<void>>();
+
+  sync(dir: string): Promise<void> {
+    const next = this.#next.get(dir);
+    if (next) return next;
+    const running = this.#running.get(dir);
+    const start = (): Promise<void> => {
+      this.#next.delete(dir);
+      const sync = fsyncDir(dir).finally(() => {
+        if (this.#running.get(dir) === sync) this.#running.delete(dir);
+      });
+      this.#running.set(dir, sync);
+      return sync;
+    };
+    if (!running) return start();
+    const queued = running.catch(() => {}).then(start);
+    this.#next.set(dir, queued);
+    return queued;
+  }
+}

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { ChangeLog, type ChangeEntry, type LogOptions } from '../../changelog/log.js';
-import { fsyncDir } from '../../changelog/durable.js';
+import { DirSyncs } from '../../changelog/durable.js';
 import { RESERVED_SEGMENT } from '../../changelog/wire.js';
 import { BadPath, Conflict, PayloadTooLarge, UnsupportedMediaType } from '../../errors.js';
 import { sniffImage, SNIFF_BYTES } from './sniff.js';
@@ -51,6 +51,7 @@ class PathLocks {
 export class OriginStore {
   readonly #locks = new PathLocks();
   readonly #versions = new Map<string, FileVersion>();
+  readonly #dirs = new DirSyncs();
   readonly #tmp: string;
 
   private constructor(
@@ -117,7 +118,7 @@ export class OriginStore {
     let committed = false;
     try {
       const { etag, head } = await this.#receive(pending, body, maxBytes);
-      await fsyncDir(this.#tmp);
+      await this.#dirs.sync(this.#tmp);
       return await this.#locks.run(canonicalPath, async () => {
         const existed = await fsp.stat(file).then((s) => {
           if (!s.isFile()) throw new Conflict('a directory is at that path');
@@ -127,7 +128,7 @@ export class OriginStore {
         const entry = await this.log.append({ op: 'put', path: canonicalPath, etag, tx });
         committed = true;
         await fsp.rename(pending, file);
-        await fsyncDir(path.dirname(file));
+        await this.#dirs.sync(path.dirname(file));
         const stat = await fsp.stat(file);
         this.#versions.set(file, { size: stat.size, mtimeMs: stat.mtimeMs, etag, head });
         return { created: !existed, entry };
@@ -147,7 +148,7 @@ export class OriginStore {
       const tx = randomBytes(12).toString('hex');
       const marker = path.join(this.#tmp, `${tx}.del`);
       await fsp.writeFile(marker, '');
-      await fsyncDir(this.#tmp);
+      await this.#dirs.sync(this.#tmp);
       let entry: ChangeEntry;
       try {
         entry = await this.log.append({ op: 'delete', path: canonicalPath, tx });
@@ -156,7 +157,7 @@ export class OriginStore {
         throw error;
       }
       await fsp.rm(file, { force: true });
-      await fsyncDir(path.dirname(file));
+      await this.#dirs.sync(path.dirname(file));
       this.#versions.delete(file);
       await fsp.rm(marker, { force: true });
       return entry;
@@ -208,7 +209,7 @@ export class OriginStore {
     }
     if (!created) return;
     for (let d = dir; ; d = path.dirname(d)) {
-      await fsyncDir(path.dirname(d));
+      await this.#dirs.sync(path.dirname(d));
       if (d === created) break;
     }
   }
@@ -237,11 +238,11 @@ export class OriginStore {
         } else {
           await fsp.rm(file, { force: true });
         }
-        await fsyncDir(path.dirname(file));
+        await this.#dirs.sync(path.dirname(file));
       }
       await fsp.rm(temp, { force: true });
     }
-    await fsyncDir(this.#tmp);
+    await this.#dirs.sync(this.#tmp);
   }
 
   async close(): Promise<void> {
