@@ -248,8 +248,11 @@ export class Follower {
       next = { log: page.log, seq: page.last, staleBefore: now };
       this.#recent = [];
     } else if (!known) {
-      // Nothing held, so nothing to doubt: start at the end.
-      next = { log: page.log, seq: page.last, staleBefore: 0 };
+      // Nothing held: start at the end. A fill that began before this answer
+      // and commits after it may hold bytes an entry replaced: doubt it too.
+      const now = this.#now();
+      this.deps.markStaleBefore(now);
+      next = { log: page.log, seq: page.last, staleBefore: now };
     } else {
       applied = page.entries.filter((e) => e.seq > known.seq);
       if (applied.length) this.deps.purge(applied.map((e) => e.path));

@@ -9,7 +9,15 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
 import { fsyncDir, writeFileDurably } from './durable.js';
+
+// A raw fd for the segment being written: appends go through it, one write and one fdatasync per batch.
+const openFd = promisify(fs.open);
+const writeFd = promisify(fs.write);
+const fdatasync = promisify(fs.fdatasync);
+const ftruncate = promisify(fs.ftruncate);
+const closeFd = promisify(fs.close);
 
 export type ChangeOp = 'put' | 'delete' | 'purge';
 
@@ -94,6 +102,8 @@ export class ChangeLog {
   #writing: Promise<void> | null = null;
   #waiters = new Set<() => void>();
   #closed = false;
+  /** Set when a failed write could not be undone: the log takes no more appends rather than risk a torn line mid-file. */
+  #broken: Error | null = null;
 
   private constructor(
     readonly dir: string,
@@ -149,7 +159,7 @@ export class ChangeLog {
     if (entries.length && entries.at(-1)!.seq !== last) throw new Error(`change log segment ${newest.file} is not numbered in order`);
     newest.lastTime = entries.at(-1)?.time ?? 0;
     for (const segment of segments.slice(0, -1)) segment.lastTime = (await lastEntryOf(segment.file))?.time ?? 0;
-    const fd = fs.openSync(newest.file, 'a');
+    const fd = await openFd(newest.file, 'a');
     const tail = entries.slice(-TAIL_ENTRIES).map(publicEntry);
     const log = new ChangeLog(dir, id, segments, tail, last, fd, options);
     await log.#trim();
@@ -168,6 +178,7 @@ export class ChangeLog {
   /** Appends a change; resolves once it is on disk (fsynced), with its sequence number. */
   append(change: NewChange): Promise<ChangeEntry> {
     if (this.#closed) return Promise.reject(new Error('change log closed'));
+    if (this.#broken) return Promise.reject(this.#broken);
     return new Promise((resolve, reject) => {
       this.#pending.push({ change, resolve, reject });
       this.#writing ??= this.#writeAll();
@@ -198,9 +209,17 @@ export class ChangeLog {
     const text = stored.map((e) => `${JSON.stringify(e)}\n`).join('');
     const bytes = Buffer.from(text);
     const fd = this.#fd;
-    await new Promise<void>((resolve, reject) => fs.write(fd, bytes, (error) => (error ? reject(error) : resolve())));
-    await new Promise<void>((resolve, reject) => fs.fdatasync(fd, (error) => (error ? reject(error) : resolve())));
     const segment = this.#segments.at(-1)!;
+    try {
+      for (let at = 0; at < bytes.length; ) at += (await writeFd(fd, bytes, at, bytes.length - at)).bytesWritten;
+      await fdatasync(fd);
+    } catch (error) {
+      // Nothing of this batch was acknowledged: cut it off, so the next append starts on a line of its own.
+      await ftruncate(fd, segment.bytes).catch((cut: Error) => {
+        this.#broken = new Error(`change log unusable after a failed write: ${cut.message}`);
+      });
+      throw error;
+    }
     segment.bytes += bytes.length;
     segment.lastTime = time;
     this.#last += stored.length;
@@ -215,12 +234,12 @@ export class ChangeLog {
   async #roll(): Promise<void> {
     const first = this.#last + 1;
     const file = path.join(this.dir, segmentName(first));
-    const fd = fs.openSync(file, 'a');
+    const fd = await openFd(file, 'a');
     await fsyncDir(this.dir);
     const old = this.#fd;
     this.#fd = fd;
     this.#segments.push({ first, file, bytes: 0, lastTime: 0 });
-    fs.close(old, () => {});
+    await closeFd(old).catch(() => {});
     await this.#trim();
   }
 
@@ -306,7 +325,7 @@ export class ChangeLog {
     this.#closed = true;
     await this.#writing;
     for (const wake of this.#waiters) wake();
-    fs.closeSync(this.#fd);
+    await closeFd(this.#fd);
   }
 }
 

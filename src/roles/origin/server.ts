@@ -57,7 +57,8 @@ export function createOriginHandler(store: OriginStore, options: OriginHandlerOp
     }
     if (method === 'PUT' || method === 'DELETE') {
       if (target.query) throw new BadRequest('a write takes no query string');
-      options.onWrite?.(await handleWrite(store, target.path, req, res, options), req.socket.remoteAddress);
+      const entry = await handleWrite(store, target.path, req, res, options);
+      options.onWrite?.(entry, req.socket.remoteAddress);
       return;
     }
     await serveFile(store, target.path, req, res, options.maxAgeSec);

@@ -10,6 +10,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
+import { LRUCache } from 'lru-cache';
 import { ChangeLog, type ChangeEntry, type LogOptions } from '../../changelog/log.js';
 import { DirSyncs } from '../../changelog/durable.js';
 import { RESERVED_SEGMENT } from '../../changelog/wire.js';
@@ -50,7 +51,8 @@ class PathLocks {
 
 export class OriginStore {
   readonly #locks = new PathLocks();
-  readonly #versions = new Map<string, FileVersion>();
+  /** What was learnt of the files read or written lately (hashing a file again costs a whole read). */
+  readonly #versions = new LRUCache<string, FileVersion>({ max: 100_000 });
   readonly #dirs = new DirSyncs();
   readonly #tmp: string;
 
