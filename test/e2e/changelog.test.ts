@@ -225,3 +225,20 @@ test('an origin without a change log costs the edge an occasional probe and noth
   assert.equal(probes, 1);
   assert.equal(await metricValue(off.edge, 'imgedge_changelog_state', { state: 'off' }), 1);
 });
+
+test('an edge whose saved position is ahead of the log (a log restored from an older copy) revalidates everything it holds', async (t) => {
+  const origin = await startTestImgedgeOrigin();
+  t.after(() => origin.close());
+  const cacheDir = path.join(tempDir('ahead'), 'cache');
+  const first = await edgeFor(origin, { cacheDir });
+  await holdTwo(origin, first);
+  await first.close();
+  const file = path.join(cacheDir, POSITION_FILE);
+  const saved = JSON.parse(fs.readFileSync(file, 'utf8')) as { seq: number };
+  fs.writeFileSync(file, JSON.stringify({ ...saved, seq: saved.seq + 100 }));
+  const second = await edgeFor(origin, { cacheDir });
+  t.after(() => second.close());
+  assert.equal(await metricValue(second.edge, 'imgedge_changelog_gaps_total', { reason: 'ahead' }), 1);
+  assert.match(await cacheStatus(second, '/g/0.png'), /fwd=stale; fwd-status=304/);
+  assert.equal(await metricValue(second.edge, 'imgedge_changelog_position'), origin.origin.store.log.last);
+});
