@@ -11,6 +11,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { fsyncDir, writeFileDurably } from './durable.js';
+import { SEGMENT_NAME, lastEntryOf, parseLines, publicEntry, readEntries, segmentName, type StoredEntry } from './segments.js';
 
 // A raw fd for the segment being written: appends go through it, one write and one fdatasync per batch.
 const openFd = promisify(fs.open);
@@ -38,8 +39,6 @@ export interface NewChange {
   readonly tx?: string;
 }
 
-type StoredEntry = ChangeEntry & { readonly tx?: string };
-
 export interface LogOptions {
   /** Segments older than this (by their last entry) are dropped. */
   readonly maxAgeMs: number;
@@ -58,38 +57,6 @@ interface Segment {
 
 /** Entries kept in memory for followers close to the end, which is nearly all of them. */
 const TAIL_ENTRIES = 4096;
-
-const SEGMENT_NAME = /^(\d{20})\.jsonl$/;
-
-function segmentName(first: number): string {
-  return `${String(first).padStart(20, '0')}.jsonl`;
-}
-
-function isStoredEntry(value: unknown): value is StoredEntry {
-  const e = value as StoredEntry;
-  return (
-    typeof e === 'object' && e !== null && Number.isSafeInteger(e.seq) && e.seq > 0 &&
-    (e.op === 'put' || e.op === 'delete' || e.op === 'purge') && typeof e.path === 'string' &&
-    Number.isFinite(e.time) && (e.etag === undefined || typeof e.etag === 'string')
-  );
-}
-
-function parseLines(text: string): StoredEntry[] {
-  const entries: StoredEntry[] = [];
-  for (const line of text.split('\n')) {
-    if (!line) continue;
-    const parsed: unknown = JSON.parse(line);
-    if (!isStoredEntry(parsed)) throw new Error(`change log entry without its fields: ${line.slice(0, 200)}`);
-    entries.push(parsed);
-  }
-  return entries;
-}
-
-/** What followers are told: the entry without the writer's bookkeeping. */
-function publicEntry(entry: StoredEntry): ChangeEntry {
-  const { seq, op, path: p, etag, time } = entry;
-  return etag === undefined ? { seq, op, path: p, time } : { seq, op, path: p, etag, time };
-}
 
 export class ChangeLog {
   readonly #segments: Segment[];
@@ -268,13 +235,12 @@ export class ChangeLog {
     const tailFirst = this.#tail[0]?.seq ?? Number.POSITIVE_INFINITY;
     if (start >= tailFirst) return this.#tail.slice(start - tailFirst, start - tailFirst + limit);
     const segment = [...this.#segments].reverse().find((s) => s.first <= start)!;
-    const text = await fsp.readFile(segment.file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    const entries = await readEntries(segment.file).catch((error: NodeJS.ErrnoException) => {
       // Trimmed while we looked: the caller asks again and starts at the new first.
-      if (error.code === 'ENOENT') return '';
+      if (error.code === 'ENOENT') return [];
       throw error;
     });
-    const whole = text.slice(0, text.lastIndexOf('\n') + 1);
-    return parseLines(whole).filter((e) => e.seq >= start).slice(0, limit).map(publicEntry);
+    return entries.filter((e) => e.seq >= start).slice(0, limit).map(publicEntry);
   }
 
   /**
@@ -301,8 +267,7 @@ export class ChangeLog {
     const found = new Map<string, StoredEntry>();
     for (const segment of [...this.#segments].reverse()) {
       if (found.size === txs.size) break;
-      const text = await fsp.readFile(segment.file, 'utf8');
-      for (const entry of parseLines(text.slice(0, text.lastIndexOf('\n') + 1))) {
+      for (const entry of await readEntries(segment.file)) {
         if (entry.tx !== undefined && txs.has(entry.tx)) found.set(entry.tx, entry);
       }
     }
@@ -313,8 +278,7 @@ export class ChangeLog {
   async latestFor(paths: ReadonlySet<string>): Promise<Map<string, StoredEntry>> {
     const latest = new Map<string, StoredEntry>();
     for (const segment of this.#segments) {
-      const text = await fsp.readFile(segment.file, 'utf8');
-      for (const entry of parseLines(text.slice(0, text.lastIndexOf('\n') + 1))) {
+      for (const entry of await readEntries(segment.file)) {
         if (paths.has(entry.path)) latest.set(entry.path, entry);
       }
     }
@@ -326,22 +290,5 @@ export class ChangeLog {
     await this.#writing;
     for (const wake of this.#waiters) wake();
     await closeFd(this.#fd);
-  }
-}
-
-async function lastEntryOf(file: string): Promise<StoredEntry | null> {
-  const handle = await fsp.open(file, 'r');
-  try {
-    const { size } = await handle.stat();
-    const length = Math.min(size, 64 * 1024);
-    const buf = Buffer.alloc(length);
-    await handle.read(buf, 0, length, size - length);
-    const lines = buf.toString('utf8').split('\n').filter(Boolean);
-    const line = lines.at(-1);
-    if (!line) return null;
-    const parsed: unknown = JSON.parse(line);
-    return isStoredEntry(parsed) ? parsed : null;
-  } finally {
-    await handle.close();
   }
 }
