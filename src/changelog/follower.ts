@@ -215,7 +215,9 @@ export class Follower {
       headers: { 'user-agent': this.deps.userAgent },
       signal: this.#stop.signal,
     });
-    if (statusCode === 404 || statusCode === 405 || statusCode === 501) {
+    // A refusal (404 from most servers, 403 from S3 for a key that is not
+    // there) means this origin keeps no log; a 5xx or a timeout, that it is in trouble.
+    if ((statusCode >= 400 && statusCode < 500 && ![408, 425, 429].includes(statusCode)) || statusCode === 501) {
       await body.dump();
       return 'no_log';
     }
