@@ -1,6 +1,6 @@
 // The edge's side of the change log: long-polls the origin's log from the
 // position after the last entry it applied, drops each entry's path through
-// the purge mechanism, then saves the new position. At least once (a crash
+// the purge mechanism, then saves the new position (in the background). At least once (a crash
 // between purge and save replays entries; a purge twice is harmless), in
 // order, at the edge's own pace. When the edge has lost track (its position
 // was trimmed away, the log was reset or is behind it, or there is no
@@ -58,6 +58,8 @@ export class Follower {
   #upstreamFirst = 1;
   #recent: ChangeEntry[] = [];
   #appliedWaiters = new Set<() => void>();
+  #unsaved: Position | null = null;
+  #saving: Promise<void> | null = null;
   /** Whether the last poll was answered: the first after a start or a failure does not wait, so the state is known at once. */
   #answered = false;
 
@@ -84,6 +86,7 @@ export class Follower {
     this.#stop.abort();
     this.#wakeApplied();
     await this.#running;
+    await this.#saving;
     await this.#agent.close();
   }
 
@@ -144,6 +147,28 @@ export class Follower {
       this.#appliedWaiters.add(done);
       signal?.addEventListener('abort', done, { once: true });
     });
+  }
+
+  /**
+   * Saves a position in the background, the newest winning, so the next poll
+   * does not wait for two fsyncs. Only applied entries are ever counted in
+   * it: a crash before it is written replays them, and a gap not yet saved
+   * is found again.
+   */
+  #save(position: Position): void {
+    this.#unsaved = position;
+    this.#saving ??= (async () => {
+      try {
+        for (let next = this.#unsaved; next; next = this.#unsaved) {
+          this.#unsaved = null;
+          await savePosition(this.deps.cacheDir, next);
+        }
+      } catch (error) {
+        this.deps.log.error({ err: (error as Error).message }, 'change log position not saved');
+      } finally {
+        this.#saving = null;
+      }
+    })();
   }
 
   #wakeApplied(): void {
@@ -260,9 +285,7 @@ export class Follower {
       if (applied.length) this.deps.purge(applied.map((e) => e.path));
       next = { ...known, seq: applied.at(-1)?.seq ?? known.seq };
     }
-    if (next.log !== known?.log || next.seq !== known.seq || next.staleBefore !== known.staleBefore) {
-      await savePosition(this.deps.cacheDir, next);
-    }
+    if (next.log !== known?.log || next.seq !== known.seq || next.staleBefore !== known.staleBefore) this.#save(next);
     this.#position = next;
     const metrics = this.deps.metrics;
     metrics.changelogApplied.inc(applied.length);
