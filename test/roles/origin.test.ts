@@ -175,3 +175,12 @@ test('concurrent PUTs to one path end with one whole file, the one the log names
   assert.equal(page.entries.at(-1)!.etag, served.headers.get('etag'));
   assert.deepEqual(pendingFiles(origin.root), []);
 });
+
+test('a second origin on the same root refuses to start', async (t) => {
+  const origin = await startTestImgedgeOrigin();
+  t.after(() => origin.close());
+  const { runToExit } = await import('../helpers/edge.js');
+  const second = await runToExit(['origin', '--root', origin.root, '--listen', '127.0.0.1:0']);
+  assert.equal(second.code, 1);
+  assert.match(second.output, /in use by process/);
+});

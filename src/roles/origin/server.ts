@@ -4,7 +4,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { OriginConfig } from '../../config.js';
-import { BadRequest, ImgedgeError, MethodNotAllowed } from '../../errors.js';
+import { BadRequest, ImgedgeError, MethodNotAllowed, RangeNotSatisfiable } from '../../errors.js';
 import { normaliseTarget } from '../../http/path.js';
 import { CHANGES_PATH, parseChangesQuery } from '../../changelog/wire.js';
 import { changesPage, CHANGES_HEADERS } from '../../changelog/serve.js';
@@ -39,7 +39,7 @@ function fail(req: http.IncomingMessage, res: http.ServerResponse, error: unknow
   const status = known ? error.status : 500;
   const headers: http.OutgoingHttpHeaders = { 'content-type': 'text/plain; charset=utf-8' };
   if (error instanceof MethodNotAllowed) headers.allow = error.allow;
-  if (status === 416 && 'size' in (error as object)) headers['content-range'] = `bytes */${(error as { size: number }).size}`;
+  if (error instanceof RangeNotSatisfiable) headers['content-range'] = `bytes */${error.size}`;
   // A refused upload's body is not read: close rather than drain it.
   if (req.method === 'PUT' && !req.readableEnded) headers.connection = 'close';
   res.writeHead(status, headers).end(req.method === 'HEAD' ? undefined : `${known ? error.code : 'INTERNAL'}\n`);

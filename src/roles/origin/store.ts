@@ -16,6 +16,7 @@ import { DirSyncs } from '../../changelog/durable.js';
 import { RESERVED_SEGMENT } from '../../changelog/wire.js';
 import { BadPath, Conflict, PayloadTooLarge, UnsupportedMediaType } from '../../errors.js';
 import { sniffImage, SNIFF_BYTES } from './sniff.js';
+import { lockCacheDir } from '../../cache/lock.js';
 
 export interface FileVersion {
   readonly size: number;
@@ -59,6 +60,7 @@ export class OriginStore {
   private constructor(
     readonly root: string,
     readonly log: ChangeLog,
+    private readonly unlock: () => Promise<void>,
   ) {
     this.#tmp = path.join(root, RESERVED_SEGMENT, 'tmp');
   }
@@ -66,10 +68,17 @@ export class OriginStore {
   static async open(rootDir: string, logOptions: LogOptions): Promise<OriginStore> {
     const root = path.resolve(rootDir);
     await fsp.mkdir(path.join(root, RESERVED_SEGMENT, 'tmp'), { recursive: true });
-    const log = await ChangeLog.open(path.join(root, RESERVED_SEGMENT, 'changes'), logOptions);
-    const store = new OriginStore(root, log);
-    await store.#recover();
-    return store;
+    // One process per root: two would interleave one log and finish each other's pending files.
+    const unlock = await lockCacheDir(path.join(root, RESERVED_SEGMENT));
+    try {
+      const log = await ChangeLog.open(path.join(root, RESERVED_SEGMENT, 'changes'), logOptions);
+      const store = new OriginStore(root, log, unlock);
+      await store.#recover();
+      return store;
+    } catch (error) {
+      await unlock();
+      throw error;
+    }
   }
 
   /**
@@ -249,5 +258,6 @@ export class OriginStore {
 
   async close(): Promise<void> {
     await this.log.close();
+    await this.unlock();
   }
 }
