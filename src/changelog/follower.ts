@@ -63,7 +63,13 @@ export class Follower {
   /** Whether the last poll was answered: the first after a start or a failure does not wait, so the state is known at once. */
   #answered = false;
 
+  /** The log is the origin host's, at its root, whatever path prefix --origin has. */
+  readonly #logBase: URL;
+  readonly #prefix: string;
+
   constructor(private readonly deps: FollowerDeps) {
+    this.#logBase = new URL('/', deps.origin);
+    this.#prefix = deps.origin.pathname.replace(/\/+$/, '');
     this.#timing = { ...DEFAULT_TIMING, ...deps.timing };
     this.#now = deps.now ?? Date.now;
     // Its own connection: a long poll never holds one of the origin fetches' connections.
@@ -121,7 +127,7 @@ export class Follower {
 
   /** Entries of the followed log, asked from upstream (for a relay reading older than `recent`). */
   async fetchPage(from: number, limit: number): Promise<ChangesPage> {
-    const { statusCode, body } = await request(changesUrl(this.deps.origin, { from, waitSec: 0, limit }), {
+    const { statusCode, body } = await request(changesUrl(this.#logBase, { from, waitSec: 0, limit }), {
       dispatcher: this.#agent,
       headers: { 'user-agent': this.deps.userAgent },
       signal: this.#stop.signal,
@@ -169,6 +175,16 @@ export class Follower {
         this.#saving = null;
       }
     })();
+  }
+
+  /**
+   * An origin path as this edge's requests name it: with --origin
+   * http://o/photos, the edge's /a.jpg is the origin's /photos/a.jpg. A
+   * change outside the prefix is nothing this edge holds.
+   */
+  edgePath(originPath: string): string | null {
+    if (this.#prefix === '') return originPath;
+    return originPath.startsWith(`${this.#prefix}/`) ? originPath.slice(this.#prefix.length) : null;
   }
 
   #wakeApplied(): void {
@@ -235,7 +251,7 @@ export class Follower {
     const from = this.#position ? this.#position.seq + 1 : 1;
     const waitSec = this.#answered ? this.#timing.waitSec : 0;
     this.#answered = false;
-    const { statusCode, body } = await request(changesUrl(this.deps.origin, { from, waitSec, limit: MAX_LIMIT }), {
+    const { statusCode, body } = await request(changesUrl(this.#logBase, { from, waitSec, limit: MAX_LIMIT }), {
       dispatcher: this.#agent,
       headers: { 'user-agent': this.deps.userAgent },
       signal: this.#stop.signal,
@@ -282,8 +298,11 @@ export class Follower {
       next = { log: page.log, seq: page.last, staleBefore: now };
     } else {
       applied = page.entries.filter((e) => e.seq > known.seq);
-      if (applied.length) this.deps.purge(applied.map((e) => e.path));
-      next = { ...known, seq: applied.at(-1)?.seq ?? known.seq };
+      const paths = applied.map((e) => this.edgePath(e.path)).filter((p): p is string => p !== null);
+      if (paths.length) this.deps.purge(paths);
+      // An empty page short of the end: a relay had nothing there for this edge.
+      const skipped = page.entries.length === 0 && from <= page.last ? page.last : known.seq;
+      next = { ...known, seq: applied.at(-1)?.seq ?? skipped };
     }
     if (next.log !== known?.log || next.seq !== known.seq || next.staleBefore !== known.staleBefore) this.#save(next);
     this.#position = next;

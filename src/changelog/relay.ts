@@ -23,16 +23,35 @@ export class Relay implements ChangeSource {
     return this.follower.position?.seq ?? 0;
   }
 
+  /**
+   * Entries from `from` on, up to what this edge applied, in this edge's own
+   * paths (its --origin may have a path prefix): changes outside it are left
+   * out, and an empty answer means there was nothing up to `last`.
+   */
   async read(from: number, limit: number): Promise<readonly ChangeEntry[]> {
     const last = this.last;
-    if (from > last) return [];
+    for (let start = from; start <= last; ) {
+      const window = (await this.#window(start, limit)).filter((e) => e.seq <= last);
+      if (window.length === 0) return [];
+      const kept = window.flatMap((e) => {
+        const edgePath = this.follower.edgePath(e.path);
+        return edgePath === null ? [] : [{ ...e, path: edgePath }];
+      });
+      if (kept.length) return kept;
+      start = window.at(-1)!.seq + 1;
+    }
+    return [];
+  }
+
+  /** Recent entries from memory, older ones from upstream. */
+  async #window(from: number, limit: number): Promise<readonly ChangeEntry[]> {
     const recent = this.follower.recent;
     const start = recent[0]?.seq;
-    if (start !== undefined && from >= start) return recent.slice(from - start, from - start + limit).filter((e) => e.seq <= last);
+    if (start !== undefined && from >= start) return recent.slice(from - start, from - start + limit);
     const followed = this.follower.position?.log;
     const page = await this.follower.fetchPage(from, limit);
     if (page.log !== followed) throw new Error('the upstream log changed under the relay');
-    return page.entries.filter((e) => e.seq <= last);
+    return page.entries;
   }
 
   waitBeyond(seq: number, ms: number, signal?: AbortSignal): Promise<void> {

@@ -242,3 +242,35 @@ test('an edge whose saved position is ahead of the log (a log restored from an o
   assert.match(await cacheStatus(second, '/g/0.png'), /fwd=stale; fwd-status=304/);
   assert.equal(await metricValue(second.edge, 'imgedge_changelog_position'), origin.origin.store.log.last);
 });
+
+test('an edge whose --origin has a path prefix applies the changes under it, in its own paths', async (t) => {
+  const origin = await startTestImgedgeOrigin();
+  t.after(() => origin.close());
+  const edge = await edgeFor({ url: `${origin.url}/shop` });
+  t.after(() => edge.close());
+  const v1 = await samplePng(40);
+  await origin.put('/shop/a.png', v1);
+  await servesWithin(edge, '/a.png', v1, 2000);
+  const v2 = await samplePng(41);
+  await origin.put('/shop/a.png', v2);
+  await origin.put('/elsewhere/a.png', v1);
+  await servesWithin(edge, '/a.png', v2, 2000);
+});
+
+test('tiering under a path prefix: the parent relays changes in its own paths, leaving out the rest', async (t) => {
+  const origin = await startTestImgedgeOrigin();
+  t.after(() => origin.close());
+  const parent = await edgeFor({ url: `${origin.url}/shop` });
+  t.after(() => parent.close());
+  const child = await edgeFor({ url: parent.url });
+  t.after(() => child.close());
+  const v1 = await samplePng(50);
+  await origin.put('/shop/a.png', v1);
+  await servesWithin(child, '/a.png', v1, 2000);
+  for (let i = 0; i < 5; i++) await origin.put(`/elsewhere/${i}.png`, v1);
+  const v2 = await samplePng(51);
+  await origin.put('/shop/a.png', v2);
+  await servesWithin(child, '/a.png', v2, 2000);
+  await until(async () => (await metricValue(child.edge, 'imgedge_changelog_position')) === origin.origin.store.log.last, 'the child at the end', 2000);
+  assert.equal(await metricValue(child.edge, 'imgedge_changelog_entries_applied_total'), 2, 'only the changes under /shop reached the child');
+});
