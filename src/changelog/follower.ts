@@ -228,7 +228,7 @@ export class Follower {
         this.#state('retrying');
         failures++;
         const ceiling = Math.min(this.#timing.maxBackoffMs, this.#timing.minBackoffMs * 2 ** Math.min(failures - 1, 20));
-        // Full jitter: edges that lost the log together do not return together.
+        // Jitter: edges that lost the log together do not return together.
         await this.#sleep(ceiling / 2 + Math.random() * (ceiling / 2));
       }
     }
