@@ -26,7 +26,7 @@ export interface FileVersion {
   readonly head: Buffer;
 }
 
-export function etagOfDigest(hash: ReturnType<typeof createHash>): string {
+function etagOfDigest(hash: ReturnType<typeof createHash>): string {
   return `"${hash.digest('base64url').slice(0, 32)}"`;
 }
 
