@@ -33,3 +33,11 @@ test('imgedge origin refuses what is not built, naming the option: S3 roots, a R
   assert.equal(run.code, 2);
   assert.match(run.output, /--root/);
 });
+
+test('imgedge origin --help lists its options with their defaults and exits 0', async () => {
+  const help = await runToExit(['origin', '--help']);
+  assert.equal(help.code, 0);
+  for (const text of ['--listen HOST:PORT', '(default 0.0.0.0:8081)', '--upload-token TOKEN', '--max-upload-bytes SIZE', '(default 50MiB)', '--changelog file']) {
+    assert.ok(help.output.includes(text), text);
+  }
+});
