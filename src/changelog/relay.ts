@@ -46,8 +46,11 @@ export class Relay implements ChangeSource {
   /** Recent entries from memory, older ones from upstream. */
   async #window(from: number, limit: number): Promise<readonly ChangeEntry[]> {
     const recent = this.follower.recent;
-    const start = recent[0]?.seq;
-    if (start !== undefined && from >= start) return recent.slice(from - start, from - start + limit);
+    // It holds every entry applied since its first (numbers skip only where upstream left some out).
+    if (recent.length && from >= recent[0]!.seq) {
+      const at = recent.findIndex((e) => e.seq >= from);
+      return at === -1 ? [] : recent.slice(at, at + limit);
+    }
     const followed = this.follower.position?.log;
     const page = await this.follower.fetchPage(from, limit);
     if (page.log !== followed) throw new Error('the upstream log changed under the relay');
