@@ -264,13 +264,20 @@ test('tiering under a path prefix: the parent relays changes in its own paths, l
   t.after(() => parent.close());
   const child = await edgeFor({ url: parent.url });
   t.after(() => child.close());
+  // One tier more: the child relays a log whose numbers skip.
+  const grandchild = await edgeFor({ url: child.url });
+  t.after(() => grandchild.close());
   const v1 = await samplePng(50);
   await origin.put('/shop/a.png', v1);
-  await servesWithin(child, '/a.png', v1, 2000);
+  await servesWithin(grandchild, '/a.png', v1, 2000);
   for (let i = 0; i < 5; i++) await origin.put(`/elsewhere/${i}.png`, v1);
   const v2 = await samplePng(51);
   await origin.put('/shop/a.png', v2);
+  await servesWithin(grandchild, '/a.png', v2, 2000);
   await servesWithin(child, '/a.png', v2, 2000);
+  const v3 = await samplePng(52);
+  await origin.put('/shop/a.png', v3);
+  await servesWithin(grandchild, '/a.png', v3, 2000);
   await until(async () => (await metricValue(child.edge, 'imgedge_changelog_position')) === origin.origin.store.log.last, 'the child at the end', 2000);
-  assert.equal(await metricValue(child.edge, 'imgedge_changelog_entries_applied_total'), 2, 'only the changes under /shop reached the child');
+  assert.equal(await metricValue(child.edge, 'imgedge_changelog_entries_applied_total'), 3, 'only the changes under /shop reached the child');
 });
