@@ -40,6 +40,8 @@ test('PUT, GET, overwrite and DELETE, each in the change log with the new ETag',
   assert.equal(range.headers.get('content-range'), `bytes 0-9/${first.length}`);
   assert.deepEqual(Buffer.from(await range.arrayBuffer()), first.subarray(0, 10));
   assert.equal((await fetch(`${origin.url}/photos/a.png`, { headers: { range: `bytes=${first.length + 5}-` } })).status, 416);
+  assert.equal((await fetch(`${origin.url}/photos/a.png`, { headers: { range: 'bytes=0-9', 'if-range': etag } })).status, 206);
+  assert.equal((await fetch(`${origin.url}/photos/a.png`, { headers: { range: 'bytes=0-9', 'if-range': '"another"' } })).status, 200);
 
   const second = await sampleJpeg(2);
   const replaced = await origin.put('/photos/a.png', second);

@@ -7,7 +7,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { parseRange, contentRange } from '../../http/range.js';
-import { isNotModified } from '../../http/conditional.js';
+import { ifRangeHolds, isNotModified } from '../../http/conditional.js';
 import type { HeaderMap } from '../../http/headers.js';
 import { NotFound, RangeNotSatisfiable } from '../../errors.js';
 import type { OriginStore } from './store.js';
@@ -44,7 +44,8 @@ export async function serveFile(
       res.writeHead(304, headers).end();
       return;
     }
-    const range = parseRange(req.headers.range, version.size);
+    // RFC 9110 §13.1.5: a range of another version than the client holds is the whole file.
+    const range = ifRangeHolds(req.headers['if-range'] as string | undefined, headers) ? parseRange(req.headers.range, version.size) : { kind: 'whole' as const };
     if (range.kind === 'unsatisfiable') throw new RangeNotSatisfiable(version.size);
     const [start, end] = range.kind === 'partial' ? [range.start, range.end] : [0, version.size - 1];
     if (range.kind === 'partial') headers['content-range'] = contentRange(start, end, version.size);
