@@ -45,13 +45,19 @@ test('an upload, an overwrite and a delete at the origin reach the edge within 2
   assert.equal((await origin.put('/p/a.png', v1)).status, 201);
   await servesWithin(edge, '/p/a.png', v1, 2000);
   assert.match(await cacheStatus(edge, '/p/a.png'), /^imgedge; hit/);
-  assert.match(await cacheStatus(edge, '/p/a.png?w=1'), /fwd=miss/);
+  assert.match(await cacheStatus(edge, '/p/a.png?v=1'), /fwd=miss/);
 
+  // A resized variant of the first version, held by the edge.
+  const variant1 = (await get(edge.url, '/p/a.png?w=16')).body;
+  assert.match(await cacheStatus(edge, '/p/a.png?w=16'), /^imgedge; hit/);
   const v2 = await samplePng(2);
   assert.equal((await origin.put('/p/a.png', v2)).status, 204);
   await servesWithin(edge, '/p/a.png', v2, 2000);
+  const variant2 = await get(edge.url, '/p/a.png?w=16');
+  assert.equal(variant2.status, 200);
+  assert.notEqual(sha256(variant2.body), sha256(variant1), 'the variant went with its source');
   // Every query string of the path went with it.
-  assert.equal(sha256((await get(edge.url, '/p/a.png?w=1')).body), sha256(v2));
+  assert.equal(sha256((await get(edge.url, '/p/a.png?v=1')).body), sha256(v2));
 
   assert.equal((await origin.del('/p/a.png')).status, 204);
   await servesWithin(edge, '/p/a.png', null, 2000);
