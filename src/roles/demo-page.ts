@@ -1,6 +1,7 @@
-// The demo's sample images and its page. The page loads every image through
-// the edge with fetch(), so it can show each answer's Cache-Status, and
-// uploads new bytes to the origin, then asks the edge until it serves them.
+// The demo's sample images and its page. The page loads variants of every
+// image through the edge with fetch(), so it can show each answer's
+// Cache-Status, shows one <img srcset> the browser chooses from, and uploads
+// new bytes to the origin, then asks the edge until it serves them.
 import sharp from 'sharp';
 
 export interface Sample {
@@ -66,39 +67,46 @@ export const SAMPLES: readonly Sample[] = [
 
 const escape = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
-/** Display widths: each image is shown at these, from the one original (variants are not built yet). */
-const SIZES = [96, 192, 320];
+/** The widths each image is shown at: variants the edge makes (w=…&format=auto), one per width. */
+export const SIZES = [96, 192, 320];
 
 export function demoPage({ originUrl, adminUrl, uploadToken }: { originUrl: string; adminUrl: string; uploadToken: string }): string {
-  const figures = SAMPLES.map((s) => `
+  const figures = SAMPLES.map((s) => {
+    const srcset = [160, 320, 640].map((w) => `/${escape(s.name)}?w=${w}&amp;format=auto ${w}w`).join(', ');
+    return `
 <figure data-path="/${escape(s.name)}" data-width="${s.width}" data-height="${s.height}">
-  <div class="sizes">${SIZES.map((w) => `<img alt="${escape(s.title)} at ${w} px" width="${w}">`).join('')}</div>
-  <figcaption>${escape(s.title)}, ${s.width}×${s.height}: <code>/${escape(s.name)}</code><br>
-  <span class="status">loading…</span></figcaption>
-</figure>`).join('\n');
+  <div class="sizes">${SIZES.map((w) => `<div class="size"><img data-w="${w}" alt="${escape(s.title)}, ${w} px wide" width="${w}"><small>loading…</small></div>`).join('')}
+    <div class="size"><img class="native" alt="${escape(s.title)}, chosen by the browser" width="160" sizes="160px"
+      srcset="${srcset}" src="/${escape(s.name)}?w=320&amp;format=auto"><small>srcset: the browser picks</small></div></div>
+  <figcaption>${escape(s.title)}, ${s.width}×${s.height}: <code>/${escape(s.name)}</code> <span class="original"></span></figcaption>
+</figure>`;
+  }).join('\n');
   const options = SAMPLES.map((s) => `<option value="/${escape(s.name)}">/${escape(s.name)}</option>`).join('');
   const settings = JSON.stringify({ origin: originUrl, token: uploadToken }).replace(/</g, '\\u003c');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>imgedge demo</title>
 <style>
 body{font-family:system-ui,sans-serif;margin:2rem;background:#f6f7f9;color:#222}
-main{display:grid;grid-template-columns:repeat(auto-fill,minmax(660px,1fr));gap:1.5rem}
+main{display:grid;grid-template-columns:repeat(auto-fill,minmax(820px,1fr));gap:1.5rem}
 figure{margin:0;background:#fff;border-radius:8px;padding:.75rem;box-shadow:0 1px 3px #0002}
-.sizes{display:flex;flex-wrap:wrap;gap:.5rem;align-items:flex-end}
+.sizes{display:flex;flex-wrap:wrap;gap:.75rem;align-items:flex-end}
+.size{display:flex;flex-direction:column;gap:.25rem}
+.size small{font-size:.75rem;color:#555;max-width:320px}
 img{height:auto;border-radius:4px;background:#ddd}
 figcaption{font-size:.85rem;margin-top:.5rem}
-.status code{background:#eef;padding:0 .2rem}
+code{background:#eef;padding:0 .2rem}
 form{background:#fff;border-radius:8px;padding:1rem;margin:1rem 0 2rem;box-shadow:0 1px 3px #0002}
 #result{font-family:ui-monospace,monospace;font-size:.85rem;white-space:pre-wrap}
 </style></head><body>
 <h1>imgedge demo</h1>
-<p>Every image on this page comes through the edge. The first view pulls each one from the origin once; reload and they
-are served from the edge's disk. Each is shown at ${SIZES.join(', ')} px wide from the one original (resized variants,
-<code>srcset</code> and <code>format=auto</code> come with image transforms). Under each image: the edge's
-<code>Cache-Status</code> for it. Metrics: <a href="${escape(adminUrl)}/metrics">${escape(adminUrl)}/metrics</a>.</p>
+<p>Every image on this page comes through the edge, as a variant it makes from the one original: ${SIZES.join(', ')} px wide,
+in the best format this browser accepts (<code>?w=…&amp;format=auto</code>), plus one <code>&lt;img srcset&gt;</code> whose
+width the browser picks. The first view pulls each original from the origin once and makes each variant once; reload and
+every one is served from the edge's disk. Under each image: its format, size and the edge's <code>Cache-Status</code>.
+Metrics: <a href="${escape(adminUrl)}/metrics">${escape(adminUrl)}/metrics</a>.</p>
 <form id="upload">
   <strong>Replace an image at the origin.</strong> The edge holds it fresh for an hour, yet serves the new bytes
-  within a second: it follows the origin's change log.<br><br>
+  within a second, variants included: it follows the origin's change log.<br><br>
   <label>path <select name="path">${options}</select></label>
   <label>image <input type="file" name="file" accept="image/jpeg,image/png,image/webp,image/avif,image/gif"></label>
   <button type="submit" id="send">Upload</button>
@@ -111,25 +119,31 @@ ${figures}
 <script>
 const SETTINGS = ${settings};
 const result = document.getElementById('result');
+// What an <img> sends: fetch() alone says */*, which names no image format.
+const ACCEPT = 'image/avif,image/webp,image/apng,image/*,*/*;q=0.8';
 
-/** One GET through the edge, never from the browser's cache: the image and the edge's Cache-Status. */
+/** One GET through the edge, never from the browser's cache. */
+function edgeGet(url) {
+  return fetch(url, { cache: 'no-store', headers: { accept: ACCEPT } });
+}
+
+/** Each variant of a figure: shown, with its format, size and the edge's Cache-Status. */
 async function load(figure) {
-  const res = await fetch(figure.dataset.path, { cache: 'no-store' });
-  const status = res.headers.get('cache-status') || '(none)';
-  const etag = res.headers.get('etag');
-  if (!res.ok) throw new Error(figure.dataset.path + ': ' + res.status);
-  const url = URL.createObjectURL(await res.blob());
-  const images = [...figure.querySelectorAll('img')];
-  await Promise.all(images.map((img) => new Promise((resolve, reject) => {
-    img.onload = resolve;
-    img.onerror = () => reject(new Error('not decoded: ' + figure.dataset.path));
-    img.src = url;
-  })));
-  figure.dataset.etag = etag || '';
-  figure.dataset.cacheStatus = status;
-  figure.querySelector('.status').innerHTML = 'Cache-Status: <code></code>';
-  figure.querySelector('.status code').textContent = status;
-  return { etag, status };
+  await Promise.all([...figure.querySelectorAll('img[data-w]')].map(async (img) => {
+    const res = await edgeGet(figure.dataset.path + '?w=' + img.dataset.w + '&format=auto');
+    if (!res.ok) throw new Error(figure.dataset.path + ' w=' + img.dataset.w + ': ' + res.status);
+    const status = res.headers.get('cache-status') || '(none)';
+    const type = (res.headers.get('content-type') || '').replace('image/', '');
+    const url = URL.createObjectURL(await res.blob());
+    await new Promise((resolve, reject) => {
+      img.onload = resolve;
+      img.onerror = () => reject(new Error('not decoded: ' + figure.dataset.path + ' w=' + img.dataset.w));
+      img.src = url;
+    });
+    img.dataset.cacheStatus = status;
+    img.dataset.type = type;
+    img.nextElementSibling.textContent = type + ' ' + img.naturalWidth + '×' + img.naturalHeight + ' · ' + status;
+  }));
 }
 
 async function loadAll() {
@@ -158,13 +172,18 @@ async function upload(body) {
   if (!put.ok) { result.textContent = 'origin answered ' + put.status + ' ' + await put.text(); return; }
   const etag = put.headers.get('etag');
   const acked = performance.now();
-  // Ask the edge until it serves the new bytes: it learns of them from the change log.
+  // Ask the edge until it serves the new original: it learns of it from the change log.
   for (;;) {
-    const seen = await load(figure);
+    const res = await edgeGet(path);
+    await res.arrayBuffer();
     const ms = Math.round(performance.now() - acked);
-    if (seen.etag === etag) {
+    if (res.headers.get('etag') === etag) {
+      await load(figure);
+      // The browser's own copies of the srcset variants are an hour fresh: ask for the new ones by another URL.
+      const native = figure.querySelector('img.native');
+      native.srcset = native.srcset.replace(/format=auto/g, 'format=auto&v=' + put.headers.get('x-imgedge-seq'));
       result.textContent = 'origin: ' + put.status + ' ETag ' + etag + ' (log entry ' + put.headers.get('x-imgedge-seq') + ')\\n' +
-        'edge:   the new bytes after ' + ms + ' ms, Cache-Status: ' + seen.status;
+        'edge:   the new bytes after ' + ms + ' ms, Cache-Status: ' + res.headers.get('cache-status');
       document.body.dataset.uploaded = etag;
       return;
     }

@@ -8,13 +8,14 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { parseDemoConfig } from '../../src/config.js';
 import { startDemo, type RunningDemo } from '../../src/roles/demo.js';
-import { SAMPLES } from '../../src/roles/demo-page.js';
+import { SAMPLES, SIZES } from '../../src/roles/demo-page.js';
 import { tempDir, PROJECT_ROOT } from '../helpers/edge.js';
 import { samplePng } from '../helpers/imgedge-origin.js';
 import { get, sha256 } from '../helpers/http.js';
 
 /** The little of the DOM the checks read (the project compiles without the DOM types). */
 interface ShownImage {
+  readonly dataset: Record<string, string | undefined>;
   readonly complete: boolean;
   readonly naturalWidth: number;
   readonly naturalHeight: number;
@@ -107,16 +108,26 @@ test('in a real browser: every image decodes at its size, an upload through the 
   const shown = await page.$$eval('figure', (figures) =>
     figures.map((f) => ({
       path: (f as unknown as Shown).dataset.path!,
-      status: (f as unknown as Shown).dataset.cacheStatus!,
-      images: [...(f as unknown as Shown).querySelectorAll('img')].map((img) => ({ complete: img.complete, w: img.naturalWidth, h: img.naturalHeight, shownAt: img.width })),
+      images: [...(f as unknown as Shown).querySelectorAll('img')].map((img) => ({
+        w: img.dataset.w, complete: img.complete, naturalWidth: img.naturalWidth, naturalHeight: img.naturalHeight,
+        status: img.dataset.cacheStatus, type: img.dataset.type,
+      })),
     })),
   );
   assert.equal(shown.length, SAMPLES.length);
   for (const sample of SAMPLES) {
     const figure = shown.find((f) => f.path === `/${sample.name}`)!;
-    assert.match(figure.status, /^imgedge;/);
-    assert.deepEqual(figure.images.map((i) => i.shownAt), [96, 192, 320]);
-    for (const image of figure.images) assert.deepEqual([image.complete, image.w, image.h], [true, sample.width, sample.height], sample.name);
+    const variants = figure.images.filter((i) => i.w !== undefined);
+    assert.deepEqual(variants.map((i) => Number(i.w)), SIZES);
+    for (const image of variants) {
+      assert.equal(image.complete, true);
+      assert.equal(image.naturalWidth, Number(image.w), `${sample.name} w=${image.w}`);
+      assert.ok(Math.abs(image.naturalHeight - (Number(image.w) * sample.height) / sample.width) <= 1, `${sample.name} w=${image.w}: ${image.naturalHeight} high`);
+      assert.match(image.status!, /^imgedge;/);
+      assert.match(image.type!, /^(avif|webp)$/, 'format=auto picked a format the browser named');
+    }
+    const native = figure.images.find((i) => i.w === undefined)!;
+    assert.ok(native.complete && native.naturalWidth > 0, `${sample.name}: the srcset image decoded`);
   }
 
   // "Replace with a generated one" for the first image: PUT to the origin, then the edge serves it.
@@ -127,14 +138,16 @@ test('in a real browser: every image decodes at its size, an upload through the 
   t.diagnostic(result ?? '');
   const ms = Number(/after (\d+) ms/.exec(result ?? '')?.[1]);
   assert.ok(ms < 2000, `the edge served the new bytes after ${ms} ms`);
-  const replaced = await page.$$eval(`figure[data-path="/${SAMPLES[0]!.name}"] img`, (imgs) => imgs.map((i) => [(i as unknown as ShownImage).naturalWidth, (i as unknown as ShownImage).naturalHeight]));
-  assert.deepEqual(replaced, [[640, 400], [640, 400], [640, 400]], 'the generated image is shown');
+  const replaced = await page.$$eval(`figure[data-path="/${SAMPLES[0]!.name}"] img[data-w]`, (imgs) =>
+    imgs.map((i) => [(i as unknown as ShownImage).naturalWidth, (i as unknown as ShownImage).naturalHeight]));
+  assert.deepEqual(replaced, [[96, 60], [192, 120], [320, 200]], 'variants of the generated 640×400 image are shown');
   fs.mkdirSync(OUTPUT, { recursive: true });
   await page.screenshot({ path: path.join(OUTPUT, 'demo-after-upload.png'), fullPage: true });
 
   await page.reload();
   await page.waitForSelector('body[data-loaded="yes"]', { timeout: 20_000 });
-  const statuses = await page.$$eval('figure', (figures) => figures.map((f) => (f as unknown as Shown).dataset.cacheStatus!));
+  const statuses = await page.$$eval('img[data-w]', (imgs) => imgs.map((i) => (i as unknown as ShownImage).dataset.cacheStatus!));
+  assert.equal(statuses.length, SAMPLES.length * SIZES.length);
   for (const status of statuses) assert.match(status, /^imgedge; hit/, 'a reload is served from the cache');
   await page.screenshot({ path: path.join(OUTPUT, 'demo-reloaded.png'), fullPage: true });
   t.diagnostic(`screenshots in ${OUTPUT}`);
