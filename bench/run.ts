@@ -20,8 +20,12 @@ import { runBig } from './scenarios/big.js';
 import { runRestart } from './scenarios/restart.js';
 import { runVariants } from './scenarios/variants.js';
 import { runPeers } from './scenarios/peers.js';
+import { runInvalidation } from './scenarios/invalidation.js';
 
-const SCENARIOS = { hits: runHits, stampede: runStampede, miss: runMiss, big: runBig, restart: runRestart, variants: runVariants, peers: runPeers } as const;
+const SCENARIOS = {
+  hits: runHits, stampede: runStampede, miss: runMiss, big: runBig, restart: runRestart, variants: runVariants, peers: runPeers,
+  invalidation: runInvalidation,
+} as const;
 type ScenarioName = keyof typeof SCENARIOS;
 const SCENARIO_NAMES = Object.keys(SCENARIOS) as ScenarioName[];
 const REPO = fileURLToPath(new URL('../../', import.meta.url));

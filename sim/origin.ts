@@ -1,11 +1,14 @@
-// The origin IDC's server until `imgedge origin` exists: the read-only
-// static origin over a directory, with one listener per edge IDC (each IDC's
-// WAN link ends at its own port), so every fetch can be told apart by the IDC
-// it came from. One JSON line per answered GET on stdout: {"idc":i,"path":…,"status":…}.
+// The origin IDC's server: `imgedge origin`'s handler over a directory, read
+// only (no upload token), with one listener per edge IDC (each IDC's WAN link
+// ends at its own port), so every fetch can be told apart by the IDC it came
+// from. One JSON line per answered GET of an object on stdout:
+// {"idc":i,"path":…,"status":…}; the edges' polls of the change log are not objects.
 // usage: node dist/sim/origin.js --dir DIR --host ADDR --ports P1,P2,…
 import http from 'node:http';
 import { parseArgs } from 'node:util';
-import { createStaticHandler } from '../src/roles/origin/static.js';
+import { createOriginHandler } from '../src/roles/origin/server.js';
+import { OriginStore } from '../src/roles/origin/store.js';
+import { CHANGES_PATH } from '../src/changelog/wire.js';
 
 const { values } = parseArgs({
   options: { dir: { type: 'string' }, host: { type: 'string' }, ports: { type: 'string' } },
@@ -16,13 +19,14 @@ if (!values.dir || !values.host || !values.ports) {
   process.exit(2);
 }
 // Objects never change in this fleet: an hour of freshness keeps revalidations out of the counts.
-const handle = createStaticHandler(values.dir, { maxAgeSec: 3600 });
+const store = await OriginStore.open(values.dir, { maxAgeMs: 86_400_000, maxBytes: 16 * 1024 * 1024 });
+const handle = createOriginHandler(store, { uploadToken: undefined, maxUploadBytes: 1, maxAgeSec: 3600 });
 const servers = values.ports.split(',').map((port, idc) => {
   const server = http.createServer((req, res) => {
     res.on('finish', () => {
-      if (req.method === 'GET') process.stdout.write(`${JSON.stringify({ idc, path: req.url, status: res.statusCode })}\n`);
+      if (req.method === 'GET' && !req.url?.startsWith(CHANGES_PATH)) process.stdout.write(`${JSON.stringify({ idc, path: req.url, status: res.statusCode })}\n`);
     });
-    void handle(req, res);
+    handle(req, res);
   });
   return new Promise<http.Server>((resolve, reject) => {
     server.once('error', reject);
@@ -33,8 +37,10 @@ Promise.all(servers).then(
   (listening) => {
     process.stdout.write(`${JSON.stringify({ ready: true })}\n`);
     const stop = () => {
+      handle.endPolls();
       for (const server of listening) server.close();
       for (const server of listening) server.closeAllConnections();
+      void store.close();
     };
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);

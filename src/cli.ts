@@ -1,7 +1,8 @@
 // argv → role. A bad option prints one line naming it and exits 2.
 import { ConfigError } from './errors.js';
 import {
-  DEMO_OPTIONS, EDGE_OPTIONS, SIGN_OPTIONS, optionsHelp, parseDemoConfig, parseEdgeConfig, parseSignConfig, type OptionTable,
+  DEMO_OPTIONS, EDGE_OPTIONS, ORIGIN_OPTIONS, SIGN_OPTIONS, optionsHelp, parseDemoConfig, parseEdgeConfig, parseOriginConfig,
+  parseSignConfig, type OptionTable,
 } from './config.js';
 import { VERSION } from './version.js';
 
@@ -9,7 +10,7 @@ const USAGE = `imgedge ${VERSION}: a pull-through image cache
 
 usage:
   imgedge edge --origin URL [options]    the pull-through cache
-  imgedge origin [options]               the origin store (not implemented yet)
+  imgedge origin [options]               the origin store uploaders write to, and its change log
   imgedge demo [options]                 sample images behind an edge, on one machine
   imgedge sign --signing-key KEY URL     URL with its sig parameter, for transform requests
 
@@ -18,6 +19,7 @@ imgedge COMMAND --help lists the options of a command.`;
 
 const COMMANDS: Readonly<Record<string, { usage: string; options: OptionTable }>> = {
   edge: { usage: 'imgedge edge --origin URL [options]', options: EDGE_OPTIONS },
+  origin: { usage: 'imgedge origin [options]', options: ORIGIN_OPTIONS },
   demo: { usage: 'imgedge demo [options]', options: DEMO_OPTIONS },
   sign: { usage: 'imgedge sign --signing-key KEY URL', options: SIGN_OPTIONS },
 };
@@ -78,10 +80,13 @@ export async function main(argv: string[]): Promise<void> {
         console.log(signUrl(config.signingKey, config.url));
         return;
       }
-      case 'origin':
-        console.error(`imgedge: ${command}: not implemented yet`);
-        process.exit(2);
+      case 'origin': {
+        const config = parseOriginConfig(rest, process.env);
+        const { startOrigin } = await import('./roles/origin/server.js');
+        const origin = await startOrigin(config);
+        stopOnSignals(origin.close);
         return;
+      }
       case '--version':
       case 'version':
         console.log(VERSION);

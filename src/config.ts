@@ -49,6 +49,18 @@ export interface SignConfig {
   readonly url: string;
 }
 
+export interface OriginConfig {
+  readonly listen: HostPort;
+  readonly root: string;
+  readonly uploadToken: string | undefined;
+  readonly maxUploadBytes: number;
+  readonly maxAgeSec: number;
+  readonly changelogMaxBytes: number;
+  readonly changelogMaxAgeSec: number;
+  readonly drainTimeoutMs: number;
+  readonly logLevel: LogLevel;
+}
+
 export interface DemoConfig {
   readonly listen: HostPort;
   readonly adminListen: HostPort;
@@ -112,6 +124,21 @@ export const EDGE_OPTIONS: OptionTable = {
 
 export const SIGN_OPTIONS: OptionTable = {
   'signing-key': { value: 'KEY', help: "the edge's --signing-key (required)" },
+};
+
+export const ORIGIN_OPTIONS: OptionTable = {
+  listen: { value: 'HOST:PORT', default: '0.0.0.0:8081', help: 'uploads, edge fetches and the change log' },
+  root: { value: 'DIR', default: './var/origin', help: 'where uploaded files live (a directory; s3:// is not built yet)' },
+  's3-endpoint': { value: 'URL', help: 'an S3-compatible store', notBuilt: 'S3 roots are not built in this version' },
+  's3-region': { value: 'NAME', help: 'the region S3 requests are signed for', notBuilt: 'S3 roots are not built in this version' },
+  changelog: { value: 'file', default: 'file', help: 'where the change log is kept: file, beside the files under the root (redis:// is not built yet)' },
+  'changelog-max-bytes': { value: 'SIZE', default: '64MiB', help: 'the change log keeps at most about this much' },
+  'changelog-max-age': { value: 'SECONDS', default: '7d', help: 'and entries at most this old' },
+  'upload-token': { value: 'TOKEN', help: 'bearer token for PUT and DELETE; unset means writes are refused' },
+  'max-upload-bytes': { value: 'SIZE', default: '50MiB', help: 'larger uploads get 413' },
+  'max-age': { value: 'SECONDS', default: '3600', help: 'the Cache-Control: public, max-age sent with files' },
+  'drain-timeout-ms': { value: 'N', default: '30000', help: 'on SIGTERM, how long uploads under way may take before they are cut' },
+  'log-level': LOG_LEVEL,
 };
 
 export const DEMO_OPTIONS: OptionTable = {
@@ -243,6 +270,17 @@ export function parseDnsName(value: string): string {
   return name.toLowerCase();
 }
 
+function parseOriginChangelog(value: string): 'file' {
+  if (value === 'file') return value;
+  if (/^rediss?:/i.test(value)) throw new Error('is a Redis change log, which is not built in this version: use file');
+  throw new Error('is not file');
+}
+
+function parseRoot(value: string): string {
+  if (/^s3:/i.test(value)) throw new Error('is an S3 root, which is not built in this version: use a directory');
+  return nonEmpty(value);
+}
+
 function nonEmpty(value: string): string {
   if (value.trim() === '') throw new Error('is empty');
   return value;
@@ -311,6 +349,27 @@ function peering(raw: Raw, listen: HostPort): Pick<EdgeConfig, 'peers' | 'peersD
     peerTimeoutMs: read(raw, 'peer-timeout-ms', positive),
     peersDnsRefreshMs: read(raw, 'peers-dns-refresh-ms', positive),
   };
+}
+
+export function parseOriginConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): OriginConfig {
+  const { options: raw, positional } = readOptions(ORIGIN_OPTIONS, argv, env);
+  if (positional.length) throw new ConfigError(positional[0]!.replace(/^-*/, ''), 'unexpected argument');
+  read(raw, 'changelog', parseOriginChangelog);
+  return Object.freeze({
+    listen: read(raw, 'listen', parseHostPort),
+    root: read(raw, 'root', parseRoot),
+    uploadToken: optional(raw, 'upload-token', nonEmpty),
+    maxUploadBytes: read(raw, 'max-upload-bytes', (v) => parseSize(v, { min: 1 })),
+    maxAgeSec: read(raw, 'max-age', parseSeconds),
+    changelogMaxBytes: read(raw, 'changelog-max-bytes', (v) => parseSize(v, { min: 64 * 1024 })),
+    changelogMaxAgeSec: read(raw, 'changelog-max-age', (v) => {
+      const seconds = parseSeconds(v);
+      if (seconds < 60) throw new Error('is under a minute');
+      return seconds;
+    }),
+    drainTimeoutMs: read(raw, 'drain-timeout-ms', positive),
+    logLevel: read(raw, 'log-level', parseLogLevel),
+  });
 }
 
 export function parseDemoConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): DemoConfig {

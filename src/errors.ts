@@ -163,6 +163,33 @@ export class TransformBusy extends ImgedgeError {
   }
 }
 
+/** An upload over --max-upload-bytes, found while it streams. */
+export class PayloadTooLarge extends ImgedgeError {
+  constructor(limit: number) {
+    super(413, 'PAYLOAD_TOO_LARGE', `the body is over ${limit} bytes`);
+  }
+}
+
+/** An upload whose first bytes are not a JPEG, PNG, WebP, AVIF or GIF. */
+export class UnsupportedMediaType extends ImgedgeError {
+  constructor() {
+    super(415, 'UNSUPPORTED_MEDIA_TYPE', 'not a JPEG, PNG, WebP, AVIF or GIF image');
+  }
+}
+
+export class NotFound extends ImgedgeError {
+  constructor(message = 'not found') {
+    super(404, 'NOT_FOUND', message);
+  }
+}
+
+/** A write whose path collides with a directory, or runs through a file. */
+export class Conflict extends ImgedgeError {
+  constructor(message: string) {
+    super(409, 'CONFLICT', message);
+  }
+}
+
 /** A bad option value: the CLI prints the message alone and exits 2. */
 export class ConfigError extends Error {
   constructor(

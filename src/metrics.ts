@@ -27,6 +27,11 @@ export interface Metrics {
   readonly transformQueueDepth: Gauge;
   readonly peerFetches: Counter<'result'>;
   readonly peerPurges: Counter<'result'>;
+  readonly changelogApplied: Counter;
+  readonly changelogGaps: Counter<'reason'>;
+  readonly changelogLagEntries: Gauge;
+  readonly changelogPosition: Gauge;
+  readonly changelogState: Gauge<'state'>;
 }
 
 /** The replica set as this replica sees it; one member (itself) without peers. */
@@ -37,12 +42,17 @@ export interface PeerGauges {
   ownedObjects(): number;
 }
 
+export const CHANGELOG_STATES = ['off', 'no_log', 'connecting', 'following', 'retrying'] as const;
+export type ChangelogState = (typeof CHANGELOG_STATES)[number];
+
 export interface CacheGauges {
   bytes(): number;
   objects(): number;
   maxBytes(): number;
   maxOriginFetches(): number;
   ready(): boolean;
+  /** Seconds the edge may be behind its change log; 0 while it follows none. */
+  changelogLagSeconds?(): number;
 }
 
 export function createMetrics(gauges: CacheGauges, peers: PeerGauges): Metrics {
@@ -175,6 +185,33 @@ export function createMetrics(gauges: CacheGauges, peers: PeerGauges): Metrics {
       labelNames: ['result'],
       registers,
     }),
+    changelogApplied: new Counter({
+      name: 'imgedge_changelog_entries_applied_total',
+      help: 'Change-log entries applied (each drops the stored objects of its path)',
+      registers,
+    }),
+    changelogGaps: new Counter({
+      name: 'imgedge_changelog_gaps_total',
+      help: 'Times the edge lost track of the change log and marked everything it held stale, by reason (trimmed, reset, ahead, no_position)',
+      labelNames: ['reason'],
+      registers,
+    }),
+    changelogLagEntries: new Gauge({
+      name: 'imgedge_changelog_lag_entries',
+      help: 'Change-log entries the log held, at the last answer, that the edge had not applied',
+      registers,
+    }),
+    changelogPosition: new Gauge({
+      name: 'imgedge_changelog_position',
+      help: 'Sequence number of the last change-log entry applied',
+      registers,
+    }),
+    changelogState: new Gauge({
+      name: 'imgedge_changelog_state',
+      help: `1 for the follower's current state: ${CHANGELOG_STATES.join(', ')}`,
+      labelNames: ['state'],
+      registers,
+    }),
   };
   new Gauge({
     name: 'imgedge_peers',
@@ -200,6 +237,15 @@ export function createMetrics(gauges: CacheGauges, peers: PeerGauges): Metrics {
       this.set(peers.ownedObjects());
     },
   });
+  new Gauge({
+    name: 'imgedge_changelog_lag_seconds',
+    help: 'How far behind its change log the edge may be: 0 while caught up and connected, else the age of what it last knew',
+    registers,
+    collect() {
+      this.set(gauges.changelogLagSeconds?.() ?? 0);
+    },
+  });
+  for (const state of CHANGELOG_STATES) metrics.changelogState.set({ state }, state === 'off' ? 1 : 0);
   new Gauge({
     name: 'imgedge_cache_bytes',
     help: 'Bytes of objects on disk',

@@ -52,6 +52,12 @@ export class Cache {
   readonly #hot: HotObjects;
   readonly #filler: Filler;
   readonly #now: () => number;
+  /**
+   * Objects received before this time (this cache's clock, ms) are not trusted
+   * as fresh: a change log that lost track of changes marks everything held
+   * then, and each is revalidated at its next use instead of being dropped.
+   */
+  #staleBefore = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly store: Store,
@@ -90,11 +96,12 @@ export class Cache {
     const now = this.#now();
     const age = currentAge(stored.meta.policy, now);
     const ttl = stored.meta.lifetimeSec - age;
-    if (ttl > 0) return storedAnswer(stored, age, { hit: true, ttl });
+    const doubted = stored.meta.policy.t < this.#staleBefore;
+    if (ttl > 0 && !doubted) return storedAnswer(stored, age, { hit: true, ttl });
 
     const windows = staleWindows(stored.headers, this.options.rules);
     const staleness = -ttl;
-    if (staleness < windows.whileRevalidateSec) {
+    if (!doubted && staleness < windows.whileRevalidateSec) {
       this.#revalidate(lookup, entry!, true).catch(() => {});
       this.events.staleServed?.('stale_while_revalidate');
       return storedAnswer(stored, age, { hit: true, ttl, detail: 'stale-while-revalidate' });
@@ -128,7 +135,7 @@ export class Cache {
     if (!hot) return null;
     const age = currentAge(hot.meta.policy, this.#now());
     const ttl = hot.meta.lifetimeSec - age;
-    if (ttl <= 0) return null;
+    if (ttl <= 0 || hot.meta.policy.t < this.#staleBefore) return null;
     return { object: hot, age: Math.floor(age), ttl };
   }
 
@@ -158,6 +165,17 @@ export class Cache {
   /** Resolves once every fill under way has committed, been discarded, or failed. */
   async fillsSettled(): Promise<void> {
     await this.#fills.settled();
+  }
+
+  /**
+   * Everything received before `time` is revalidated before it is served
+   * again (stale-if-error still applies); nothing stored is dropped. Fills
+   * under way are let go like an invalidation's, so no request joins bytes
+   * fetched before the mark. Only ever moves forward.
+   */
+  markStaleBefore(time: number): void {
+    this.#staleBefore = Math.max(this.#staleBefore, time);
+    this.#fills.invalidate(() => true);
   }
 
   /** Aborts fills under way (shutdown): their readers see an aborted body. */

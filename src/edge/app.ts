@@ -14,6 +14,8 @@ import { registerAdminRoutes, type Readiness, type Purger } from './admin.js';
 import { AccessLog, registerAccessLog, requestId } from './access.js';
 import { fastHits, type FastPath } from './fast-hit.js';
 import { HitLane, timeoutCheckMs } from './hit-lane.js';
+import { registerRelayRoute } from './relay-route.js';
+import type { ChangeSource } from '../changelog/serve.js';
 
 export interface AppOptions {
   readonly metrics: Metrics;
@@ -28,6 +30,8 @@ export interface PublicAppDeps extends AppOptions {
   readonly images: ImageRequests;
   /** How this edge names itself in Via; a new one when not given. */
   readonly pseudonym?: string;
+  /** The change log this edge relays to edges below it; null when it follows none. */
+  readonly relay?: ChangeSource | null;
   /** Where access lines go as finished JSON text; the logger when not given. */
   readonly accessLine?: (text: string) => void;
 }
@@ -168,6 +172,9 @@ export function buildPublicApp(deps: PublicAppDeps): FastifyInstance {
 
   registerAccessLog(publicApp, access);
   registerPublicRoutes(publicApp, deps.cache, deps.images, deps.pseudonym ?? newPseudonym());
+  // A long poll must end before the connection's idle limit cuts it.
+  const timeoutSec = (deps.clientTimeoutMs ?? DEFAULT_CLIENT_TIMEOUT_MS) / 1000;
+  registerRelayRoute(publicApp, deps.relay ?? null, Math.max(0, Math.min(25, Math.floor(timeoutSec / 2))));
   return publicApp;
 }
 

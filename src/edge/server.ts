@@ -23,6 +23,8 @@ import { acceptVaryKey } from '../transform/negotiate.js';
 import os from 'node:os';
 import { newPseudonym } from '../http/forward.js';
 import { Peering, startPeering } from '../peers/peering.js';
+import { Follower, type FollowerTiming } from '../changelog/follower.js';
+import { Relay } from '../changelog/relay.js';
 
 export interface RunningEdge {
   readonly publicApp: FastifyInstance;
@@ -62,6 +64,8 @@ export interface EdgeSeams {
   readonly now?: () => number;
   /** Resolves --peers-dns; the system's DNS when not given. */
   readonly resolve?: Resolver;
+  /** How the change-log follower polls and backs off; tests make it quicker. */
+  readonly changelogTiming?: Partial<FollowerTiming>;
 }
 
 export async function startEdge(config: EdgeConfig, seams: EdgeSeams = {}): Promise<RunningEdge> {
@@ -69,8 +73,10 @@ export async function startEdge(config: EdgeConfig, seams: EdgeSeams = {}): Prom
   let index: CacheIndex | null = null;
   let cache: Cache | null = null;
   let peering: Peering | null = null;
+  let follower: Follower | null = null;
   const metrics = createMetrics(
     {
+      changelogLagSeconds: () => follower?.lagSeconds() ?? 0,
       bytes: () => index?.bytes ?? 0,
       objects: () => index?.count ?? 0,
       maxBytes: () => config.cacheMaxBytes,
@@ -162,9 +168,32 @@ export async function startEdge(config: EdgeConfig, seams: EdgeSeams = {}): Prom
     cacheEvents(metrics),
   );
   const images = new ImageRequests({ signingKey: config.signingKey, allowedWidths: config.allowedWidths });
-  const publicApp = buildPublicApp({ ...common, logger: log, cache, images, pseudonym, accessLine: processLog.line });
+  const loadedCache = cache;
+  const indexed = index;
+  follower =
+    config.changelog === 'off'
+      ? null
+      : new Follower({
+          origin: config.origin,
+          cacheDir: config.cacheDir,
+          // Every replica follows the log itself: an entry is applied here alone, never passed to the peers.
+          purge: (paths) => void loadedCache.invalidate(paths, []),
+          markStaleBefore: (time) => loadedCache.markStaleBefore(time),
+          holdsObjects: () => indexed.count > 0,
+          metrics,
+          log,
+          userAgent: `imgedge/${VERSION}`,
+          now: seams.now,
+          timing: seams.changelogTiming,
+        });
+  // Before the first request: a saved gap marks what is held as doubtful.
+  await follower?.load();
+  const publicApp = buildPublicApp({
+    ...common, logger: log, cache, images, pseudonym, accessLine: processLog.line, relay: follower && new Relay(follower),
+  });
   await publicApp.listen({ host: config.listen.host, port: config.listen.port });
   state = 'ready';
+  follower?.start();
   log.info(
     {
       objects: index.count,
@@ -175,6 +204,7 @@ export async function startEdge(config: EdgeConfig, seams: EdgeSeams = {}): Prom
       origin: config.origin.href,
       via: pseudonym,
       ...(peering ? { self: peering.membership.self, peers: peering.membership.members } : {}),
+      changelog: follower ? { following: config.changelog, position: follower.position } : 'off',
     },
     'edge ready',
   );
@@ -194,6 +224,8 @@ export async function startEdge(config: EdgeConfig, seams: EdgeSeams = {}): Prom
         cache!.abortFills();
         publicApp.server.closeAllConnections();
       }, config.drainTimeoutMs);
+      // First: its long polls, and those of edges below relayed by this one, end now.
+      await follower?.stop();
       try {
         await publicApp.close();
         // An object whose last byte went out may still be committing: the journal must hear of it.

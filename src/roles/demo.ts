@@ -1,102 +1,39 @@
-// `imgedge demo` (what `npm start` runs): a directory of generated sample
-// images served as an origin, an edge in front of it, and a page that shows
-// the images through the edge. It prints the URLs to open.
+// `imgedge demo` (what `npm start` runs): an origin seeded with generated
+// sample images, an edge in front of it following the origin's change log,
+// and a page served through the edge that shows the images and uploads new
+// ones to the origin. It prints the URLs and the tokens.
 import http from 'node:http';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
+import { Readable } from 'node:stream';
+import { randomBytes } from 'node:crypto';
 import sharp from 'sharp';
 import type { DemoConfig } from '../config.js';
 import { parseEdgeConfig } from '../config.js';
 import { startEdge } from '../edge/server.js';
-import { createStaticHandler } from './origin/static.js';
+import { createOriginHandler, type Handler } from './origin/server.js';
+import { OriginStore } from './origin/store.js';
+import { writeFileDurably } from '../changelog/durable.js';
+import { demoPage, SAMPLES } from './demo-page.js';
 
 export interface RunningDemo {
   readonly originUrl: string;
   readonly edgeUrl: string;
   readonly adminUrl: string;
+  readonly uploadToken: string;
+  readonly adminToken: string;
   close(): Promise<void>;
 }
 
-interface Sample {
-  readonly name: string;
-  readonly title: string;
-  make(): Promise<Buffer>;
-}
+/** The images are fresh for an hour: what the page shows changing comes from the change log, not from expiry. */
+const MAX_AGE_SEC = 3600;
 
-function svg(width: number, height: number, body: string): Buffer {
-  return Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${body}</svg>`);
-}
-
-const SAMPLES: readonly Sample[] = [
-  {
-    name: 'photos/sunset.jpg',
-    title: 'sunset (JPEG, 1600×1000)',
-    make: () =>
-      sharp(svg(1600, 1000, `
-        <defs><linearGradient id="sky" x1="0" y1="0" x2="0" y2="1">
-          <stop offset="0" stop-color="#1d2b64"/><stop offset="0.6" stop-color="#f8a15c"/><stop offset="1" stop-color="#f0c27b"/>
-        </linearGradient></defs>
-        <rect width="1600" height="1000" fill="url(#sky)"/>
-        <circle cx="800" cy="700" r="180" fill="#ffdd88"/>
-        <rect y="760" width="1600" height="240" fill="#1b3a4b"/>`)).jpeg({ quality: 85 }).toBuffer(),
-  },
-  {
-    name: 'photos/mountains.jpg',
-    title: 'mountains (JPEG, 1200×800)',
-    make: () =>
-      sharp(svg(1200, 800, `
-        <rect width="1200" height="800" fill="#9fd3f0"/>
-        <polygon points="0,800 300,250 600,800" fill="#3d5a80"/>
-        <polygon points="350,800 750,150 1150,800" fill="#293241"/>
-        <polygon points="660,300 750,150 840,300" fill="#ffffff"/>`)).jpeg({ quality: 85 }).toBuffer(),
-  },
-  {
-    name: 'icons/logo.png',
-    title: 'logo (PNG with transparency, 512×512)',
-    make: () =>
-      sharp(svg(512, 512, `
-        <circle cx="256" cy="256" r="230" fill="#e63946"/>
-        <text x="256" y="300" font-size="140" text-anchor="middle" fill="#fff" font-family="sans-serif">img</text>`)).png().toBuffer(),
-  },
-  {
-    name: 'textures/noise.webp',
-    title: 'noise (WebP, 800×600)',
-    make: () =>
-      sharp({ create: { width: 800, height: 600, channels: 3, background: '#808080', noise: { type: 'gaussian', mean: 128, sigma: 40 } } })
-        .webp({ quality: 80 })
-        .toBuffer(),
-  },
-];
-
-function page(edgeUrl: string, adminUrl: string): string {
-  const figures = SAMPLES.map(
-    (s) => `<figure><img src="/${s.name}" alt="${s.title}" loading="lazy"><figcaption>${s.title}<br><code>/${s.name}</code></figcaption></figure>`,
-  ).join('\n');
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>imgedge demo</title>
-<style>
-body{font-family:system-ui,sans-serif;margin:2rem;background:#f6f7f9;color:#222}
-main{display:grid;grid-template-columns:repeat(auto-fill,minmax(280px,1fr));gap:1.5rem}
-figure{margin:0;background:#fff;border-radius:8px;padding:.75rem;box-shadow:0 1px 3px #0002}
-img{width:100%;height:200px;object-fit:cover;border-radius:4px;background:#ddd}
-figcaption{font-size:.9rem;margin-top:.5rem}
-</style></head><body>
-<h1>imgedge demo</h1>
-<p>Every image on this page came through the edge at <code>${edgeUrl}</code>. The first view pulls each one from the origin once;
-reload and they are served from the edge's disk (response header <code>Cache-Status: imgedge; hit</code>).
-Metrics: <a href="${adminUrl}/metrics">${adminUrl}/metrics</a>.</p>
-<main>
-${figures}
-</main></body></html>
-`;
-}
-
-function listen(server: http.Server, host: string, port: number): Promise<void> {
+function listen(server: http.Server, host: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
       server.off('error', reject);
-      resolve();
+      resolve((server.address() as import('node:net').AddressInfo).port);
     });
   });
 }
@@ -105,23 +42,52 @@ function shown(host: string, port: number): string {
   return `http://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${port}`;
 }
 
-export async function startDemo(config: DemoConfig): Promise<RunningDemo> {
-  const root = path.resolve(config.dir, 'origin');
-  await fsp.mkdir(root, { recursive: true });
-  const edgeUrl = shown(config.listen.host, config.listen.port);
-  const adminUrl = shown(config.adminListen.host, config.adminListen.port);
-  for (const sample of SAMPLES) {
-    const file = path.join(root, sample.name);
-    if (await fsp.stat(file).catch(() => null)) continue;
-    await fsp.mkdir(path.dirname(file), { recursive: true });
-    await fsp.writeFile(file, await sample.make());
-  }
-  await fsp.writeFile(path.join(root, 'index.html'), page(edgeUrl, adminUrl));
+/** The demo's tokens, made once and kept in its dir, so a page cached by the edge keeps working across restarts. */
+async function tokens(dir: string): Promise<{ upload: string; admin: string }> {
+  const file = path.join(dir, 'tokens.json');
+  const known = await fsp.readFile(file, 'utf8').then((t) => JSON.parse(t) as { upload: string; admin: string }, () => null);
+  if (known?.upload && known.admin) return known;
+  const made = { upload: `demo-upload-${randomBytes(9).toString('base64url')}`, admin: `demo-admin-${randomBytes(9).toString('base64url')}` };
+  await writeFileDurably(file, JSON.stringify(made));
+  return made;
+}
 
-  const handler = createStaticHandler(root, { maxAgeSec: 60 });
-  const originServer = http.createServer((req, res) => void handler(req, res));
-  await listen(originServer, config.originListen.host, config.originListen.port);
-  const originUrl = shown(config.originListen.host, config.originListen.port);
+/**
+ * The page (from the edge's port) uploads to the origin's port: another
+ * origin to the browser, so the demo's origin answers CORS for its writes.
+ * The product's origin does not: uploaders are programs, not pages.
+ */
+function withCors(handler: Handler): (req: http.IncomingMessage, res: http.ServerResponse) => void {
+  return (req, res) => {
+    res.setHeader('access-control-allow-origin', '*');
+    res.setHeader('access-control-expose-headers', 'etag, x-imgedge-seq');
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204, {
+        'access-control-allow-methods': 'PUT, DELETE',
+        'access-control-allow-headers': 'authorization, content-type',
+        'access-control-max-age': '600',
+      }).end();
+      return;
+    }
+    handler(req, res);
+  };
+}
+
+export async function startDemo(config: DemoConfig, print: (text: string) => void = (text) => process.stdout.write(text)): Promise<RunningDemo> {
+  const dir = path.resolve(config.dir);
+  await fsp.mkdir(dir, { recursive: true });
+  const { upload: uploadToken, admin: adminToken } = await tokens(dir);
+  const store = await OriginStore.open(path.join(dir, 'origin'), { maxAgeMs: 7 * 86400_000, maxBytes: 16 * 1024 * 1024 });
+  for (const sample of SAMPLES) {
+    const file = store.fileFor(`/${sample.name}`);
+    if (await fsp.stat(file).catch(() => null)) continue;
+    await store.put(`/${sample.name}`, Readable.from([await sample.make()]), 50 * 1024 * 1024);
+  }
+  const handler = createOriginHandler(store, { uploadToken, maxUploadBytes: 50 * 1024 * 1024, maxAgeSec: MAX_AGE_SEC });
+  const originServer = http.createServer({ requestTimeout: 0 }, withCors(handler));
+  originServer.on('checkContinue', withCors(handler));
+  const originPort = await listen(originServer, config.originListen.host, config.originListen.port);
+  const originUrl = shown(config.originListen.host, originPort);
 
   const edge = await startEdge(
     parseEdgeConfig(
@@ -129,20 +95,40 @@ export async function startDemo(config: DemoConfig): Promise<RunningDemo> {
         '--origin', originUrl,
         '--listen', `${config.listen.host}:${config.listen.port}`,
         '--admin-listen', `${config.adminListen.host}:${config.adminListen.port}`,
-        '--cache-dir', path.resolve(config.dir, 'cache'),
+        '--cache-dir', path.join(dir, 'cache'),
         '--cache-max-bytes', '256MiB',
+        '--admin-token', adminToken,
         '--log-level', config.logLevel,
       ],
       {},
     ),
   );
-  process.stdout.write(`
+  const edgePort = (edge.publicApp.server.address() as import('node:net').AddressInfo).port;
+  const adminPort = (edge.adminApp.server.address() as import('node:net').AddressInfo).port;
+  const edgeUrl = shown(config.listen.host, edgePort);
+  const adminUrl = shown(config.adminListen.host, adminPort);
+
+  // The page is not an image: written straight into the root, and when it
+  // changed, the log says so, so the edge does not keep the old one for an hour.
+  const pageFile = path.join(store.root, 'index.html');
+  const page = demoPage({ originUrl, adminUrl, uploadToken });
+  if ((await fsp.readFile(pageFile, 'utf8').catch(() => '')) !== page) {
+    await writeFileDurably(pageFile, page);
+    await store.log.append({ op: 'purge', path: '/' });
+  }
+
+  print(`
 imgedge demo is running.
 
   open the page:   ${edgeUrl}/
   an image:        ${edgeUrl}/${SAMPLES[0]!.name}   (curl -sI it twice: fwd=miss, then hit)
+  the origin:      ${originUrl}/   (files in ${store.root})
+  upload token:    ${uploadToken}
+                   curl -T photo.jpg -H 'Authorization: Bearer ${uploadToken}' ${originUrl}/photos/new.jpg
+  the change log:  ${originUrl}/.imgedge/changes?from=1
   edge metrics:    ${adminUrl}/metrics
-  the origin:      ${originUrl}/   (sample files in ${root})
+  admin token:     ${adminToken}
+                   curl -X POST -H 'Authorization: Bearer ${adminToken}' -d '{"paths":["/${SAMPLES[0]!.name}"]}' -H 'Content-Type: application/json' ${adminUrl}/purge
 
 Press Ctrl-C to stop.
 
@@ -151,9 +137,16 @@ Press Ctrl-C to stop.
     originUrl,
     edgeUrl,
     adminUrl,
+    uploadToken,
+    adminToken,
     close: async () => {
       await edge.close();
-      await new Promise<void>((resolve) => originServer.close(() => resolve()));
+      const closed = new Promise<void>((resolve) => originServer.close(() => resolve()));
+      handler.endPolls();
+      originServer.closeIdleConnections();
+      const sweep = setInterval(() => originServer.closeIdleConnections(), 50);
+      await closed.finally(() => clearInterval(sweep));
+      await store.close();
     },
   };
 }

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { parseEdgeConfig } from '../../src/config.js';
 import { startEdge, type RunningEdge } from '../../src/edge/server.js';
+import type { FollowerTiming } from '../../src/changelog/follower.js';
 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const BIN = path.join(PROJECT_ROOT, 'bin', 'imgedge.js');
@@ -31,7 +32,7 @@ function urlOf(address: string | AddressInfo | null): string {
 
 export async function startTestEdge(
   origin: string,
-  options: { args?: string[]; cacheDir?: string; now?: () => number } = {},
+  options: { args?: string[]; cacheDir?: string; now?: () => number; changelogTiming?: Partial<FollowerTiming> } = {},
 ): Promise<TestEdge> {
   const ownDir = options.cacheDir === undefined ? tempDir('edge') : null;
   const cacheDir = options.cacheDir ?? path.join(ownDir!, 'cache');
@@ -39,7 +40,7 @@ export async function startTestEdge(
     ['--origin', origin, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--cache-dir', cacheDir, '--log-level', 'silent', ...(options.args ?? [])],
     {},
   );
-  const edge = await startEdge(config, { now: options.now });
+  const edge = await startEdge(config, { now: options.now, changelogTiming: options.changelogTiming });
   return {
     url: urlOf(edge.publicApp.server.address()),
     adminUrl: urlOf(edge.adminApp.server.address()),

@@ -117,6 +117,11 @@ export class TestOrigin {
   }
 
   #handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    // Edges ask whether the origin keeps a change log; this one keeps none, and tests count object fetches.
+    if (req.url?.startsWith('/.imgedge/changes')) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('no change log\n');
+      return;
+    }
     const seen = { method: req.method ?? 'GET', url: req.url ?? '/', headers: { ...req.headers } };
     this.requests.push(seen);
     this.onRequest?.(seen);
