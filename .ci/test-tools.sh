@@ -5,6 +5,7 @@
 set -uo pipefail
 declare -A package_of=(
   [nft]=nftables        # the simulation cuts an IDC off with nft
+  [chromium]=chromium   # the demo's real-browser test (playwright-core drives it)
 )
 missing=()
 for tool in "${!package_of[@]}"; do
