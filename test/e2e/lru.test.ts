@@ -1,6 +1,6 @@
 // Eviction order from outside: a hit makes an object the most recently used,
-// whether it was answered from disk or from memory, so it outlives objects
-// stored after it. A FIFO cache (a lookup that does not refresh use order)
+// whether it was answered from disk or from memory, whole, a range or a 304,
+// so it outlives objects stored after it. A FIFO cache (a lookup that does not refresh use order)
 // fails both tests.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -32,7 +32,7 @@ async function fill(edge: TestEdge, path: string): Promise<void> {
  * are stored. The two evicted must be the second and third stored, never the
  * one just read.
  */
-async function evictionOrder(label: string, memoryCacheBytes: string, size: number): Promise<void> {
+async function evictionOrder(label: string, memoryCacheBytes: string, size: number, touch: Record<string, string> = {}): Promise<void> {
   const paths = Array.from({ length: 6 }, (_, i) => `/${label}/${i}.jpg`);
   const bodies = paths.map((p) => bytes(size, p));
   paths.forEach((p, i) => origin.set(p, { body: bodies[i]! }));
@@ -43,7 +43,7 @@ async function evictionOrder(label: string, memoryCacheBytes: string, size: numb
   try {
     for (const p of paths.slice(0, 4)) await fill(edge, p);
     assert.equal(await metricValue(edge.edge, 'imgedge_cache_objects'), 4);
-    const touched = await get(edge.url, paths[0]!);
+    const touched = await get(edge.url, paths[0]!, { headers: touch });
     assert.match(String(touched.headers['cache-status']), /^imgedge; hit/, 'the oldest object is read again from the cache');
     await fill(edge, paths[4]!);
     await fill(edge, paths[5]!);
@@ -73,4 +73,10 @@ test('a hit from disk makes the object the most recently used: it outlives objec
 test('a hit from memory makes the object the most recently used too', async () => {
   // Small objects, held in memory after their first hit from disk and then answered by the hit lane.
   await evictionOrder('lru-memory', '64MiB', 32 * KIB);
+});
+
+test('a range or a conditional request makes the object the most recently used too', async () => {
+  // Neither is answered by the hit paths that look in memory first: each is looked up by the cache itself.
+  await evictionOrder('lru-range', '64MiB', 32 * KIB, { range: 'bytes=0-99' });
+  await evictionOrder('lru-conditional', '0', 32 * KIB, { 'if-none-match': '"no-such-tag"' });
 });
