@@ -154,6 +154,17 @@ export class TestOrigin {
         return;
       }
     }
+    // RFC 9110 §13.1.3: only without If-None-Match, and only with a Last-Modified to compare.
+    const since = req.headers['if-modified-since'];
+    const modified = headers['last-modified'] as string | undefined;
+    if (status === 200 && spec.conditional !== false && !req.headers['if-none-match'] && since && modified) {
+      const sinceMs = Date.parse(since);
+      if (!Number.isNaN(sinceMs) && Date.parse(modified) <= sinceMs) {
+        const { 'content-type': _type, ...rest } = headers;
+        res.writeHead(304, rest).end();
+        return;
+      }
+    }
     if (!spec.chunked) headers['content-length'] = String(body.length);
     if (spec.date === false) res.sendDate = false;
     res.writeHead(status, headers);
