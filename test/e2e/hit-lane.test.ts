@@ -209,13 +209,14 @@ test('on shutdown a kept-alive lane connection is closed and the edge stops with
     const started = Date.now();
     await own.close();
     await closed;
-    assert.ok(Date.now() - started < 5_000, 'the edge did not wait out the keep-alive timeout');
+    // The keep-alive timeout is the default --client-timeout-ms, 30 s: half of it tells the two apart under any load.
+    assert.ok(Date.now() - started < 15_000, 'the edge did not wait out the keep-alive timeout');
   } finally {
     await own.close();
   }
 });
 
-test('past --client-timeout-ms the lane cuts a head that never ends (408) and an idle connection, never one still asking', async () => {
+test('past --client-timeout-ms the lane cuts a head that never ends (408) and an idle connection, never one still asking', async (t) => {
   const timeoutMs = 2000;
   const own = await startTestEdge(origin.url, { args: ['--client-timeout-ms', String(timeoutMs)] });
   const port = Number(new URL(own.url).port);
@@ -231,7 +232,8 @@ test('past --client-timeout-ms the lane cuts a head that never ends (408) and an
   try {
     await get(own.url, '/lane/other.jpg');
     await until(async () => /hit/.test(String((await get(own.url, '/lane/other.jpg')).headers['cache-status'])), 'a hit');
-    const bound = 3 * timeoutMs + 2000;
+    // An upper bound only, for a cut that never comes: generous, so a loaded machine does not fail it.
+    const bound = 5 * timeoutMs + 5000;
 
     // A plain head for a hot object, dripped a byte every 200 ms and never finished.
     const dripped = open();
@@ -245,8 +247,13 @@ test('past --client-timeout-ms the lane cuts a head that never ends (408) and an
     // A hit every 250 ms for three timeouts: busy, so never idle.
     const busy = open();
     let asked = 0;
+    // The longest this client went without asking: a machine too loaded to keep the pace says so.
+    let lastAsked = Date.now();
+    let longestGap = 0;
     const busyDone = new Promise<void>((resolve) => {
       const ask = setInterval(() => {
+        longestGap = Math.max(longestGap, Date.now() - lastAsked);
+        lastAsked = Date.now();
         if (++asked > Math.ceil((3 * timeoutMs) / 250)) {
           clearInterval(ask);
           resolve();
@@ -265,7 +272,13 @@ test('past --client-timeout-ms the lane cuts a head that never ends (408) and an
     assert.ok(idleMs! >= timeoutMs, `the idle connection was cut after ${idleMs} ms, before its time`);
     assert.match(idle.text(), /^HTTP\/1\.1 200/);
     await busyDone;
-    assert.ok(!busy.socket.destroyed, 'the connection still asking was cut');
+    if (longestGap >= timeoutMs / 2) {
+      // The client itself stalled for a good part of the timeout: an idle cut would be right, nothing to check.
+      t.diagnostic(`the busy client paused ${longestGap} ms between requests (load): its connection is not checked`);
+      busy.socket.destroy();
+      return;
+    }
+    assert.ok(!busy.socket.destroyed, `the connection still asking was cut (longest pause between its requests ${longestGap} ms)`);
     assert.equal(busy.text().match(/HTTP\/1\.1 200 /g)?.length, asked - 1, 'every request on it answered');
     busy.socket.destroy();
   } finally {

@@ -139,7 +139,8 @@ after(async () => {
 // Until 563ab9c this failed: Node checks head timeouts every connectionsCheckingInterval
 // (30 s by default) and each dripped byte resets the idle timeout.
 test('slowloris: a head dripped a byte every 200 ms is cut within --client-timeout-ms', async (t) => {
-  const bound = 3 * CLIENT_TIMEOUT_MS + 2000;
+  // An upper bound for a cut that never comes: generous, so a loaded machine does not fail it.
+  const bound = 5 * CLIENT_TIMEOUT_MS + 5000;
   const cut = await within(slowloris, bound);
   assert.ok(cut, `the slowloris connection is still open after ${bound} ms`);
   t.diagnostic(`slowloris cut after ${cut.ms} ms`);
@@ -215,7 +216,7 @@ test('readers taking a byte a second do not hold up the fill, the others, or mem
 });
 
 test('idle connections, silent or kept alive after an answer, are closed within --client-timeout-ms', async () => {
-  const bound = 3 * CLIENT_TIMEOUT_MS + 2000;
+  const bound = 5 * CLIENT_TIMEOUT_MS + 5000;
   const silent = connect(tight);
   const keptAlive = connect(tight);
   keptAlive.write('GET /victim.jpg HTTP/1.1\r\nHost: edge\r\n\r\n');
@@ -287,8 +288,14 @@ test('the slowloris is cut in the end, and the edge served everyone meanwhile', 
 
 test('memory after all that: under +100 MiB on either edge', async (t) => {
   for (const e of [tight, patient]) {
-    const now = rssMiB(e);
     const start = rssAtStart.get(e)!;
+    // Freed memory shows in RSS when V8 gets to it, later on a loaded machine: waited for, up to 15 s.
+    const deadline = Date.now() + 15_000;
+    let now = rssMiB(e);
+    while (now - start >= 100 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      now = rssMiB(e);
+    }
     t.diagnostic(`edge RSS at start ${start.toFixed(0)} MiB, at the end ${now.toFixed(0)} MiB`);
     assert.ok(now - start < 100, `RSS ${start.toFixed(0)} → ${now.toFixed(0)} MiB`);
   }
