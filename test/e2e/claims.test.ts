@@ -302,3 +302,37 @@ test('--drain-timeout-ms: on SIGTERM an answer still going past the timeout is c
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('start-up: the ready line reports the objects and bytes found on disk, and /readyz is 200 (the time is the benchmark\'s)', async () => {
+  const dir = tempDir('startup');
+  const args = ['edge', '--origin', origin.url, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--cache-dir', path.join(dir, 'cache'), '--log-level', 'info'];
+  const readyLine = (output: string) =>
+    JSON.parse(output.split('\n').find((line) => line.includes('"edge ready"'))!) as { objects: number; bytes: number; ms: number };
+  try {
+    for (let i = 0; i < 30; i++) origin.set(`/startup/${i}.jpg`, { body: bytes(1000 + 100 * i, `startup${i}`) });
+    const first = await spawnEdge(args);
+    try {
+      assert.equal(readyLine(first.output()).objects, 0);
+      for (let i = 0; i < 30; i++) assert.equal((await get(first.url, `/startup/${i}.jpg`)).status, 200);
+      first.kill('SIGTERM');
+      assert.equal((await first.exited).code, 0);
+    } finally {
+      first.kill();
+    }
+    const stored = fs.readdirSync(path.join(dir, 'cache', 'objects'), { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
+    const storedBytes = stored.reduce((sum, e) => sum + fs.statSync(path.join(e.parentPath, e.name)).size, 0);
+    const second = await spawnEdge(args);
+    try {
+      const ready = readyLine(second.output());
+      assert.equal(ready.objects, 30);
+      assert.equal(ready.bytes, storedBytes, 'the bytes of the object files');
+      assert.ok(Number.isFinite(ready.ms) && ready.ms >= 0);
+      assert.equal((await get(second.adminUrl, '/readyz')).status, 200);
+    } finally {
+      second.kill();
+      await second.exited;
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
