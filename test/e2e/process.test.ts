@@ -43,6 +43,8 @@ test('a restarted edge serves what it stored without asking the origin', async (
   for (const o of objects) origin.set(o.path, { body: o.body });
   const first = await edgeOn(cacheDir);
   for (const o of objects) assert.equal((await get(first.url, o.path)).status, 200);
+  // A client has its last byte a moment before the fill commits: SIGTERM once every object is stored.
+  await until(async () => /^imgedge_cache_objects 20$/m.test((await get(first.adminUrl, '/metrics')).body.toString()), 'the objects to be stored');
   first.kill('SIGTERM');
   assert.deepEqual(await first.exited, { code: 0, signal: null });
 
