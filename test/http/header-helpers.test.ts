@@ -34,6 +34,7 @@ test('hasRepeatedHost: two Host lines in any case, never one', () => {
   assert.equal(hasRepeatedHost(['Host', 'a', 'HOST', 'b']), true);
   assert.equal(hasRepeatedHost(['host', 'a', 'x-host', 'b', 'hosts', 'c']), false);
   assert.equal(hasRepeatedHost([]), false);
+  assert.equal(hasRepeatedHost(['Host', 'a', 'Date', 'b', 'From', 'c']), false, 'other four-letter names are not Host');
   // Values are not names: a value "host" is not a second Host line.
   assert.equal(hasRepeatedHost(['Host', 'host', 'X', 'host']), false);
 });
