@@ -52,8 +52,8 @@ async function isStored(p: string): Promise<boolean> {
 }
 
 test('a prefix takes the paths that start with it, with every query, and none that only contain it', async () => {
-  const taken = ['/pa/b.jpg', '/pa/b.jpg?w=100', '/pa/c/d.jpg', '/pa2/e.jpg'];
-  const kept = ['/x/pa/b.jpg', '/x/pa/b.jpg?w=100', '/p/a.jpg', '/x.jpg?/pa/', '/Pa/b.jpg'];
+  const taken = ['/pa/b.jpg', '/pa/b.jpg?v=100', '/pa/c/d.jpg', '/pa2/e.jpg'];
+  const kept = ['/x/pa/b.jpg', '/x/pa/b.jpg?v=100', '/p/a.jpg', '/x.jpg?/pa/', '/Pa/b.jpg'];
   await store([...taken, ...kept]);
   const objectsBefore = await metricValue(edge.edge, 'imgedge_cache_objects');
   assert.equal(await purge({ prefixes: ['/pa'] }), taken.length);
