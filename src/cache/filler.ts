@@ -206,6 +206,8 @@ export class Filler {
         fill.received(chunk);
         await write(chunk);
       }
+      // undici refuses an HTTP body of the wrong length before this (test/e2e/short-body.test.ts);
+      // the check holds the fetchers that are not HTTP (a variant's transform) to the same rule.
       if (length !== undefined && written !== length) throw new OriginBodyBroken(`${written} of ${length} bytes`);
       const temp = await opening;
       fill.complete();

@@ -79,9 +79,7 @@ test('a path and a prefix in one purge: the total is the objects dropped, each o
   assert.equal(await isStored('/other/c.jpg'), true);
 });
 
-test('a purge while the object is being fetched: what that fetch brings is not served after the purge', {
-  todo: 'a fill under way at the purge still commits the old version, which is then served as a hit',
-}, async () => {
+test('a purge while the object is being fetched: what that fetch brings is not served after the purge', async () => {
   const gate = new Gate();
   origin.set('/during/a.jpg', { body: 'old version', gate, gateAfter: 3 });
   const first = get(edge.url, '/during/a.jpg');
