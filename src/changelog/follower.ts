@@ -1,18 +1,17 @@
-// The edge's side of the change log: long-polls the origin's log from the
-// position after the last entry it applied, drops each entry's path through
-// the purge mechanism, then saves the new position (in the background). At least once (a crash
-// between purge and save replays entries; a purge twice is harmless), in
-// order, at the edge's own pace. When the edge has lost track (its position
-// was trimmed away, the log was reset or is behind it, or there is no
-// position but the cache holds objects) everything held is marked stale,
-// to be revalidated before it is served, and following resumes at the end.
-// Nothing here is on a request's path: a log that is down costs retries, not
-// latency.
-import { Agent, request } from 'undici';
+// The edge's side of a change log: reads its feed (the origin's log over
+// HTTP, or a Redis stream) from the position after the last entry it applied,
+// drops each entry's path through the purge mechanism, then saves the new
+// position (in the background). At least once (a crash between purge and
+// save replays entries; a purge twice is harmless), in order, at the edge's
+// own pace. When the edge has lost track (its position was trimmed away, the
+// log was reset or is behind it, or there is no position but the cache holds
+// objects) everything held is marked stale, to be revalidated before it is
+// served, and following resumes at the end. Nothing here is on a request's
+// path: a log that is down costs retries, not latency.
 import type { FastifyBaseLogger } from 'fastify';
-import type { ChangeEntry } from './log.js';
-import { changesUrl, parseChangesPage, MAX_LIMIT, type ChangesPage } from './wire.js';
+import type { ChangesPage } from './wire.js';
 import { loadPosition, savePosition, type Position } from './position.js';
+import type { ChangeFeed, FeedEntry, FeedRead, GapReason } from './feed.js';
 import type { Metrics, ChangelogState } from '../metrics.js';
 import { CHANGELOG_STATES } from '../metrics.js';
 
@@ -28,20 +27,17 @@ export interface FollowerTiming {
 export const DEFAULT_TIMING: FollowerTiming = { waitSec: 25, probeMs: 60_000, minBackoffMs: 250, maxBackoffMs: 30_000 };
 
 export interface FollowerDeps {
-  readonly origin: URL;
+  readonly feed: ChangeFeed;
   readonly cacheDir: string;
-  /** Drops every stored object of these canonical paths (the edge's purge). */
-  purge(paths: readonly string[]): void;
+  /** Drops every stored object of these canonical paths and under these prefixes (the edge's purge). */
+  invalidate(paths: readonly string[], prefixes: readonly string[]): void;
   markStaleBefore(time: number): void;
   holdsObjects(): boolean;
   readonly metrics: Metrics;
   readonly log: FastifyBaseLogger;
-  readonly userAgent: string;
   readonly now?: () => number;
   readonly timing?: Partial<FollowerTiming>;
 }
-
-type GapReason = 'trimmed' | 'reset' | 'ahead' | 'no_position';
 
 /** Applied entries kept for edges below this one (see relay.ts). */
 const RECENT_ENTRIES = 4096;
@@ -49,31 +45,22 @@ const RECENT_ENTRIES = 4096;
 export class Follower {
   readonly #timing: FollowerTiming;
   readonly #now: () => number;
-  readonly #agent: Agent;
   readonly #stop = new AbortController();
   #position: Position | null = null;
   #running: Promise<void> | null = null;
   /** Since when the edge may have missed changes; null while caught up and connected. */
   #behindSince: number | null = null;
   #upstreamFirst = 1;
-  #recent: ChangeEntry[] = [];
+  #recent: FeedEntry[] = [];
   #appliedWaiters = new Set<() => void>();
   #unsaved: Position | null = null;
   #saving: Promise<void> | null = null;
   /** Whether the last poll was answered: the first after a start or a failure does not wait, so the state is known at once. */
   #answered = false;
 
-  /** The log is the origin host's, at its root, whatever path prefix --origin has. */
-  readonly #logBase: URL;
-  readonly #prefix: string;
-
   constructor(private readonly deps: FollowerDeps) {
-    this.#logBase = new URL('/', deps.origin);
-    this.#prefix = deps.origin.pathname.replace(/\/+$/, '');
     this.#timing = { ...DEFAULT_TIMING, ...deps.timing };
     this.#now = deps.now ?? Date.now;
-    // Its own connection: a long poll never holds one of the origin fetches' connections.
-    this.#agent = new Agent({ connections: 2, headersTimeout: (this.#timing.waitSec + 15) * 1000, bodyTimeout: (this.#timing.waitSec + 15) * 1000 });
   }
 
   /** Reads the saved position and marks what it says is doubtful; before the edge serves. */
@@ -93,7 +80,7 @@ export class Follower {
     this.#wakeApplied();
     await this.#running;
     await this.#saving;
-    await this.#agent.close();
+    await this.deps.feed.close();
   }
 
   get position(): Position | null {
@@ -117,26 +104,22 @@ export class Follower {
     return p.staleBefore ? `${p.log}.${p.staleBefore}` : p.log;
   }
 
+  /** The first sequence a relay can serve: upstream's first when the feed pages, else the first remembered. */
   get upstreamFirst(): number {
-    return this.#upstreamFirst;
+    return this.deps.feed.pages ? this.#upstreamFirst : (this.#recent[0]?.seq ?? (this.#position?.seq ?? 0) + 1);
   }
 
-  get recent(): readonly ChangeEntry[] {
+  get pagesUpstream(): boolean {
+    return this.deps.feed.pages;
+  }
+
+  get recent(): readonly FeedEntry[] {
     return this.#recent;
   }
 
-  /** Entries of the followed log, asked from upstream (for a relay reading older than `recent`). */
-  async fetchPage(from: number, limit: number): Promise<ChangesPage> {
-    const { statusCode, body } = await request(changesUrl(this.#logBase, { from, waitSec: 0, limit }), {
-      dispatcher: this.#agent,
-      headers: { 'user-agent': this.deps.userAgent },
-      signal: this.#stop.signal,
-    });
-    if (statusCode !== 200) {
-      await body.dump();
-      throw new Error(`change log answered ${statusCode}`);
-    }
-    return parseChangesPage(await body.json());
+  /** Entries of the followed log, asked from upstream (for a relay reading older than `recent`, when the feed pages). */
+  fetchPage(from: number, limit: number): Promise<ChangesPage> {
+    return this.deps.feed.fetchPage(from, limit, this.#stop.signal);
   }
 
   /** Resolves when an entry after seq is applied, after ms, or on abort. */
@@ -177,14 +160,9 @@ export class Follower {
     })();
   }
 
-  /**
-   * An origin path as this edge's requests name it: with --origin
-   * http://o/photos, the edge's /a.jpg is the origin's /photos/a.jpg. A
-   * change outside the prefix is nothing this edge holds.
-   */
-  edgePath(originPath: string): string | null {
-    if (this.#prefix === '') return originPath;
-    return originPath.startsWith(`${this.#prefix}/`) ? originPath.slice(this.#prefix.length) : null;
+  /** An entry's path as this edge's requests name it; null for a change outside what this edge fronts (see the feed's). */
+  edgePath(entryPath: string): string | null {
+    return this.deps.feed.edgePath(entryPath);
   }
 
   #wakeApplied(): void {
@@ -208,7 +186,7 @@ export class Follower {
       } catch (error) {
         if (this.#stop.signal.aborted) break;
         outcome = 'error';
-        if (!reported) this.deps.log.warn({ err: (error as Error).message, origin: this.deps.origin.href }, 'change log unreachable; retrying');
+        if (!reported) this.deps.log.warn({ err: (error as Error).message, changelog: this.deps.feed.describe }, 'change log unreachable; retrying');
         reported = true;
       }
       if (outcome === 'ok') {
@@ -248,69 +226,61 @@ export class Follower {
   }
 
   async #poll(): Promise<'ok' | 'no_log'> {
-    const from = this.#position ? this.#position.seq + 1 : 1;
     const waitSec = this.#answered ? this.#timing.waitSec : 0;
     this.#answered = false;
-    const { statusCode, body } = await request(changesUrl(this.#logBase, { from, waitSec, limit: MAX_LIMIT }), {
-      dispatcher: this.#agent,
-      headers: { 'user-agent': this.deps.userAgent },
-      signal: this.#stop.signal,
-    });
-    // A refusal (404 from most servers, 403 from S3 for a key that is not
-    // there) means this origin keeps no log; a 5xx or a timeout, that it is in trouble.
-    if ((statusCode >= 400 && statusCode < 500 && ![408, 425, 429].includes(statusCode)) || statusCode === 501) {
-      await body.dump();
-      return 'no_log';
-    }
-    if (statusCode !== 200) {
-      await body.dump();
-      throw new Error(`change log answered ${statusCode}`);
-    }
-    await this.#apply(parseChangesPage(await body.json()), from);
+    const read = await this.deps.feed.read(this.#position, waitSec, this.#stop.signal);
+    if (read === 'no_log') return read;
+    this.#apply(read);
     this.#answered = true;
     return 'ok';
   }
 
-  async #apply(page: ChangesPage, from: number): Promise<void> {
+  #apply(page: FeedRead): void {
     const known = this.#position;
     const gap: GapReason | null =
       !known ? (this.deps.holdsObjects() ? 'no_position' : null)
       : known.log !== page.log ? 'reset'
-      : from < page.first ? 'trimmed'
-      : from > page.last + 1 ? 'ahead'
-      : null;
+      : page.gap;
     this.#upstreamFirst = page.first;
+    const end = { seq: page.end.seq, ...(page.end.id === undefined ? {} : { id: page.end.id }) };
     let next: Position;
-    let applied: readonly ChangeEntry[] = [];
+    let applied: readonly FeedEntry[] = [];
     if (gap) {
       const now = this.#now();
       this.deps.markStaleBefore(now);
       this.deps.metrics.changelogGaps.inc({ reason: gap });
-      this.deps.log.warn({ reason: gap, had: known, log: page.log, first: page.first, last: page.last }, 'change log gap: everything held is revalidated before use');
+      this.deps.log.warn({ reason: gap, had: known, log: page.log, first: page.first, end }, 'change log gap: everything held is revalidated before use');
       // Marking everything stale covers every change up to now: go on from the end.
-      next = { log: page.log, seq: page.last, staleBefore: now };
+      next = { log: page.log, ...end, staleBefore: now };
       this.#recent = [];
     } else if (!known) {
       // Nothing held: start at the end. A fill that began before this answer
       // and commits after it may hold bytes an entry replaced: doubt it too.
       const now = this.#now();
       this.deps.markStaleBefore(now);
-      next = { log: page.log, seq: page.last, staleBefore: now };
+      next = { log: page.log, ...end, staleBefore: now };
     } else {
       applied = page.entries.filter((e) => e.seq > known.seq);
-      const paths = applied.map((e) => this.edgePath(e.path)).filter((p): p is string => p !== null);
-      if (paths.length) this.deps.purge(paths);
+      for (const e of applied) if (e.unusable) this.deps.log.warn({ id: e.id, seq: e.seq, reason: e.unusable }, 'change log entry ignored');
+      const paths: string[] = [];
+      const prefixes: string[] = [];
+      for (const e of applied) {
+        const edgePath = e.unusable ? null : this.edgePath(e.path);
+        if (edgePath !== null) (e.prefix ? prefixes : paths).push(edgePath);
+      }
+      if (paths.length || prefixes.length) this.deps.invalidate(paths, prefixes);
+      const last = applied.at(-1);
       // An empty page short of the end: a relay had nothing there for this edge.
-      const skipped = page.entries.length === 0 && from <= page.last ? page.last : known.seq;
-      next = { ...known, seq: applied.at(-1)?.seq ?? skipped };
+      const skipped = page.entries.length === 0 && known.seq < end.seq;
+      next = last ? { ...known, seq: last.seq, ...(last.id === undefined ? {} : { id: last.id }) } : skipped ? { ...known, ...end } : known;
     }
-    if (next.log !== known?.log || next.seq !== known.seq || next.staleBefore !== known.staleBefore) this.#save(next);
+    if (next.log !== known?.log || next.seq !== known.seq || next.id !== known.id || next.staleBefore !== known.staleBefore) this.#save(next);
     this.#position = next;
     const metrics = this.deps.metrics;
     metrics.changelogApplied.inc(applied.length);
     metrics.changelogPosition.set(next.seq);
-    metrics.changelogLagEntries.set(Math.max(0, page.last - next.seq));
-    this.#behindSince = next.seq >= page.last ? null : (applied.at(-1)?.time ?? this.#now());
+    metrics.changelogLagEntries.set(Math.max(0, end.seq - next.seq));
+    this.#behindSince = next.seq >= end.seq ? null : (applied.at(-1)?.time ?? this.#now());
     if (applied.length) {
       this.#recent.push(...applied);
       if (this.#recent.length > RECENT_ENTRIES * 2) this.#recent.splice(0, this.#recent.length - RECENT_ENTRIES);

@@ -29,6 +29,8 @@ export interface ChangeEntry {
   readonly path: string;
   readonly etag?: string;
   readonly time: number;
+  /** Set by a Redis stream's `prefix` entries: every path starting with `path` is dropped. */
+  readonly prefix?: true;
 }
 
 /** What the writer appends; `tx` ties an entry to its pending file, for recovery, and is never served. */

@@ -51,6 +51,8 @@ export class Relay implements ChangeSource {
       const at = recent.findIndex((e) => e.seq >= from);
       return at === -1 ? [] : recent.slice(at, at + limit);
     }
+    // Older than remembered and no way to ask by sequence (a Redis stream): `first` tells the edge below it fell behind.
+    if (!this.follower.pagesUpstream) return [];
     const followed = this.follower.position?.log;
     const page = await this.follower.fetchPage(from, limit);
     if (page.log !== followed) throw new Error('the upstream log changed under the relay');

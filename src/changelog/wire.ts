@@ -3,7 +3,11 @@
 // and its change log" documents this exact format.
 //
 //   GET /.imgedge/changes?from=SEQ[&wait=SECONDS][&limit=N]
-//   200 {"log": ID, "first": F, "last": L, "entries": [{seq, op, path, etag?, time}, ...]}
+//   200 {"log": ID, "first": F, "last": L, "entries": [{seq, op, path, etag?, time, prefix?}, ...]}
+//
+// `prefix: true` (relayed from a Redis stream's prefix entries) makes path a
+// prefix; `unusable: REASON` (a foreign writer's entry without a usable path)
+// is counted and applies nothing.
 import { BadRequest } from '../errors.js';
 import type { ChangeEntry } from './log.js';
 
@@ -63,8 +67,9 @@ function isEntry(value: unknown): value is ChangeEntry {
   const e = value as ChangeEntry;
   return (
     typeof e === 'object' && e !== null && Number.isSafeInteger(e.seq) && e.seq > 0 &&
-    (e.op === 'put' || e.op === 'delete' || e.op === 'purge') && typeof e.path === 'string' && e.path.startsWith('/') &&
-    Number.isFinite(e.time) && (e.etag === undefined || typeof e.etag === 'string')
+    (e.op === 'put' || e.op === 'delete' || e.op === 'purge') && typeof e.path === 'string' &&
+    (e.path.startsWith('/') || typeof (e as { unusable?: unknown }).unusable === 'string') &&
+    Number.isFinite(e.time) && (e.etag === undefined || typeof e.etag === 'string') && (e.prefix === undefined || e.prefix === true)
   );
 }
 

@@ -23,8 +23,12 @@ import { acceptVaryKey } from '../transform/negotiate.js';
 import os from 'node:os';
 import { newPseudonym } from '../http/forward.js';
 import { Peering, startPeering } from '../peers/peering.js';
-import { Follower, type FollowerTiming } from '../changelog/follower.js';
+import { DEFAULT_TIMING, Follower, type FollowerTiming } from '../changelog/follower.js';
 import { Relay } from '../changelog/relay.js';
+import { HttpFeed } from '../changelog/http-feed.js';
+import { RedisFeed } from '../changelog/redis-feed.js';
+import { isRedisUrl, parseRedisUrl } from '../changelog/redis-url.js';
+import type { ChangeFeed } from '../changelog/feed.js';
 
 export interface RunningEdge {
   readonly publicApp: FastifyInstance;
@@ -170,22 +174,25 @@ export async function startEdge(config: EdgeConfig, seams: EdgeSeams = {}): Prom
   const images = new ImageRequests({ signingKey: config.signingKey, allowedWidths: config.allowedWidths });
   const loadedCache = cache;
   const indexed = index;
+  const waitSec = { ...DEFAULT_TIMING, ...seams.changelogTiming }.waitSec;
+  const feed: ChangeFeed | null =
+    config.changelog === 'off' ? null
+    : isRedisUrl(config.changelog) ? new RedisFeed(parseRedisUrl(config.changelog), waitSec)
+    : new HttpFeed(config.origin, `imgedge/${VERSION}`, waitSec);
   follower =
-    config.changelog === 'off'
-      ? null
-      : new Follower({
-          origin: config.origin,
-          cacheDir: config.cacheDir,
-          // Every replica follows the log itself: an entry is applied here alone, never passed to the peers.
-          purge: (paths) => void loadedCache.invalidate(paths, []),
-          markStaleBefore: (time) => loadedCache.markStaleBefore(time),
-          holdsObjects: () => indexed.count > 0,
-          metrics,
-          log,
-          userAgent: `imgedge/${VERSION}`,
-          now: seams.now,
-          timing: seams.changelogTiming,
-        });
+    feed &&
+    new Follower({
+      feed,
+      cacheDir: config.cacheDir,
+      // Every replica follows the log itself: an entry is applied here alone, never passed to the peers.
+      invalidate: (paths, prefixes) => void loadedCache.invalidate(paths, prefixes),
+      markStaleBefore: (time) => loadedCache.markStaleBefore(time),
+      holdsObjects: () => indexed.count > 0,
+      metrics,
+      log,
+      now: seams.now,
+      timing: seams.changelogTiming,
+    });
   // Before the first request: a saved gap marks what is held as doubtful.
   await follower?.load();
   const publicApp = buildPublicApp({
@@ -204,7 +211,7 @@ export async function startEdge(config: EdgeConfig, seams: EdgeSeams = {}): Prom
       origin: config.origin.href,
       via: pseudonym,
       ...(peering ? { self: peering.membership.self, peers: peering.membership.members } : {}),
-      changelog: follower ? { following: config.changelog, position: follower.position } : 'off',
+      changelog: feed ? { following: feed.describe, position: follower?.position } : 'off',
     },
     'edge ready',
   );
