@@ -3,6 +3,7 @@
 // the option. Every option is a flag and a variable; the flag wins.
 import { ConfigError } from './errors.js';
 import { parseSize, parseSeconds, parseInteger, parseHostPort, type HostPort } from './units.js';
+import { isRedisUrl, parseRedisUrl } from './changelog/redis-url.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -112,7 +113,7 @@ export const EDGE_OPTIONS: OptionTable = {
   'max-source-pixels': { value: 'N', default: '50000000', help: 'sources with more pixels (width x height) are not decoded (422)' },
   'transform-timeout-ms': { value: 'N', default: '10000', help: 'a transform taking longer is answered 422 and not stored' },
   'transform-queue': { value: 'N', default: '16', help: 'transforms waiting for a core; beyond it 503 with Retry-After' },
-  changelog: { value: 'auto|off', default: 'auto', help: "the change log to follow: the origin's own (auto) or none (off)" },
+  changelog: { value: 'auto|off|URL', default: 'auto', help: "the change log to follow: the origin's own (auto), none (off), or a Redis stream: redis://HOST:PORT[/DB][?stream=NAME]" },
   'log-level': LOG_LEVEL,
   'max-origin-fetches': { value: 'N', default: '64', help: 'concurrent connections to the origin; further fetches queue' },
   'max-object-bytes': { value: 'SIZE', default: '1GiB', help: 'larger objects are streamed through, never stored' },
@@ -245,8 +246,11 @@ function parseLogLevel(value: string): LogLevel {
 
 function parseChangelog(value: string): string {
   if (value === 'auto' || value === 'off') return value;
-  if (/^rediss?:/i.test(value)) throw new Error('is a Redis change feed, which is not built in this version: use auto or off');
-  throw new Error('is not auto or off');
+  if (isRedisUrl(value)) {
+    parseRedisUrl(value);
+    return value;
+  }
+  throw new Error('is not auto, off or a redis:// URL');
 }
 
 /** A comma-separated list of replica URLs: each a bare http(s) origin, no path. */
