@@ -1,0 +1,186 @@
+// Edges following a Redis stream (contract: "Change feed on Redis"), against
+// real redis-server processes: a foreign writer's entry, prefixes, an edge on
+// a replica, a restart that resumes, a trimmed or reset stream, and Redis
+// killed and back. The origin is a plain HTTP server that keeps no log.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { startTestEdge, tempDir, until, metricValue, type TestEdge } from '../helpers/edge.js';
+import { get, sha256 } from '../helpers/http.js';
+import { TestOrigin } from '../helpers/origin.js';
+import { NO_REDIS, startRedis, replicated, type TestRedis } from '../helpers/redis.js';
+import { samplePng } from '../helpers/imgedge-origin.js';
+import { POSITION_FILE } from '../../src/changelog/position.js';
+
+const QUICK = { minBackoffMs: 20, maxBackoffMs: 200, waitSec: 5 };
+const STREAM = 'imgedge:changes';
+
+async function edgeOn(origin: TestOrigin, redisUrl: string, options: { cacheDir?: string } = {}): Promise<TestEdge> {
+  const edge = await startTestEdge(origin.url, { ...options, args: ['--changelog', redisUrl], changelogTiming: QUICK });
+  await until(async () => (await metricValue(edge.edge, 'imgedge_changelog_state', { state: 'following' })) === 1, 'the edge to follow the stream');
+  return edge;
+}
+
+async function serves(edge: TestEdge, target: string, body: Buffer, ms = 2000): Promise<void> {
+  await until(async () => {
+    const res = await get(edge.url, target);
+    return res.status === 200 && sha256(res.body) === sha256(body);
+  }, `${target} to serve ${sha256(body).slice(0, 8)}`, ms);
+}
+
+async function cacheStatus(edge: TestEdge, target: string): Promise<string> {
+  return String((await get(edge.url, target)).headers['cache-status']);
+}
+
+/** The origin serves `images` under these paths; the edge fetches and stores each. */
+async function hold(origin: TestOrigin, edge: TestEdge, images: Record<string, Buffer>): Promise<void> {
+  for (const [target, body] of Object.entries(images)) origin.set(target, { body, headers: { 'content-type': 'image/png', etag: `"${sha256(body).slice(0, 16)}"`, 'cache-control': 'public, max-age=3600' } });
+  for (const target of Object.keys(images)) assert.equal((await get(edge.url, target)).status, 200);
+  await until(async () => (await metricValue(edge.edge, 'imgedge_cache_objects')) >= Object.keys(images).length, 'the objects stored');
+  for (const target of Object.keys(images)) assert.match(await cacheStatus(edge, target), /^imgedge; hit/);
+}
+
+function change(origin: TestOrigin, target: string, body: Buffer): void {
+  origin.set(target, { body, headers: { 'content-type': 'image/png', etag: `"${sha256(body).slice(0, 16)}"`, 'cache-control': 'public, max-age=3600' } });
+}
+
+async function setup(t: import('node:test').TestContext): Promise<{ origin: TestOrigin; redis: TestRedis }> {
+  const origin = await TestOrigin.start();
+  t.after(() => origin.stop());
+  const redis = await startRedis();
+  t.after(() => redis.close());
+  return { origin, redis };
+}
+
+test('a foreign writer\'s XADD drops the path, whatever its query string, within 2 s; a prefix drops what is under it', { skip: NO_REDIS }, async (t) => {
+  const { origin, redis } = await setup(t);
+  const edge = await edgeOn(origin, redis.url);
+  t.after(() => edge.close());
+  const [a, b, c] = await Promise.all([1, 2, 3].map((i) => samplePng(i)));
+  await hold(origin, edge, { '/photos/cat.jpg': a!, '/photos/cat.jpg?v=2': a!, '/photos/sub/dog.jpg': b!, '/other/x.jpg': c! });
+
+  const a2 = await samplePng(4);
+  change(origin, '/photos/cat.jpg', a2);
+  change(origin, '/photos/cat.jpg?v=2', a2);
+  // Exactly what another upload service would send.
+  await redis.client.xadd(STREAM, '*', 'op', 'put', 'path', '/photos/cat.jpg');
+  await serves(edge, '/photos/cat.jpg', a2);
+  await serves(edge, '/photos/cat.jpg?v=2', a2);
+  assert.match(await cacheStatus(edge, '/photos/sub/dog.jpg'), /^imgedge; hit/);
+
+  const b2 = await samplePng(5);
+  change(origin, '/photos/sub/dog.jpg', b2);
+  change(origin, '/photos/cat.jpg', a!);
+  await redis.client.xadd(STREAM, '*', 'op', 'purge', 'prefix', '/photos/');
+  await serves(edge, '/photos/sub/dog.jpg', b2);
+  await serves(edge, '/photos/cat.jpg', a!);
+  assert.match(await cacheStatus(edge, '/other/x.jpg'), /^imgedge; hit/, 'outside the prefix: untouched');
+
+  // An entry it cannot use is counted and passed over, not a reason to stop.
+  await redis.client.xadd(STREAM, '*', 'op', 'put', 'note', 'no path here');
+  change(origin, '/other/x.jpg', b2);
+  await redis.client.xadd(STREAM, '*', 'op', 'delete', 'path', '/other/%78.jpg');
+  await serves(edge, '/other/x.jpg', b2);
+  await until(async () => (await metricValue(edge.edge, 'imgedge_changelog_position')) === 4, 'position 4');
+  assert.equal(await metricValue(edge.edge, 'imgedge_changelog_entries_applied_total'), 4);
+  assert.equal(await metricValue(edge.edge, 'imgedge_changelog_lag_entries'), 0);
+  assert.equal(await metricValue(edge.edge, 'imgedge_changelog_gaps_total'), 0);
+});
+
+test('an edge reading from a replica sees what was added at the primary', { skip: NO_REDIS }, async (t) => {
+  const { origin, redis } = await setup(t);
+  const replica = await startRedis({ replicaOf: redis });
+  t.after(() => replica.close());
+  const edge = await edgeOn(origin, `${replica.url}/0?stream=${encodeURIComponent(STREAM)}`);
+  t.after(() => edge.close());
+  const [a, a2] = await Promise.all([10, 11].map((i) => samplePng(i)));
+  await hold(origin, edge, { '/r/a.png': a! });
+  change(origin, '/r/a.png', a2!);
+  await redis.client.xadd(STREAM, '*', 'op', 'put', 'path', '/r/a.png', 'etag', '"x"');
+  await serves(edge, '/r/a.png', a2!);
+});
+
+test('a restarted edge resumes after the last ID it applied: the changed path is refetched, the rest stays a hit', { skip: NO_REDIS }, async (t) => {
+  const { origin, redis } = await setup(t);
+  const cacheDir = path.join(tempDir('redis-resume'), 'cache');
+  const images = await Promise.all([20, 21, 22].map((i) => samplePng(i)));
+  await redis.client.xadd(STREAM, '*', 'op', 'put', 'path', '/before/start.png');
+  const first = await edgeOn(origin, redis.url, { cacheDir });
+  await hold(origin, first, { '/s/0.png': images[0]!, '/s/1.png': images[1]! });
+  await redis.client.xadd(STREAM, '*', 'op', 'put', 'path', '/elsewhere.png');
+  await until(async () => (await metricValue(first.edge, 'imgedge_changelog_position')) === 2, 'the first edge at entry 2');
+  await first.close();
+  const saved = JSON.parse(fs.readFileSync(path.join(cacheDir, POSITION_FILE), 'utf8')) as { seq: number; id: string; log: string };
+  assert.equal(saved.seq, 2);
+  assert.match(saved.id, /^\d+-\d+$/);
+
+  change(origin, '/s/0.png', images[2]!);
+  await redis.client.xadd(STREAM, '*', 'op', 'put', 'path', '/s/0.png');
+  const before = origin.requests.length;
+  const second = await edgeOn(origin, redis.url, { cacheDir });
+  t.after(() => second.close());
+  await until(async () => (await metricValue(second.edge, 'imgedge_changelog_position')) === 3, 'the second edge at entry 3');
+  const unchanged = await get(second.url, '/s/1.png');
+  assert.match(String(unchanged.headers['cache-status']), /^imgedge; hit/);
+  assert.equal(sha256((await get(second.url, '/s/0.png')).body), sha256(images[2]!));
+  assert.deepEqual(origin.requests.slice(before).map((r) => r.url), ['/s/0.png'], 'only the changed path went to the origin');
+  assert.equal(await metricValue(second.edge, 'imgedge_changelog_gaps_total'), 0);
+});
+
+test('a position trimmed away, or a stream deleted, makes the edge revalidate what it holds, dropping nothing', { skip: NO_REDIS }, async (t) => {
+  const { origin, redis } = await setup(t);
+  const cacheDir = path.join(tempDir('redis-trim'), 'cache');
+  const [a, b, b2] = await Promise.all([30, 31, 32].map((i) => samplePng(i)));
+  const first = await edgeOn(origin, redis.url, { cacheDir });
+  await hold(origin, first, { '/t/a.png': a!, '/t/b.png': b! });
+  await redis.client.xadd(STREAM, '*', 'op', 'put', 'path', '/elsewhere.png');
+  await until(async () => (await metricValue(first.edge, 'imgedge_changelog_position')) === 1, 'the first edge at entry 1');
+  await first.close();
+
+  // While it is away: the change it must not miss, then enough others for MAXLEN to drop it.
+  change(origin, '/t/b.png', b2!);
+  await redis.client.xadd(STREAM, '*', 'op', 'put', 'path', '/t/b.png');
+  for (let i = 0; i < 20; i++) await redis.client.xadd(STREAM, 'MAXLEN', '5', '*', 'op', 'put', 'path', `/filler/${i}`);
+  const second = await edgeOn(origin, redis.url, { cacheDir });
+  t.after(() => second.close());
+  assert.equal(await metricValue(second.edge, 'imgedge_changelog_gaps_total', { reason: 'trimmed' }), 1);
+  const unchanged = await get(second.url, '/t/a.png');
+  assert.match(String(unchanged.headers['cache-status']), /fwd=stale; fwd-status=304/, 'revalidated, not refetched');
+  assert.equal(sha256((await get(second.url, '/t/b.png')).body), sha256(b2!), 'the change it missed is not served stale');
+  assert.equal(await metricValue(second.edge, 'imgedge_changelog_position'), 22);
+  await until(async () => /^imgedge; hit/.test(await cacheStatus(second, '/t/a.png')), 'a hit after the revalidation');
+
+  // The stream deleted under a following edge (a Redis restored without it).
+  await redis.client.del(STREAM);
+  await redis.client.xadd(STREAM, '*', 'op', 'put', 'path', '/elsewhere.png');
+  await until(async () => (await metricValue(second.edge, 'imgedge_changelog_gaps_total')) === 2, 'the edge to see the stream gone');
+  assert.equal(await metricValue(second.edge, 'imgedge_changelog_gaps_total', { reason: 'ahead' }) + await metricValue(second.edge, 'imgedge_changelog_gaps_total', { reason: 'reset' }), 1);
+  assert.match(await cacheStatus(second, '/t/a.png'), /fwd=stale; fwd-status=304/);
+});
+
+test('Redis killed: the edge keeps serving hits at full speed and reports its lag; back, it follows again from where it was', { skip: NO_REDIS }, async (t) => {
+  const { origin, redis } = await setup(t);
+  const edge = await edgeOn(origin, redis.url);
+  t.after(() => edge.close());
+  const [a, a2] = await Promise.all([40, 41].map((i) => samplePng(i)));
+  await hold(origin, edge, { '/k/a.png': a! });
+  await redis.client.xadd(STREAM, '*', 'op', 'put', 'path', '/elsewhere.png');
+  await until(async () => (await metricValue(edge.edge, 'imgedge_changelog_position')) === 1, 'entry 1 applied');
+
+  await redis.kill();
+  await until(async () => (await metricValue(edge.edge, 'imgedge_changelog_state', { state: 'retrying' })) === 1, 'the follower to notice');
+  const started = performance.now();
+  assert.match(await cacheStatus(edge, '/k/a.png'), /^imgedge; hit/);
+  assert.ok(performance.now() - started < 1000);
+  await until(async () => (await metricValue(edge.edge, 'imgedge_changelog_lag_seconds')) > 0.2, 'the lag to show');
+
+  await redis.restart();
+  await until(async () => (await metricValue(edge.edge, 'imgedge_changelog_state', { state: 'following' })) === 1, 'the follower to return', 5000);
+  change(origin, '/k/a.png', a2!);
+  await redis.client.xadd(STREAM, '*', 'op', 'put', 'path', '/k/a.png');
+  await serves(edge, '/k/a.png', a2!);
+  // The position is saved just after the purge it counts.
+  await until(async () => (await metricValue(edge.edge, 'imgedge_changelog_position')) === 2, 'entry 2 applied');
+  assert.equal(await metricValue(edge.edge, 'imgedge_changelog_gaps_total'), 0, 'the append-only file kept the stream: nothing was lost');
+});
