@@ -53,6 +53,9 @@ export interface SignConfig {
 export interface OriginConfig {
   readonly listen: HostPort;
   readonly root: string;
+  /** 'file', or a redis:// URL. */
+  readonly changelog: string;
+  readonly changelogMaxEntries: number;
   readonly uploadToken: string | undefined;
   readonly maxUploadBytes: number;
   readonly maxAgeSec: number;
@@ -132,9 +135,10 @@ export const ORIGIN_OPTIONS: OptionTable = {
   root: { value: 'DIR', default: './var/origin', help: 'where uploaded files live (a directory; s3:// is not built yet)' },
   's3-endpoint': { value: 'URL', help: 'an S3-compatible store', notBuilt: 'S3 roots are not built in this version' },
   's3-region': { value: 'NAME', help: 'the region S3 requests are signed for', notBuilt: 'S3 roots are not built in this version' },
-  changelog: { value: 'file', default: 'file', help: 'where the change log is kept: file, beside the files under the root (redis:// is not built yet)' },
-  'changelog-max-bytes': { value: 'SIZE', default: '64MiB', help: 'the change log keeps at most about this much' },
-  'changelog-max-age': { value: 'SECONDS', default: '7d', help: 'and entries at most this old' },
+  changelog: { value: 'file|URL', default: 'file', help: 'where the change log is appended: file, beside the files under the root, or a Redis stream: redis://HOST:PORT[/DB][?stream=NAME]' },
+  'changelog-max-entries': { value: 'N', default: '1000000', help: 'with a redis:// change log: the stream is trimmed to about this many entries (MAXLEN ~)' },
+  'changelog-max-bytes': { value: 'SIZE', default: '64MiB', help: 'with a file change log: it keeps at most about this much' },
+  'changelog-max-age': { value: 'SECONDS', default: '7d', help: 'with a file change log: and entries at most this old' },
   'upload-token': { value: 'TOKEN', help: 'bearer token for PUT and DELETE; unset means writes are refused' },
   'max-upload-bytes': { value: 'SIZE', default: '50MiB', help: 'larger uploads get 413' },
   'max-age': { value: 'SECONDS', default: '3600', help: 'the Cache-Control: public, max-age sent with files' },
@@ -274,10 +278,13 @@ export function parseDnsName(value: string): string {
   return name.toLowerCase();
 }
 
-function parseOriginChangelog(value: string): 'file' {
+function parseOriginChangelog(value: string): string {
   if (value === 'file') return value;
-  if (/^rediss?:/i.test(value)) throw new Error('is a Redis change log, which is not built in this version: use file');
-  throw new Error('is not file');
+  if (isRedisUrl(value)) {
+    parseRedisUrl(value);
+    return value;
+  }
+  throw new Error('is not file or a redis:// URL');
 }
 
 function parseRoot(value: string): string {
@@ -358,10 +365,11 @@ function peering(raw: Raw, listen: HostPort): Pick<EdgeConfig, 'peers' | 'peersD
 export function parseOriginConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): OriginConfig {
   const { options: raw, positional } = readOptions(ORIGIN_OPTIONS, argv, env);
   if (positional.length) throw new ConfigError(positional[0]!.replace(/^-*/, ''), 'unexpected argument');
-  read(raw, 'changelog', parseOriginChangelog);
   return Object.freeze({
     listen: read(raw, 'listen', parseHostPort),
     root: read(raw, 'root', parseRoot),
+    changelog: read(raw, 'changelog', parseOriginChangelog),
+    changelogMaxEntries: read(raw, 'changelog-max-entries', (v) => parseInteger(v, { min: 1000 })),
     uploadToken: optional(raw, 'upload-token', nonEmpty),
     maxUploadBytes: read(raw, 'max-upload-bytes', (v) => parseSize(v, { min: 1 })),
     maxAgeSec: read(raw, 'max-age', parseSeconds),

@@ -96,6 +96,13 @@ export class StorageFailed extends ImgedgeError {
   }
 }
 
+/** A write is stored but its change-log entry could not be appended (Redis down): the uploader retries. */
+export class ChangeLogUnavailable extends ImgedgeError {
+  constructor(detail: string) {
+    super(503, 'CHANGELOG_UNAVAILABLE', `change log unavailable: ${detail}`);
+  }
+}
+
 /** Asked for something the edge cannot do yet (the index still loading): retry. */
 export class NotReady extends ImgedgeError {
   constructor(detail: string) {

@@ -77,7 +77,7 @@ export async function startDemo(config: DemoConfig, print: (text: string) => voi
   const dir = path.resolve(config.dir);
   await fsp.mkdir(dir, { recursive: true });
   const { upload: uploadToken, admin: adminToken } = await tokens(dir);
-  const store = await OriginStore.open(path.join(dir, 'origin'), { maxAgeMs: 7 * 86400_000, maxBytes: 16 * 1024 * 1024 });
+  const store = await OriginStore.open(path.join(dir, 'origin'), { kind: 'file', options: { maxAgeMs: 7 * 86400_000, maxBytes: 16 * 1024 * 1024 } });
   for (const sample of SAMPLES) {
     const file = store.fileFor(`/${sample.name}`);
     if (await fsp.stat(file).catch(() => null)) continue;

@@ -4,13 +4,15 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { OriginConfig } from '../../config.js';
-import { BadRequest, ImgedgeError, MethodNotAllowed, RangeNotSatisfiable } from '../../errors.js';
+import { BadRequest, ImgedgeError, MethodNotAllowed, NotFound, RangeNotSatisfiable } from '../../errors.js';
 import { normaliseTarget } from '../../http/path.js';
 import { CHANGES_PATH, parseChangesQuery } from '../../changelog/wire.js';
 import { changesPage, CHANGES_HEADERS } from '../../changelog/serve.js';
 import { createLog } from '../../log.js';
 import type { ChangeEntry } from '../../changelog/log.js';
 import { OriginStore } from './store.js';
+import { RedisAppender } from '../../changelog/redis-appender.js';
+import { isRedisUrl, parseRedisUrl } from '../../changelog/redis-url.js';
 import { serveFile } from './serve.js';
 import { handleWrite, type WriteRules } from './upload.js';
 
@@ -39,6 +41,8 @@ function fail(req: http.IncomingMessage, res: http.ServerResponse, error: unknow
   const status = known ? error.status : 500;
   const headers: http.OutgoingHttpHeaders = { 'content-type': 'text/plain; charset=utf-8' };
   if (error instanceof MethodNotAllowed) headers.allow = error.allow;
+  // Stored but not yet logged: the uploader should send it again shortly.
+  if (status === 503) headers['retry-after'] = '1';
   if (error instanceof RangeNotSatisfiable) headers['content-range'] = `bytes */${error.size}`;
   // A refused upload's body is not read: close rather than drain it.
   if (req.method === 'PUT' && !req.readableEnded) headers.connection = 'close';
@@ -51,7 +55,9 @@ export function createOriginHandler(store: OriginStore, options: OriginHandlerOp
     if (!['GET', 'HEAD', 'PUT', 'DELETE'].includes(method)) throw new MethodNotAllowed(ORIGIN_ALLOW);
     const target = normaliseTarget(req.url ?? '/');
     if (target.path === CHANGES_PATH && (method === 'GET' || method === 'HEAD')) {
-      const page = await changesPage(store.log, parseChangesQuery(target.query), signal);
+      // Its changes are on Redis: edges follow the stream there, and `auto` learns from this 404 that there is no log here.
+      if (!store.fileLog) throw new NotFound('this origin appends its changes to a Redis stream');
+      const page = await changesPage(store.fileLog, parseChangesQuery(target.query), signal);
       res.writeHead(200, CHANGES_HEADERS).end(method === 'HEAD' ? undefined : JSON.stringify(page));
       return;
     }
@@ -86,7 +92,12 @@ export interface RunningOrigin {
 export async function startOrigin(config: OriginConfig): Promise<RunningOrigin> {
   const processLog = createLog(config.logLevel);
   const log = processLog.logger;
-  const store = await OriginStore.open(config.root, { maxAgeMs: config.changelogMaxAgeSec * 1000, maxBytes: config.changelogMaxBytes });
+  const store = await OriginStore.open(
+    config.root,
+    isRedisUrl(config.changelog)
+      ? { kind: 'appender', appender: new RedisAppender(parseRedisUrl(config.changelog), config.changelogMaxEntries) }
+      : { kind: 'file', options: { maxAgeMs: config.changelogMaxAgeSec * 1000, maxBytes: config.changelogMaxBytes } },
+  );
   const handler = createOriginHandler(store, {
     uploadToken: config.uploadToken,
     maxUploadBytes: config.maxUploadBytes,
@@ -97,7 +108,7 @@ export async function startOrigin(config: OriginConfig): Promise<RunningOrigin> 
   const server = http.createServer({ requestTimeout: 0 }, handler);
   // Checked before the client sends the body: the handler sends 100 Continue itself.
   server.on('checkContinue', handler);
-  const trim = setInterval(() => void store.log.trim().catch((error: unknown) => log.error({ err: error }, 'change log trim failed')), 60_000);
+  const trim = setInterval(() => void store.fileLog?.trim().catch((error: unknown) => log.error({ err: error }, 'change log trim failed')), 60_000);
   trim.unref();
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -108,7 +119,8 @@ export async function startOrigin(config: OriginConfig): Promise<RunningOrigin> 
   });
   const address = server.address() as AddressInfo;
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
-  log.info({ listen: address, root: store.root, log: store.log.id, first: store.log.first, last: store.log.last }, 'origin ready');
+  const changes = store.fileLog ? { log: store.fileLog.id, first: store.fileLog.first, last: store.fileLog.last } : { changelog: parseRedisUrl(config.changelog).describe };
+  log.info({ listen: address, root: store.root, ...changes }, 'origin ready');
   let closing: Promise<void> | null = null;
   return {
     url,

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { LRUCache } from 'lru-cache';
-import { ChangeLog, type ChangeEntry, type LogOptions } from '../../changelog/log.js';
+import { ChangeLog, type ChangeEntry, type LogOptions, type NewChange } from '../../changelog/log.js';
 import { DirSyncs } from '../../changelog/durable.js';
 import { RESERVED_SEGMENT } from '../../changelog/wire.js';
 import { BadPath, Conflict, PayloadTooLarge, UnsupportedMediaType } from '../../errors.js';
@@ -50,6 +50,20 @@ class PathLocks {
   }
 }
 
+/** Where the origin appends its changes when it keeps no log beside the files (Redis). */
+export interface ChangeAppender {
+  append(change: NewChange): Promise<ChangeEntry>;
+  close(): Promise<void>;
+}
+
+/**
+ * The file log, kept under the root, whose entry commits each write; or an
+ * appender elsewhere, told of each write once it is in place (a crash or a
+ * failed append between the two leaves a write that was not acknowledged:
+ * the uploader retries).
+ */
+export type OriginLog = { readonly kind: 'file'; readonly options: LogOptions } | { readonly kind: 'appender'; readonly appender: ChangeAppender };
+
 export class OriginStore {
   readonly #locks = new PathLocks();
   /** What was learnt of the files read or written lately (hashing a file again costs a whole read). */
@@ -59,20 +73,27 @@ export class OriginStore {
 
   private constructor(
     readonly root: string,
-    readonly log: ChangeLog,
+    readonly fileLog: ChangeLog | null,
+    private readonly appender: ChangeAppender | null,
     private readonly unlock: () => Promise<void>,
   ) {
     this.#tmp = path.join(root, RESERVED_SEGMENT, 'tmp');
   }
 
-  static async open(rootDir: string, logOptions: LogOptions): Promise<OriginStore> {
+  /** The file log, served to edges at /.imgedge/changes; only for a store that keeps one (fileLog says). */
+  get log(): ChangeLog {
+    if (!this.fileLog) throw new Error('this origin appends its changes to Redis and keeps no file log');
+    return this.fileLog;
+  }
+
+  static async open(rootDir: string, changes: OriginLog): Promise<OriginStore> {
     const root = path.resolve(rootDir);
     await fsp.mkdir(path.join(root, RESERVED_SEGMENT, 'tmp'), { recursive: true });
     // One process per root: two would interleave one log and finish each other's pending files.
     const unlock = await lockCacheDir(path.join(root, RESERVED_SEGMENT));
     try {
-      const log = await ChangeLog.open(path.join(root, RESERVED_SEGMENT, 'changes'), logOptions);
-      const store = new OriginStore(root, log, unlock);
+      const log = changes.kind === 'file' ? await ChangeLog.open(path.join(root, RESERVED_SEGMENT, 'changes'), changes.options) : null;
+      const store = new OriginStore(root, log, changes.kind === 'appender' ? changes.appender : null, unlock);
       await store.#recover();
       return store;
     } catch (error) {
@@ -136,13 +157,14 @@ export class OriginStore {
           return true;
         }, () => false);
         await this.#makeParents(file);
-        const entry = await this.log.append({ op: 'put', path: canonicalPath, etag, tx });
+        const log = this.fileLog;
+        const entry = log ? await log.append({ op: 'put', path: canonicalPath, etag, tx }) : null;
         committed = true;
         await fsp.rename(pending, file);
         await this.#dirs.sync(path.dirname(file));
         const stat = await fsp.stat(file);
         this.#versions.set(file, { size: stat.size, mtimeMs: stat.mtimeMs, etag, head });
-        return { created: !existed, entry };
+        return { created: !existed, entry: entry ?? (await this.appender!.append({ op: 'put', path: canonicalPath, etag })) };
       });
     } finally {
       if (!committed) await fsp.rm(pending, { force: true });
@@ -155,6 +177,13 @@ export class OriginStore {
     return this.#locks.run(canonicalPath, async () => {
       const stat = await fsp.stat(file).catch(() => null);
       if (!stat?.isFile()) return null;
+      const log = this.fileLog;
+      if (!log) {
+        await fsp.rm(file, { force: true });
+        await this.#dirs.sync(path.dirname(file));
+        this.#versions.delete(file);
+        return this.appender!.append({ op: 'delete', path: canonicalPath });
+      }
       // A marker ties the entry to the unlink, so a crash between them is finished at the next start.
       const tx = randomBytes(12).toString('hex');
       const marker = path.join(this.#tmp, `${tx}.del`);
@@ -162,7 +191,7 @@ export class OriginStore {
       await this.#dirs.sync(this.#tmp);
       let entry: ChangeEntry;
       try {
-        entry = await this.log.append({ op: 'delete', path: canonicalPath, tx });
+        entry = await log.append({ op: 'delete', path: canonicalPath, tx });
       } catch (error) {
         await fsp.rm(marker, { force: true });
         throw error;
@@ -229,14 +258,21 @@ export class OriginStore {
   async #recover(): Promise<void> {
     const names = await fsp.readdir(this.#tmp);
     if (names.length === 0) return;
+    const log = this.fileLog;
+    if (!log) {
+      // Without a log here no pending write was acknowledged: each goes.
+      for (const name of names) await fsp.rm(path.join(this.#tmp, name), { force: true, recursive: true });
+      await this.#dirs.sync(this.#tmp);
+      return;
+    }
     const pending = new Map<string, { name: string; op: 'put' | 'delete' }>();
     for (const name of names) {
       const match = /^([0-9a-f]{24})\.(put|del)$/.exec(name);
       if (match) pending.set(match[1]!, { name, op: match[2] === 'put' ? 'put' : 'delete' });
       else await fsp.rm(path.join(this.#tmp, name), { force: true, recursive: true });
     }
-    const logged = await this.log.findTx(new Set(pending.keys()));
-    const latest = await this.log.latestFor(new Set([...logged.values()].map((e) => e.path)));
+    const logged = await log.findTx(new Set(pending.keys()));
+    const latest = await log.latestFor(new Set([...logged.values()].map((e) => e.path)));
     for (const [tx, { name, op }] of pending) {
       const entry = logged.get(tx);
       const temp = path.join(this.#tmp, name);
@@ -257,7 +293,8 @@ export class OriginStore {
   }
 
   async close(): Promise<void> {
-    await this.log.close();
+    await this.fileLog?.close();
+    await this.appender?.close();
     await this.unlock();
   }
 }
