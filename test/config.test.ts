@@ -125,18 +125,6 @@ test('a flag named like an Object.prototype member is refused as unknown', () =>
   }
 });
 
-test('an option the contract names but this version does not build stops the start, whatever its value', () => {
-  const table: [option: string, value: string][] = [
-    ['changelog', 'redis://redis:6379/2?stream=x'], ['changelog', 'rediss://r:6380'],
-  ];
-  for (const [option, value] of table) {
-    const variable = `IMGEDGE_${option.toUpperCase().replaceAll('-', '_')}`;
-    throwsFor(() => parseEdgeConfig([...ORIGIN, `--${option}`, value], {}), option, `--${option} ${value}`);
-    throwsFor(() => parseEdgeConfig(ORIGIN, { [variable]: value }), option, `${variable}=${value}`);
-    assert.throws(() => parseEdgeConfig([...ORIGIN, `--${option}`, value], {}), /not built in this version/);
-  }
-});
-
 test('peering: a list of replica origins or a DNS name, and this replica among them', () => {
   const config = parseEdgeConfig([...ORIGIN, '--peers', 'http://10.0.0.7:8080, http://10.0.0.8:8080', '--self', 'http://10.0.0.7:8080'], {});
   assert.deepEqual(config.peers?.map((u) => u.origin), ['http://10.0.0.7:8080', 'http://10.0.0.8:8080']);
@@ -156,6 +144,11 @@ test('peering: a list of replica origins or a DNS name, and this replica among t
     [['--peer-timeout-ms', '0'], 'peer-timeout-ms'],
   ];
   for (const [args, option] of refused) throwsFor(() => parseEdgeConfig([...ORIGIN, ...args], {}), option, args.join(' '));
+});
+
+test('--changelog redis://HOST:PORT[/DB][?stream=NAME] follows a Redis stream', () => {
+  assert.equal(parseEdgeConfig([...ORIGIN, '--changelog', 'redis://redis:6379/2?stream=x'], {}).changelog, 'redis://redis:6379/2?stream=x');
+  assert.equal(parseEdgeConfig(ORIGIN, { IMGEDGE_CHANGELOG: 'redis://10.0.0.5:6379' }).changelog, 'redis://10.0.0.5:6379');
 });
 
 test('every option of --help shows its default, and the defaults are what parsing uses', () => {
@@ -187,7 +180,8 @@ test('every bad edge value throws a ConfigError naming the option', () => {
     ['default-ttl', '-1'], ['default-ttl', '1.5h'], ['default-ttl', 'forever'],
     ['negative-ttl', 'x'], ['negative-ttl', '-10'],
     ['stale-if-error', '1w'], ['stale-if-error', ''],
-    ['changelog', 'on'], ['changelog', 'http://redis:6379'], ['changelog', 'file'],
+    ['changelog', 'on'], ['changelog', 'http://redis:6379'], ['changelog', 'file'], ['changelog', 'rediss://r:6380'],
+    ['changelog', 'redis://r:6379/abc'], ['changelog', 'redis://r:6379?streams=x'], ['changelog', 'redis://r?stream='], ['changelog', 'redis://:6379'],
     ['log-level', 'verbose'], ['log-level', 'INFO'],
     ['max-origin-fetches', '0'], ['max-object-bytes', '0'], ['memory-cache-bytes', 'lots'],
     ['client-timeout-ms', '0'], ['max-header-bytes', '1'], ['max-header-bytes', '2MiB'], ['drain-timeout-ms', 'x'],

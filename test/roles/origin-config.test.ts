@@ -16,12 +16,16 @@ test('imgedge origin: the contract\'s defaults, flags and IMGEDGE_* variables', 
   assert.equal(set.maxUploadBytes, 2 * 1024 * 1024);
   assert.equal(set.maxAgeSec, 60);
   assert.equal(set.uploadToken, 't');
+  const redis = parseOriginConfig(['--changelog', 'redis://r:6379/1?stream=s', '--changelog-max-entries', '5000'], {});
+  assert.equal(redis.changelog, 'redis://r:6379/1?stream=s');
+  assert.equal(redis.changelogMaxEntries, 5000);
+  assert.equal(parseOriginConfig([], {}).changelogMaxEntries, 1_000_000);
 });
 
-test('imgedge origin refuses what is not built, naming the option: S3 roots, a Redis log, the S3 flags', async () => {
+test('imgedge origin refuses what is not built, naming the option: S3 roots, the S3 flags', async () => {
   for (const [argv, option] of [
     [['--root', 's3://bucket/prefix'], 'root'],
-    [['--changelog', 'redis://127.0.0.1:6379'], 'changelog'],
+    [['--changelog', 'rediss://127.0.0.1:6379'], 'changelog'],
     [['--changelog', 'kafka'], 'changelog'],
     [['--s3-endpoint', 'http://minio:9000'], 's3-endpoint'],
     [['--s3-region', 'eu-west-1'], 's3-region'],
