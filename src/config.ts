@@ -50,9 +50,23 @@ export interface SignConfig {
   readonly url: string;
 }
 
+/** An origin root in a bucket: `--root s3://BUCKET[/PREFIX]`, `--s3-endpoint`, `--s3-region`, AWS_* credentials. */
+export interface S3Settings {
+  readonly bucket: string;
+  /** Keys start with it and a slash; '' for none. */
+  readonly prefix: string;
+  /** Unset: AWS itself. Set: an S3-compatible store, addressed path-style. */
+  readonly endpoint?: URL;
+  readonly region: string;
+  /** From AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; unset leaves the SDK's own chain (instance roles...). */
+  readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string; readonly sessionToken?: string };
+}
+
 export interface OriginConfig {
   readonly listen: HostPort;
+  /** A directory, or the s3:// URL given (then `s3` says where). */
   readonly root: string;
+  readonly s3: S3Settings | null;
   /** 'file', or a redis:// URL. */
   readonly changelog: string;
   readonly changelogMaxEntries: number;
@@ -132,9 +146,9 @@ export const SIGN_OPTIONS: OptionTable = {
 
 export const ORIGIN_OPTIONS: OptionTable = {
   listen: { value: 'HOST:PORT', default: '0.0.0.0:8081', help: 'uploads, edge fetches and the change log' },
-  root: { value: 'DIR', default: './var/origin', help: 'where uploaded files live (a directory; s3:// is not built yet)' },
-  's3-endpoint': { value: 'URL', help: 'an S3-compatible store', notBuilt: 'S3 roots are not built in this version' },
-  's3-region': { value: 'NAME', help: 'the region S3 requests are signed for', notBuilt: 'S3 roots are not built in this version' },
+  root: { value: 'DIR|s3://BUCKET[/PREFIX]', default: './var/origin', help: 'where uploaded files live: a directory, or a bucket (credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)' },
+  's3-endpoint': { value: 'URL', help: 'with an s3:// root: an S3-compatible store (MinIO, Ceph RGW...), addressed path-style; unset means AWS' },
+  's3-region': { value: 'NAME', default: 'us-east-1', help: 'with an s3:// root: the region requests are signed for' },
   changelog: { value: 'file|URL', default: 'file', help: 'where the change log is appended: file, beside the files under the root, or a Redis stream: redis://HOST:PORT[/DB][?stream=NAME]' },
   'changelog-max-entries': { value: 'N', default: '1000000', help: 'with a redis:// change log: the stream is trimmed to about this many entries (MAXLEN ~)' },
   'changelog-max-bytes': { value: 'SIZE', default: '64MiB', help: 'with a file change log: it keeps at most about this much' },
@@ -288,8 +302,18 @@ function parseOriginChangelog(value: string): string {
 }
 
 function parseRoot(value: string): string {
-  if (/^s3:/i.test(value)) throw new Error('is an S3 root, which is not built in this version: use a directory');
+  if (/^s3:/i.test(value)) parseS3Root(value);
   return nonEmpty(value);
+}
+
+function parseS3Root(value: string): { bucket: string; prefix: string } {
+  const match = /^s3:\/\/([^/?#]+)(?:\/([^?#]*))?$/i.exec(value);
+  if (!match) throw new Error('is not s3://BUCKET[/PREFIX]');
+  const bucket = match[1]!;
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) throw new Error('does not name a valid bucket (3 to 63 of a-z, 0-9, . and -)');
+  const prefix = (match[2] ?? '').replace(/\/+$/, '');
+  if (prefix.split('/').some((s, i, all) => (s === '' && all.length > 1) || s === '.' || s === '..')) throw new Error('has an empty, . or .. segment in its prefix');
+  return { bucket, prefix };
 }
 
 function nonEmpty(value: string): string {
@@ -365,10 +389,33 @@ function peering(raw: Raw, listen: HostPort): Pick<EdgeConfig, 'peers' | 'peersD
 export function parseOriginConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): OriginConfig {
   const { options: raw, positional } = readOptions(ORIGIN_OPTIONS, argv, env);
   if (positional.length) throw new ConfigError(positional[0]!.replace(/^-*/, ''), 'unexpected argument');
+  const root = read(raw, 'root', parseRoot);
+  const changelog = read(raw, 'changelog', parseOriginChangelog);
+  const s3 = /^s3:/i.test(root) ? parseS3Root(root) : null;
+  if (s3 && changelog === 'file') {
+    throw new ConfigError('changelog', 'must be a redis:// URL with an s3:// root: the replicas of an origin on a bucket share one log on Redis');
+  }
+  for (const name of ['s3-endpoint', 's3-region'] as const) {
+    if (!s3 && raw.has(name) && raw.get(name) !== ORIGIN_OPTIONS[name]!.default) throw new ConfigError(name, 'applies only to an s3:// --root');
+  }
+  const accessKeyId = env.AWS_ACCESS_KEY_ID;
+  const secretAccessKey = env.AWS_SECRET_ACCESS_KEY;
+  if (s3 && (accessKeyId ? 1 : 0) + (secretAccessKey ? 1 : 0) === 1) {
+    throw new ConfigError('root', 'needs both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or neither');
+  }
+  const endpoint = s3 ? optional(raw, 's3-endpoint', parseHttpUrl) : undefined;
   return Object.freeze({
     listen: read(raw, 'listen', parseHostPort),
-    root: read(raw, 'root', parseRoot),
-    changelog: read(raw, 'changelog', parseOriginChangelog),
+    root,
+    s3: s3 && Object.freeze({
+      ...s3,
+      ...(endpoint ? { endpoint } : {}),
+      region: read(raw, 's3-region', nonEmpty),
+      ...(accessKeyId && secretAccessKey
+        ? { credentials: { accessKeyId, secretAccessKey, ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}) } }
+        : {}),
+    }),
+    changelog,
     changelogMaxEntries: read(raw, 'changelog-max-entries', (v) => parseInteger(v, { min: 1000 })),
     uploadToken: optional(raw, 'upload-token', nonEmpty),
     maxUploadBytes: read(raw, 'max-upload-bytes', (v) => parseSize(v, { min: 1 })),

@@ -103,6 +103,13 @@ export class ChangeLogUnavailable extends ImgedgeError {
   }
 }
 
+/** The origin's bucket did not answer, or answered with an error of its own. */
+export class BucketUnavailable extends ImgedgeError {
+  constructor(detail: string) {
+    super(503, 'BUCKET_UNAVAILABLE', `bucket unavailable: ${detail}`);
+  }
+}
+
 /** Asked for something the edge cannot do yet (the index still loading): retry. */
 export class NotReady extends ImgedgeError {
   constructor(detail: string) {

@@ -11,9 +11,10 @@ import { changesPage, CHANGES_HEADERS } from '../../changelog/serve.js';
 import { createLog } from '../../log.js';
 import type { ChangeEntry } from '../../changelog/log.js';
 import { OriginStore } from './store.js';
+import { S3Root } from './s3-root.js';
 import { RedisAppender } from '../../changelog/redis-appender.js';
 import { isRedisUrl, parseRedisUrl } from '../../changelog/redis-url.js';
-import { serveFile } from './serve.js';
+import type { OriginRoot } from './root.js';
 import { handleWrite, type WriteRules } from './upload.js';
 
 export const ORIGIN_ALLOW = 'GET, HEAD, PUT, DELETE';
@@ -49,7 +50,7 @@ function fail(req: http.IncomingMessage, res: http.ServerResponse, error: unknow
   res.writeHead(status, headers).end(req.method === 'HEAD' ? undefined : `${known ? error.code : 'INTERNAL'}\n`);
 }
 
-export function createOriginHandler(store: OriginStore, options: OriginHandlerOptions): Handler {
+export function createOriginHandler(store: OriginRoot, options: OriginHandlerOptions): Handler {
   const route = async (req: http.IncomingMessage, res: http.ServerResponse, signal: AbortSignal) => {
     const method = req.method ?? '';
     if (!['GET', 'HEAD', 'PUT', 'DELETE'].includes(method)) throw new MethodNotAllowed(ORIGIN_ALLOW);
@@ -67,7 +68,7 @@ export function createOriginHandler(store: OriginStore, options: OriginHandlerOp
       options.onWrite?.(entry, req.socket.remoteAddress);
       return;
     }
-    await serveFile(store, target.path, req, res, options.maxAgeSec);
+    await store.serve(target.path, req, res, options.maxAgeSec);
   };
   const requests = new Set<AbortController>();
   const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
@@ -84,7 +85,7 @@ export function createOriginHandler(store: OriginStore, options: OriginHandlerOp
 
 export interface RunningOrigin {
   readonly url: string;
-  readonly store: OriginStore;
+  readonly store: OriginRoot;
   readonly server: http.Server;
   close(): Promise<void>;
 }
@@ -92,12 +93,13 @@ export interface RunningOrigin {
 export async function startOrigin(config: OriginConfig): Promise<RunningOrigin> {
   const processLog = createLog(config.logLevel);
   const log = processLog.logger;
-  const store = await OriginStore.open(
-    config.root,
-    isRedisUrl(config.changelog)
-      ? { kind: 'appender', appender: new RedisAppender(parseRedisUrl(config.changelog), config.changelogMaxEntries) }
-      : { kind: 'file', options: { maxAgeMs: config.changelogMaxAgeSec * 1000, maxBytes: config.changelogMaxBytes } },
-  );
+  const appender = isRedisUrl(config.changelog) ? new RedisAppender(parseRedisUrl(config.changelog), config.changelogMaxEntries) : null;
+  const store: OriginRoot =
+    config.s3 ? new S3Root(config.s3, appender!)
+    : await OriginStore.open(
+        config.root,
+        appender ? { kind: 'appender', appender } : { kind: 'file', options: { maxAgeMs: config.changelogMaxAgeSec * 1000, maxBytes: config.changelogMaxBytes } },
+      );
   const handler = createOriginHandler(store, {
     uploadToken: config.uploadToken,
     maxUploadBytes: config.maxUploadBytes,
@@ -120,7 +122,7 @@ export async function startOrigin(config: OriginConfig): Promise<RunningOrigin> 
   const address = server.address() as AddressInfo;
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
   const changes = store.fileLog ? { log: store.fileLog.id, first: store.fileLog.first, last: store.fileLog.last } : { changelog: parseRedisUrl(config.changelog).describe };
-  log.info({ listen: address, root: store.root, ...changes }, 'origin ready');
+  log.info({ listen: address, root: store.describe, ...changes }, 'origin ready');
   let closing: Promise<void> | null = null;
   return {
     url,

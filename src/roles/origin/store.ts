@@ -17,6 +17,9 @@ import { RESERVED_SEGMENT } from '../../changelog/wire.js';
 import { BadPath, Conflict, PayloadTooLarge, UnsupportedMediaType } from '../../errors.js';
 import { sniffImage, SNIFF_BYTES } from './sniff.js';
 import { lockCacheDir } from '../../cache/lock.js';
+import { segmentsOf, type OriginRoot } from './root.js';
+import { serveFile } from './serve.js';
+import type http from 'node:http';
 
 export interface FileVersion {
   readonly size: number;
@@ -64,7 +67,7 @@ export interface ChangeAppender {
  */
 export type OriginLog = { readonly kind: 'file'; readonly options: LogOptions } | { readonly kind: 'appender'; readonly appender: ChangeAppender };
 
-export class OriginStore {
+export class OriginStore implements OriginRoot {
   readonly #locks = new PathLocks();
   /** What was learnt of the files read or written lately (hashing a file again costs a whole read). */
   readonly #versions = new LRUCache<string, FileVersion>({ max: 100_000 });
@@ -108,13 +111,18 @@ export class OriginStore {
    * refused before any file call.
    */
   fileFor(canonicalPath: string): string {
-    const segments = canonicalPath.split('/').filter(Boolean).map((s) => decodeURIComponent(s));
-    if (segments[0] === RESERVED_SEGMENT) throw new BadPath('reserved path');
-    if (segments.some((s) => s.includes('/') || s.includes('\\') || s === '..' || s === '.')) throw new BadPath('bad segment');
-    const file = path.join(this.root, ...segments);
+    const file = path.join(this.root, ...segmentsOf(canonicalPath));
     const relative = path.relative(this.root, file);
     if (relative.startsWith('..') || path.isAbsolute(relative)) throw new BadPath('outside the root');
     return file;
+  }
+
+  get describe(): string {
+    return this.root;
+  }
+
+  serve(canonicalPath: string, req: http.IncomingMessage, res: http.ServerResponse, maxAgeSec: number): Promise<void> {
+    return serveFile(this, canonicalPath, req, res, maxAgeSec);
   }
 
   /** What is known of a file's current version: from memory when unchanged, else hashed from the open fd. */

@@ -5,7 +5,7 @@
 import type http from 'node:http';
 import { tokenMatches } from '../../edge/admin.js';
 import { BadRequest, Forbidden, NotFound, PayloadTooLarge, Unauthorized } from '../../errors.js';
-import type { OriginStore } from './store.js';
+import type { OriginRoot } from './root.js';
 import type { ChangeEntry } from '../../changelog/log.js';
 
 export interface WriteRules {
@@ -19,7 +19,7 @@ function authorise(req: http.IncomingMessage, rules: WriteRules): void {
 }
 
 export async function handleWrite(
-  store: OriginStore, canonicalPath: string, req: http.IncomingMessage, res: http.ServerResponse, rules: WriteRules,
+  store: OriginRoot, canonicalPath: string, req: http.IncomingMessage, res: http.ServerResponse, rules: WriteRules,
 ): Promise<ChangeEntry> {
   authorise(req, rules);
   if (req.method === 'DELETE') {

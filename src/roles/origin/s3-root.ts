@@ -1,0 +1,187 @@
+// The origin's files in a bucket of an S3-compatible store (AWS S3, MinIO,
+// Ceph RGW), so that any number of origin replicas serve one set of files.
+// An upload's first bytes are read and checked before anything is sent; the
+// rest streams through a counter into @aws-sdk/lib-storage's Upload, which
+// holds at most a part or two in memory and completes the object only at the
+// end, so an upload refused midway (too large, cut off) is never visible.
+// Each acknowledged write is then appended to the change log on Redis; the
+// bucket's own ETag (an MD5, or MD5-parts for a multipart upload: either
+// names one content) is the strong ETag.
+import type http from 'node:http';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { S3Client, HeadObjectCommand, GetObjectCommand, DeleteObjectCommand, type HeadObjectCommandOutput } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { parseRange, contentRange } from '../../http/range.js';
+import { isNotModified } from '../../http/conditional.js';
+import type { HeaderMap } from '../../http/headers.js';
+import { BadPath, BucketUnavailable, ImgedgeError, NotFound, PayloadTooLarge, RangeNotSatisfiable, UnsupportedMediaType } from '../../errors.js';
+import type { ChangeEntry, ChangeLog } from '../../changelog/log.js';
+import type { ChangeAppender } from './store.js';
+import type { S3Settings } from '../../config.js';
+import { segmentsOf, type OriginRoot } from './root.js';
+import { sniffImage, SNIFF_BYTES } from './sniff.js';
+
+const PART_BYTES = 5 * 1024 * 1024;
+
+function statusOf(error: unknown): number | undefined {
+  return (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+}
+
+/** Reads from a body until `bytes` are in hand or it ends; what was read, and the body to read the rest from. */
+async function readHead(body: Readable, bytes: number): Promise<{ head: Buffer; rest: AsyncIterator<Buffer> }> {
+  const rest = (body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+  const chunks: Buffer[] = [];
+  let size = 0;
+  while (size < bytes) {
+    const { value, done } = await rest.next();
+    if (done) break;
+    chunks.push(value);
+    size += value.length;
+  }
+  return { head: Buffer.concat(chunks), rest };
+}
+
+export class S3Root implements OriginRoot {
+  readonly fileLog: ChangeLog | null = null;
+  readonly #client: S3Client;
+
+  constructor(
+    private readonly location: S3Settings,
+    private readonly appender: ChangeAppender,
+  ) {
+    this.#client = new S3Client({
+      region: location.region,
+      ...(location.endpoint ? { endpoint: location.endpoint.href, forcePathStyle: true } : {}),
+      ...(location.credentials ? { credentials: location.credentials } : {}),
+      // Checksums only where S3 requires them: MinIO, Ceph RGW and older
+      // stores refuse the aws-chunked trailers the SDK sends by default.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+    });
+  }
+
+  get describe(): string {
+    const { bucket, prefix, endpoint } = this.location;
+    return `s3://${bucket}${prefix ? `/${prefix}` : ''}${endpoint ? ` at ${endpoint.origin}` : ''}`;
+  }
+
+  get log(): ChangeLog {
+    throw new Error('an origin on a bucket appends its changes to Redis and keeps no file log');
+  }
+
+  #key(canonicalPath: string): string {
+    const segments = segmentsOf(canonicalPath);
+    if (canonicalPath.endsWith('/')) segments.push('index.html');
+    if (segments.length === 0) throw new BadPath('no file named');
+    return this.location.prefix ? `${this.location.prefix}/${segments.join('/')}` : segments.join('/');
+  }
+
+  /** The object's head; null when there is none. */
+  async #head(key: string): Promise<HeadObjectCommandOutput | null> {
+    try {
+      return await this.#client.send(new HeadObjectCommand({ Bucket: this.location.bucket, Key: key }));
+    } catch (error) {
+      if (statusOf(error) === 404) return null;
+      throw new BucketUnavailable((error as Error).message);
+    }
+  }
+
+  async put(canonicalPath: string, body: Readable, maxBytes: number): Promise<{ created: boolean; entry: ChangeEntry }> {
+    if (canonicalPath.endsWith('/')) throw new BadPath('a file path may not end with /');
+    const key = this.#key(canonicalPath);
+    const { head, rest } = await readHead(body, SNIFF_BYTES);
+    const type = sniffImage(head.subarray(0, SNIFF_BYTES));
+    if (!type) throw new UnsupportedMediaType();
+    if (head.length > maxBytes) throw new PayloadTooLarge(maxBytes);
+    const existed = (await this.#head(key)) !== null;
+    let refused: ImgedgeError | null = null;
+    async function* counted(): AsyncGenerator<Buffer> {
+      let size = head.length;
+      yield head;
+      for (let next = await rest.next(); !next.done; next = await rest.next()) {
+        size += next.value.length;
+        if (size > maxBytes) throw (refused = new PayloadTooLarge(maxBytes));
+        yield next.value;
+      }
+    }
+    const upload = new Upload({
+      client: this.#client,
+      params: { Bucket: this.location.bucket, Key: key, Body: Readable.from(counted()), ContentType: type },
+      partSize: PART_BYTES,
+      queueSize: 2,
+      leavePartsOnError: false,
+    });
+    let etag: string | undefined;
+    try {
+      etag = (await upload.done()).ETag;
+    } catch (error) {
+      if (refused) throw refused;
+      if (error instanceof ImgedgeError) throw error;
+      // The uploader going away is not the bucket's fault; either way nothing was stored.
+      if (body.destroyed && !body.readableEnded) throw new BucketUnavailable('the upload was cut off');
+      throw new BucketUnavailable((error as Error).message);
+    }
+    if (!etag) throw new BucketUnavailable('the bucket gave the object no ETag');
+    return { created: !existed, entry: await this.appender.append({ op: 'put', path: canonicalPath, etag }) };
+  }
+
+  async delete(canonicalPath: string): Promise<ChangeEntry | null> {
+    const key = this.#key(canonicalPath);
+    if (!(await this.#head(key))) return null;
+    try {
+      await this.#client.send(new DeleteObjectCommand({ Bucket: this.location.bucket, Key: key }));
+    } catch (error) {
+      throw new BucketUnavailable((error as Error).message);
+    }
+    return this.appender.append({ op: 'delete', path: canonicalPath });
+  }
+
+  async serve(canonicalPath: string, req: http.IncomingMessage, res: http.ServerResponse, maxAgeSec: number): Promise<void> {
+    const key = this.#key(canonicalPath);
+    // Replaced between the head and the body (the GET is made If-Match): ask again, a few times.
+    for (let attempt = 0; ; attempt++) {
+      const head = await this.#head(key);
+      if (!head?.ETag) throw new NotFound();
+      const size = head.ContentLength ?? 0;
+      const headers: HeaderMap = {
+        'content-type': head.ContentType ?? 'application/octet-stream',
+        etag: head.ETag,
+        'last-modified': (head.LastModified ?? new Date(0)).toUTCString(),
+        'cache-control': `public, max-age=${maxAgeSec}`,
+        'accept-ranges': 'bytes',
+      };
+      if (isNotModified(req.headers as HeaderMap, headers)) {
+        res.writeHead(304, headers).end();
+        return;
+      }
+      const range = parseRange(req.headers.range, size);
+      if (range.kind === 'unsatisfiable') throw new RangeNotSatisfiable(size);
+      const [start, end] = range.kind === 'partial' ? [range.start, range.end] : [0, size - 1];
+      if (range.kind === 'partial') headers['content-range'] = contentRange(start, end, size);
+      headers['content-length'] = String(size === 0 ? 0 : end - start + 1);
+      if (req.method === 'HEAD' || size === 0) {
+        res.writeHead(range.kind === 'partial' ? 206 : 200, headers).end();
+        return;
+      }
+      let body: Readable;
+      try {
+        const got = await this.#client.send(new GetObjectCommand({ Bucket: this.location.bucket, Key: key, Range: `bytes=${start}-${end}`, IfMatch: head.ETag }));
+        body = got.Body as Readable;
+      } catch (error) {
+        const status = statusOf(error);
+        if ((status === 412 || status === 404) && attempt < 3) continue;
+        if (status === 404) throw new NotFound();
+        throw new BucketUnavailable((error as Error).message);
+      }
+      res.writeHead(range.kind === 'partial' ? 206 : 200, headers);
+      await pipeline(body, res);
+      return;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#client.destroy();
+    await this.appender.close();
+  }
+}
