@@ -395,9 +395,11 @@ export function parseOriginConfig(argv: readonly string[], env: Readonly<Record<
   if (s3 && changelog === 'file') {
     throw new ConfigError('changelog', 'must be a redis:// URL with an s3:// root: the replicas of an origin on a bucket share one log on Redis');
   }
-  for (const name of ['s3-endpoint', 's3-region'] as const) {
-    if (!s3 && raw.has(name) && raw.get(name) !== ORIGIN_OPTIONS[name]!.default) throw new ConfigError(name, 'applies only to an s3:// --root');
-  }
+  // Given for the other kind of root or log, an option would be ignored: refused instead.
+  const given = (name: string) => raw.has(name) && raw.get(name) !== ORIGIN_OPTIONS[name]!.default;
+  for (const name of ['s3-endpoint', 's3-region']) if (!s3 && given(name)) throw new ConfigError(name, 'applies only to an s3:// --root');
+  for (const name of ['changelog-max-bytes', 'changelog-max-age']) if (changelog !== 'file' && given(name)) throw new ConfigError(name, 'applies only to --changelog file');
+  if (changelog === 'file' && given('changelog-max-entries')) throw new ConfigError('changelog-max-entries', 'applies only to a redis:// --changelog');
   const accessKeyId = env.AWS_ACCESS_KEY_ID;
   const secretAccessKey = env.AWS_SECRET_ACCESS_KEY;
   if (s3 && (accessKeyId ? 1 : 0) + (secretAccessKey ? 1 : 0) === 1) {

@@ -1,6 +1,7 @@
 // The origin's change log over HTTP (or a parent edge relaying it), asked at
-// the origin host's root: one long poll per read, from the sequence after the position, on a connection of its
-// own so that a poll never holds one of the origin fetches' connections.
+// the origin host's root: one long poll per read, from the sequence after the
+// position, on a connection of its own so that a poll never holds one of the
+// origin fetches' connections.
 import { Agent, request } from 'undici';
 import { changesUrl, parseChangesPage, MAX_LIMIT, type ChangesPage } from './wire.js';
 import type { ChangeFeed, FeedRead } from './feed.js';
