@@ -63,8 +63,10 @@ test('with Redis down a write is answered 503 (Retry-After) and nothing is ackno
   await redis.restart();
   const retried = await origin.put('/d/a.png', v2!);
   assert.ok(retried.status === 201 || retried.status === 204, `retry answered ${retried.status}`);
+  // The DELETE that got 503 took the file away; its retry finds none, answers 404, and logs it all the same.
+  assert.equal((await origin.del('/d/gone.png')).status, 404);
   const fields = ((await redis.client.xrange(STREAM, '-', '+')) as [string, string[]][]).map(fieldsOf);
-  assert.deepEqual(fields.map((f) => f.path), ['/d/a.png', '/d/a.png']);
+  assert.deepEqual(fields.map((f) => `${f.op} ${f.path}`), ['put /d/a.png', 'put /d/a.png', 'delete /d/gone.png']);
   assert.equal(fields[1]!.etag, retried.headers.get('etag'));
 });
 

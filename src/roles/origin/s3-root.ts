@@ -128,7 +128,11 @@ export class S3Root implements OriginRoot {
 
   async delete(canonicalPath: string): Promise<ChangeEntry | null> {
     const key = this.#key(canonicalPath);
-    if (!(await this.#head(key))) return null;
+    if (!(await this.#head(key))) {
+      // Appended all the same: a DELETE retried after a 503 (object gone, entry not appended) still reaches the edges.
+      await this.appender.append({ op: 'delete', path: canonicalPath });
+      return null;
+    }
     try {
       await this.#client.send(new DeleteObjectCommand({ Bucket: this.location.bucket, Key: key }));
     } catch (error) {

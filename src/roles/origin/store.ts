@@ -184,8 +184,12 @@ export class OriginStore implements OriginRoot {
     const file = this.fileFor(canonicalPath);
     return this.#locks.run(canonicalPath, async () => {
       const stat = await fsp.stat(file).catch(() => null);
-      if (!stat?.isFile()) return null;
       const log = this.fileLog;
+      if (!stat?.isFile()) {
+        // Appended all the same: a DELETE retried after a 503 (file gone, entry not appended) still reaches the edges.
+        if (!log) await this.appender!.append({ op: 'delete', path: canonicalPath });
+        return null;
+      }
       if (!log) {
         await fsp.rm(file, { force: true });
         await this.#dirs.sync(path.dirname(file));
