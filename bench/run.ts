@@ -21,10 +21,11 @@ import { runRestart } from './scenarios/restart.js';
 import { runVariants } from './scenarios/variants.js';
 import { runPeers } from './scenarios/peers.js';
 import { runInvalidation } from './scenarios/invalidation.js';
+import { runScale } from './scenarios/scale.js';
 
 const SCENARIOS = {
   hits: runHits, stampede: runStampede, miss: runMiss, big: runBig, restart: runRestart, variants: runVariants, peers: runPeers,
-  invalidation: runInvalidation,
+  invalidation: runInvalidation, scale: runScale,
 } as const;
 type ScenarioName = keyof typeof SCENARIOS;
 const SCENARIO_NAMES = Object.keys(SCENARIOS) as ScenarioName[];

@@ -19,13 +19,13 @@ import { fmt, goal, ratio, type ScenarioReport } from '../report.js';
 import { errorText, sleep, type Context } from './context.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/imgedge.js', import.meta.url));
-const TOKEN = 'bench-upload-token';
+export const TOKEN = 'bench-upload-token';
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-const UPLOAD_BYTES = 200 * 1024;
-const UPLOADERS = 8;
+export const UPLOAD_BYTES = 200 * 1024;
+export const UPLOADERS = 8;
 
 /** Bytes the origin takes for a PNG (it checks the signature), different every time. */
-const image = (bytes: number) => Buffer.concat([PNG_SIGNATURE, randomBytes(bytes - PNG_SIGNATURE.length)]);
+export const image = (bytes: number) => Buffer.concat([PNG_SIGNATURE, randomBytes(bytes - PNG_SIGNATURE.length)]);
 
 async function startImgedgeOrigin(root: string): Promise<{ proc: Proc; base: string }> {
   const port = await freePort();
@@ -38,7 +38,7 @@ async function startImgedgeOrigin(root: string): Promise<{ proc: Proc; base: str
   return { proc, base };
 }
 
-async function put(pool: Pool, target: string, body: Buffer): Promise<string> {
+export async function put(pool: Pool, target: string, body: Buffer): Promise<string> {
   const { statusCode, headers, body: answer } = await pool.request({
     method: 'PUT', path: target, body, headers: { authorization: `Bearer ${TOKEN}`, 'content-length': String(body.length) },
   });
@@ -47,7 +47,7 @@ async function put(pool: Pool, target: string, body: Buffer): Promise<string> {
   return String(headers.etag);
 }
 
-async function etagAtEdge(edge: Pool, target: string): Promise<string | undefined> {
+export async function etagAtEdge(edge: Pool, target: string): Promise<string | undefined> {
   const { headers, body } = await edge.request({ method: 'GET', path: target });
   await body.dump();
   return headers.etag as string | undefined;
