@@ -9,7 +9,7 @@ import path from 'node:path';
 import { startTestEdge, tempDir, until, metricValue, type TestEdge } from '../helpers/edge.js';
 import { get, sha256 } from '../helpers/http.js';
 import { TestOrigin } from '../helpers/origin.js';
-import { NO_REDIS, startRedis, replicated, type TestRedis } from '../helpers/redis.js';
+import { NO_REDIS, startRedis, type TestRedis } from '../helpers/redis.js';
 import { samplePng } from '../helpers/imgedge-origin.js';
 import { POSITION_FILE } from '../../src/changelog/position.js';
 
@@ -119,7 +119,10 @@ test('a restarted edge resumes after the last ID it applied: the changed path is
   await redis.client.xadd(STREAM, '*', 'op', 'put', 'path', '/s/0.png');
   const before = origin.requests.length;
   const second = await edgeOn(origin, redis.url, { cacheDir });
-  t.after(() => second.close());
+  t.after(async () => {
+    await second.close();
+    fs.rmSync(path.dirname(cacheDir), { recursive: true, force: true });
+  });
   await until(async () => (await metricValue(second.edge, 'imgedge_changelog_position')) === 3, 'the second edge at entry 3');
   const unchanged = await get(second.url, '/s/1.png');
   assert.match(String(unchanged.headers['cache-status']), /^imgedge; hit/);
@@ -143,7 +146,10 @@ test('a position trimmed away, or a stream deleted, makes the edge revalidate wh
   await redis.client.xadd(STREAM, '*', 'op', 'put', 'path', '/t/b.png');
   for (let i = 0; i < 20; i++) await redis.client.xadd(STREAM, 'MAXLEN', '5', '*', 'op', 'put', 'path', `/filler/${i}`);
   const second = await edgeOn(origin, redis.url, { cacheDir });
-  t.after(() => second.close());
+  t.after(async () => {
+    await second.close();
+    fs.rmSync(path.dirname(cacheDir), { recursive: true, force: true });
+  });
   assert.equal(await metricValue(second.edge, 'imgedge_changelog_gaps_total', { reason: 'trimmed' }), 1);
   const unchanged = await get(second.url, '/t/a.png');
   assert.match(String(unchanged.headers['cache-status']), /fwd=stale; fwd-status=304/, 'revalidated, not refetched');

@@ -102,9 +102,3 @@ export async function startRedis(options: { replicaOf?: TestRedis; dir?: string 
     },
   };
 }
-
-/** Waits until every replica has what the primary has written (WAIT). */
-export async function replicated(primary: TestRedis, replicas = 1): Promise<void> {
-  const acked = Number(await primary.client.call('WAIT', String(replicas), '5000'));
-  if (acked < replicas) throw new Error(`only ${acked} of ${replicas} replicas caught up`);
-}
