@@ -190,3 +190,37 @@ test('Redis killed: the edge keeps serving hits at full speed and reports its la
   await until(async () => (await metricValue(edge.edge, 'imgedge_changelog_position')) === 2, 'entry 2 applied');
   assert.equal(await metricValue(edge.edge, 'imgedge_changelog_gaps_total'), 0, 'the append-only file kept the stream: nothing was lost');
 });
+
+test('an entry deleted (XDEL) before the edge read it is a gap; so is a stream restored with fewer entries than the edge read', { skip: NO_REDIS }, async (t) => {
+  const { origin, redis } = await setup(t);
+  const cacheDir = path.join(tempDir('redis-xdel'), 'cache');
+  t.after(() => fs.rmSync(path.dirname(cacheDir), { recursive: true, force: true }));
+  /** An edge restarted on the cache dir sees this gap, and still serves what it holds after revalidating it. */
+  const restartSees = async (reason: string) => {
+    const edge = await edgeOn(origin, redis.url, { cacheDir });
+    try {
+      assert.equal(await metricValue(edge.edge, 'imgedge_changelog_gaps_total', { reason }), 1, reason);
+      assert.match(await cacheStatus(edge, '/x/a.png'), /fwd=stale; fwd-status=304/);
+    } finally {
+      await edge.close();
+    }
+  };
+  const a = await samplePng(50);
+  const first = await edgeOn(origin, redis.url, { cacheDir });
+  await hold(origin, first, { '/x/a.png': a });
+  await redis.client.xadd(STREAM, '*', 'op', 'put', 'path', '/first.png');
+  await redis.client.xadd(STREAM, '*', 'op', 'put', 'path', '/second.png');
+  await until(async () => (await metricValue(first.edge, 'imgedge_changelog_position')) === 2, 'entries 1 and 2 applied');
+  await first.close();
+
+  // Added and deleted while the edge was away: it cannot know what that entry said.
+  const gone = await redis.client.xadd(STREAM, '*', 'op', 'put', 'path', '/x/a.png');
+  await redis.client.xadd(STREAM, '*', 'op', 'put', 'path', '/elsewhere.png');
+  await redis.client.xdel(STREAM, gone!);
+  await restartSees('trimmed');
+
+  // Restored from an older copy: the stream has added fewer entries than the edge has read.
+  await redis.client.del(STREAM);
+  await redis.client.xadd(STREAM, '*', 'op', 'put', 'path', '/elsewhere.png');
+  await restartSees('ahead');
+});
