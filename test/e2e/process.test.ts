@@ -134,15 +134,6 @@ test('no --origin, or a bad size, stops with exit 2 and a line naming the option
   assert.match(unknown.output, /--colour/);
 });
 
-test('a flag this version does not build stops the start with exit 2 naming it', async () => {
-  for (const [flag, value] of [['--changelog', 'redis://127.0.0.1:6379']] as const) {
-    const run = await runToExit(['edge', '--origin', 'http://127.0.0.1:9', flag, value]);
-    assert.equal(run.code, 2, flag);
-    assert.match(run.output, new RegExp(`^imgedge: ${flag}: .*not built in this version`), flag);
-    assert.equal(run.output.trim().split('\n').length, 1, flag);
-  }
-});
-
 test('peering that cannot work stops the start with exit 2 naming the option', async () => {
   const table: [args: string[], flag: string][] = [
     [['--peers', 'http://127.0.0.1:1', '--self', 'http://127.0.0.2:1'], '--self'],
