@@ -224,3 +224,21 @@ test('an entry deleted (XDEL) before the edge read it is a gap; so is a stream r
   await redis.client.xadd(STREAM, '*', 'op', 'put', 'path', '/elsewhere.png');
   await restartSees('ahead');
 });
+
+test('tiering: a child edge in auto mode follows a parent that follows the stream, prefixes included', { skip: NO_REDIS }, async (t) => {
+  const { origin, redis } = await setup(t);
+  const parent = await edgeOn(origin, redis.url);
+  t.after(() => parent.close());
+  const child = await startTestEdge(parent.url, { changelogTiming: QUICK });
+  t.after(() => child.close());
+  await until(async () => (await metricValue(child.edge, 'imgedge_changelog_state', { state: 'following' })) === 1, 'the child to follow its parent');
+  const [a, a2, b, b2] = await Promise.all([60, 61, 62, 63].map((i) => samplePng(i)));
+  await hold(origin, child, { '/t/a.png': a!, '/t/sub/b.png': b! });
+  change(origin, '/t/a.png', a2!);
+  await redis.client.xadd(STREAM, '*', 'op', 'put', 'path', '/t/a.png');
+  await serves(child, '/t/a.png', a2!);
+  change(origin, '/t/sub/b.png', b2!);
+  await redis.client.xadd(STREAM, '*', 'op', 'purge', 'prefix', '/t/sub/');
+  await serves(child, '/t/sub/b.png', b2!);
+  assert.equal(await metricValue(child.edge, 'imgedge_changelog_gaps_total'), 0);
+});

@@ -5,6 +5,7 @@
 // signatures: signing is trusted to the AWS SDK.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { parseOriginConfig } from '../../src/config.js';
 import { startOrigin, type RunningOrigin } from '../../src/roles/origin/server.js';
 import { startTestEdge, until, metricValue, runToExit } from '../helpers/edge.js';
@@ -75,7 +76,7 @@ test('two origin replicas on one bucket and one stream: writes through either, s
   assert.deepEqual(log, ['put /p/cat.png', 'put /p/cat.png', 'delete /p/cat.png', 'delete /p/cat.png']);
 });
 
-test('an upload refused on its first bytes or over the limit midway leaves nothing in the bucket and nothing in the log', { skip: NO_REDIS }, async (t) => {
+test('an upload refused on its first bytes, over the limit midway, or cut off by its client leaves nothing in the bucket and nothing in the log', { skip: NO_REDIS }, async (t) => {
   const s3 = await startS3();
   t.after(() => s3.close());
   const redis = await startRedis();
@@ -93,7 +94,14 @@ test('an upload refused on its first bytes or over the limit midway leaves nothi
     },
   });
   assert.equal((await put(a.url, '/x/big.png', streamed)).status, 413);
-  for (const target of ['/x/svg.png', '/x/big.png']) assert.equal((await get(a.url, target)).status, 404);
+  // An uploader that goes away midway: the object is never completed.
+  const cut = http.request(`${a.url}/x/cut.png`, { method: 'PUT', headers: { ...auth, 'transfer-encoding': 'chunked' } });
+  cut.on('error', () => {});
+  cut.write(big.subarray(0, 20 * 1024));
+  await until(async () => (await new Promise<number>((resolve) => a.server.getConnections((_e, n) => resolve(n)))) === 1, 'the upload under way');
+  cut.destroy();
+  await until(async () => (await new Promise<number>((resolve) => a.server.getConnections((_e, n) => resolve(n)))) === 0, 'the origin to see it go');
+  for (const target of ['/x/svg.png', '/x/big.png', '/x/cut.png']) assert.equal((await get(a.url, target)).status, 404);
   assert.equal(await redis.client.exists('imgedge:changes'), 0);
   // Paths are checked before the bucket is asked.
   assert.equal((await get(a.url, '/.imgedge/x')).status, 400);
