@@ -19,7 +19,7 @@ if (!values.dir || !values.host || !values.ports) {
   process.exit(2);
 }
 // Objects never change in this fleet: an hour of freshness keeps revalidations out of the counts.
-const store = await OriginStore.open(values.dir, { maxAgeMs: 86_400_000, maxBytes: 16 * 1024 * 1024 });
+const store = await OriginStore.open(values.dir, { kind: 'file', options: { maxAgeMs: 86_400_000, maxBytes: 16 * 1024 * 1024 } });
 const handle = createOriginHandler(store, { uploadToken: undefined, maxUploadBytes: 1, maxAgeSec: 3600 });
 const servers = values.ports.split(',').map((port, idc) => {
   const server = http.createServer((req, res) => {
