@@ -1,4 +1,4 @@
-// g. Running at scale: the change log on a Redis stream, the origin on a
+// h. Running at scale: the change log on a Redis stream, the origin on a
 // bucket. Invalidation latency is from an XADD at the Redis primary (the
 // harness writing the new bytes into the origin's root, then appending the
 // entry as any upload service would) to an edge serving the new bytes, for
@@ -111,7 +111,7 @@ async function uploadRate(ctx: Context, origins: Pool[], count: number, label: s
 export async function runScale(ctx: Context): Promise<ScenarioReport> {
   const changes = ctx.quick ? 50 : 200;
   const uploads = ctx.quick ? 200 : 1000;
-  const title = 'g. Running at scale: the change log on Redis, the origin on a bucket';
+  const title = 'h. Running at scale: the change log on Redis, the origin on a bucket';
   const notRun = (why: string): ScenarioReport => ({ title, setup: [`not run: ${why}`], tables: [], goals: [], notes: [] });
   if (!ctx.targets.includes('imgedge')) return notRun('imgedge not among the targets');
   if (!hasCommand('redis-server')) return notRun('redis-server is not installed (apt-get install -y redis-server)');
