@@ -57,6 +57,12 @@ test('two origin replicas on one bucket and one stream: writes through either, s
   assert.equal(range.status, 206);
   assert.deepEqual(range.body, v1!.subarray(8, 24));
   assert.equal((await get(b.url, '/p/cat.png', { headers: { 'if-none-match': etag } })).status, 304);
+  // A range of another version than the client holds is the whole object.
+  const otherVersion = await get(b.url, '/p/cat.png', { headers: { range: 'bytes=8-23', 'if-range': '"another"' } });
+  assert.equal(otherVersion.status, 200);
+  assert.equal(otherVersion.body.length, v1!.length);
+  assert.equal((await get(b.url, '/p/cat.png', { headers: { range: 'bytes=8-23', 'if-range': etag } })).status, 206);
+  assert.equal((await get(b.url, '/p/cat.png', { headers: { range: `bytes=${v1!.length}-` } })).status, 416);
   const head = await get(b.url, '/p/cat.png', { method: 'HEAD' });
   assert.equal(head.headers['content-length'], String(v1!.length));
   assert.equal(sha256((await get(edge.url, '/p/cat.png')).body), sha256(v1!));

@@ -12,10 +12,8 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { S3Client, HeadObjectCommand, GetObjectCommand, DeleteObjectCommand, type HeadObjectCommandOutput } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { parseRange, contentRange } from '../../http/range.js';
-import { isNotModified } from '../../http/conditional.js';
-import type { HeaderMap } from '../../http/headers.js';
-import { BadPath, BucketUnavailable, ImgedgeError, NotFound, PayloadTooLarge, RangeNotSatisfiable, UnsupportedMediaType } from '../../errors.js';
+import { BadPath, BucketUnavailable, ImgedgeError, NotFound, PayloadTooLarge, UnsupportedMediaType } from '../../errors.js';
+import { planAnswer } from './answer.js';
 import type { ChangeEntry, ChangeLog } from '../../changelog/log.js';
 import type { ChangeAppender } from './store.js';
 import type { S3Settings } from '../../config.js';
@@ -147,30 +145,19 @@ export class S3Root implements OriginRoot {
     for (let attempt = 0; ; attempt++) {
       const head = await this.#head(key);
       if (!head?.ETag) throw new NotFound();
-      const size = head.ContentLength ?? 0;
-      const headers: HeaderMap = {
-        'content-type': head.ContentType ?? 'application/octet-stream',
+      const plan = planAnswer(req, {
+        size: head.ContentLength ?? 0,
         etag: head.ETag,
-        'last-modified': (head.LastModified ?? new Date(0)).toUTCString(),
-        'cache-control': `public, max-age=${maxAgeSec}`,
-        'accept-ranges': 'bytes',
-      };
-      if (isNotModified(req.headers as HeaderMap, headers)) {
-        res.writeHead(304, headers).end();
-        return;
-      }
-      const range = parseRange(req.headers.range, size);
-      if (range.kind === 'unsatisfiable') throw new RangeNotSatisfiable(size);
-      const [start, end] = range.kind === 'partial' ? [range.start, range.end] : [0, size - 1];
-      if (range.kind === 'partial') headers['content-range'] = contentRange(start, end, size);
-      headers['content-length'] = String(size === 0 ? 0 : end - start + 1);
-      if (req.method === 'HEAD' || size === 0) {
-        res.writeHead(range.kind === 'partial' ? 206 : 200, headers).end();
+        lastModified: head.LastModified ?? new Date(0),
+        contentType: head.ContentType ?? 'application/octet-stream',
+      }, maxAgeSec);
+      if (plan.status === 304 || !plan.body) {
+        res.writeHead(plan.status, plan.headers).end();
         return;
       }
       let body: Readable;
       try {
-        const got = await this.#client.send(new GetObjectCommand({ Bucket: this.location.bucket, Key: key, Range: `bytes=${start}-${end}`, IfMatch: head.ETag }));
+        const got = await this.#client.send(new GetObjectCommand({ Bucket: this.location.bucket, Key: key, Range: `bytes=${plan.start}-${plan.end}`, IfMatch: head.ETag }));
         body = got.Body as Readable;
       } catch (error) {
         const status = statusOf(error);
@@ -178,7 +165,7 @@ export class S3Root implements OriginRoot {
         if (status === 404) throw new NotFound();
         throw new BucketUnavailable((error as Error).message);
       }
-      res.writeHead(range.kind === 'partial' ? 206 : 200, headers);
+      res.writeHead(plan.status, plan.headers);
       await pipeline(body, res);
       return;
     }

@@ -6,10 +6,8 @@ import type http from 'node:http';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { parseRange, contentRange } from '../../http/range.js';
-import { ifRangeHolds, isNotModified } from '../../http/conditional.js';
-import type { HeaderMap } from '../../http/headers.js';
-import { NotFound, RangeNotSatisfiable } from '../../errors.js';
+import { NotFound } from '../../errors.js';
+import { planAnswer } from './answer.js';
 import type { OriginStore } from './store.js';
 import { sniffImage } from './sniff.js';
 
@@ -33,30 +31,19 @@ export async function serveFile(
   try {
     const version = await store.version(file, handle);
     if (!version) throw new NotFound();
-    const headers: HeaderMap = {
-      'content-type': sniffImage(version.head) ?? TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream',
+    const plan = planAnswer(req, {
+      size: version.size,
       etag: version.etag,
-      'last-modified': new Date(version.mtimeMs).toUTCString(),
-      'cache-control': `public, max-age=${maxAgeSec}`,
-      'accept-ranges': 'bytes',
-    };
-    if (isNotModified(req.headers as HeaderMap, headers)) {
-      res.writeHead(304, headers).end();
-      return;
-    }
-    // RFC 9110 §13.1.5: a range of another version than the client holds is the whole file.
-    const range = ifRangeHolds(req.headers['if-range'] as string | undefined, headers) ? parseRange(req.headers.range, version.size) : { kind: 'whole' as const };
-    if (range.kind === 'unsatisfiable') throw new RangeNotSatisfiable(version.size);
-    const [start, end] = range.kind === 'partial' ? [range.start, range.end] : [0, version.size - 1];
-    if (range.kind === 'partial') headers['content-range'] = contentRange(start, end, version.size);
-    headers['content-length'] = String(version.size === 0 ? 0 : end - start + 1);
-    res.writeHead(range.kind === 'partial' ? 206 : 200, headers);
-    if (req.method === 'HEAD' || version.size === 0) {
+      lastModified: new Date(version.mtimeMs),
+      contentType: sniffImage(version.head) ?? TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream',
+    }, maxAgeSec);
+    res.writeHead(plan.status, plan.headers);
+    if (plan.status === 304 || !plan.body) {
       res.end();
       return;
     }
     streaming = true;
-    await pipeline(handle.createReadStream({ start, end }), res);
+    await pipeline(handle.createReadStream({ start: plan.start, end: plan.end }), res);
   } finally {
     // The read stream closes the handle it was given; otherwise it is ours to close.
     if (!streaming) await handle.close();
