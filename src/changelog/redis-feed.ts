@@ -104,6 +104,8 @@ export class RedisFeed implements ChangeFeed {
     const onAbort = () => this.#drop();
     signal.addEventListener('abort', onAbort, { once: true });
     try {
+      // A position in this stream without its ID (a hand-made file) cannot be continued from: the gap rule.
+      if (at?.log === this.#log && at.id === undefined) return { ...(await this.#read(null, 0)), gap: 'reset' };
       return await this.#read(at?.log === this.#log && at.id !== undefined ? { seq: at.seq, id: at.id } : null, waitSec);
     } catch (error) {
       // A connection that failed once is not trusted again: the next read connects afresh.
