@@ -242,3 +242,22 @@ test('tiering: a child edge in auto mode follows a parent that follows the strea
   await serves(child, '/t/sub/b.png', b2!);
   assert.equal(await metricValue(child.edge, 'imgedge_changelog_gaps_total'), 0);
 });
+
+test('an entry trimmed away while the edge waits for it is a gap, found on the check after the wake-up', { skip: NO_REDIS }, async (t) => {
+  const { origin, redis } = await setup(t);
+  const edge = await edgeOn(origin, redis.url);
+  t.after(() => edge.close());
+  const a = await samplePng(70);
+  await hold(origin, edge, { '/w/a.png': a });
+  await redis.client.xadd(STREAM, '*', 'op', 'put', 'path', '/elsewhere.png');
+  await until(async () => (await metricValue(edge.edge, 'imgedge_changelog_position')) === 1, 'entry 1 applied');
+  // Atomically: an entry, trimmed away at once, then another: the waiting edge is woken by the second only.
+  await redis.client.multi()
+    .xadd(STREAM, '*', 'op', 'put', 'path', '/w/a.png')
+    .xtrim(STREAM, 'MAXLEN', 0)
+    .xadd(STREAM, '*', 'op', 'put', 'path', '/elsewhere.png')
+    .exec();
+  await until(async () => (await metricValue(edge.edge, 'imgedge_changelog_gaps_total', { reason: 'trimmed' })) === 1, 'the trimmed gap');
+  assert.match(await cacheStatus(edge, '/w/a.png'), /fwd=stale; fwd-status=304/);
+  assert.equal(await metricValue(edge.edge, 'imgedge_changelog_position'), 3);
+});
