@@ -97,11 +97,6 @@ export interface OptionSpec {
   /** The value when neither the flag nor its variable is given. */
   readonly default?: string;
   readonly help?: string;
-  /**
-   * Named by the contract but not built in this version: giving it stops the
-   * process, so that an operator never believes it is in force.
-   */
-  readonly notBuilt?: string;
 }
 
 export type OptionTable = Readonly<Record<string, OptionSpec>>;
@@ -175,7 +170,6 @@ export function optionsHelp(table: OptionTable): string {
     const notes = [
       spec.help,
       spec.default !== undefined ? `(default ${spec.default})` : undefined,
-      spec.notBuilt ? '(not built yet: refused)' : undefined,
     ].filter(Boolean);
     return [left, notes.join(' ')] as const;
   });
@@ -222,7 +216,6 @@ export function readOptions(
     options.set(name, value);
   }
   for (const [name, spec] of Object.entries(known)) {
-    if (spec.notBuilt && options.has(name)) throw new ConfigError(name, `${spec.notBuilt}: remove it`);
     if (spec.default !== undefined && !options.has(name)) options.set(name, spec.default);
   }
   return { options, positional };
