@@ -6,6 +6,7 @@ set -uo pipefail
 declare -A package_of=(
   [nft]=nftables        # the simulation cuts an IDC off with nft
   [chromium]=chromium   # the demo's real-browser test (playwright-core drives it)
+  [redis-server]=redis-server  # the change feed on Redis: tests start their own primary and replica
 )
 missing=()
 for tool in "${!package_of[@]}"; do
