@@ -1,7 +1,7 @@
 // The one connection pool to the origin (or parent edge). Failures become the
 // typed errors the rest of the edge understands: refused → OriginUnavailable,
 // no head in time → OriginTimeout. Body failures surface while reading.
-import { Pool, errors as undiciErrors } from 'undici';
+import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
 import type { Readable } from 'node:stream';
 import { OriginTimeout, OriginUnavailable, OriginBodyBroken, ImgedgeError, StorageFailed } from './errors.js';
 import type { HeaderMap } from './http/headers.js';
@@ -56,24 +56,14 @@ export class OriginClient implements OriginFetcher {
         signal,
         onInfo: onInterim && ((info) => onInterim(info.statusCode, info.headers)),
       });
-      // A body is listened to from the moment it arrives: one abandoned
-      // (a HEAD, a client gone, an answer not shared) is destroyed, and undici
-      // then emits an abort error that must not find the process unguarded.
-      // Readers still see every failure through their own listeners.
-      response.body.on('error', ignoreError);
+      const answer = guardedResponse(response);
       // RFC 9110 §15: a status is three digits, 100 to 599; anything else is
       // not an answer Node could pass on, nor one to trust (1xx never gets here).
-      if (response.statusCode < 200 || response.statusCode > 599) {
-        response.body.destroy();
-        throw new OriginUnavailable(`invalid status ${response.statusCode}`);
+      if (answer.status < 200 || answer.status > 599) {
+        answer.body.destroy();
+        throw new OriginUnavailable(`invalid status ${answer.status}`);
       }
-      const setCookie = response.headers['set-cookie'];
-      return {
-        status: response.statusCode,
-        headers: flattenHeaders(response.headers),
-        body: response.body,
-        setCookie: setCookie === undefined ? undefined : [setCookie].flat(),
-      };
+      return answer;
     } catch (error) {
       throw originError(error);
     }
@@ -85,6 +75,24 @@ export class OriginClient implements OriginFetcher {
 }
 
 function ignoreError(): void {}
+
+/**
+ * An undici response as the cache takes it, from the origin or a peer. Its
+ * body is listened to from the moment it arrives: one abandoned (a HEAD, a
+ * client gone, an answer not shared) is destroyed, and undici then emits an
+ * abort error that must not find the process unguarded. Readers still see
+ * every failure through their own listeners.
+ */
+export function guardedResponse(response: Dispatcher.ResponseData): OriginResponse {
+  response.body.on('error', ignoreError);
+  const setCookie = response.headers['set-cookie'];
+  return {
+    status: response.statusCode,
+    headers: flattenHeaders(response.headers),
+    body: response.body,
+    setCookie: setCookie === undefined ? undefined : [setCookie].flat(),
+  };
+}
 
 /** Whether a body failed because the edge itself let go of it, not the origin. */
 export function abandonedByUs(error: unknown): boolean {

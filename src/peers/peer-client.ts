@@ -7,7 +7,7 @@
 import { Agent } from 'undici';
 import { PeerUnreachable } from '../errors.js';
 import type { HeaderMap } from '../http/headers.js';
-import { flattenHeaders, type InterimListener, type OriginResponse } from '../origin-client.js';
+import { guardedResponse, type InterimListener, type OriginResponse } from '../origin-client.js';
 
 /** Marks a request as coming from a peer; its value is the asking replica. */
 export const PEER_HEADER = 'imgedge-peer';
@@ -53,20 +53,14 @@ export class PeerClient {
         },
       });
       clearTimeout(timer);
-      response.body.on('error', () => {});
+      const answer = guardedResponse(response);
       // A replica that is closing answers new requests 503 without a Cache-Status:
       // not an answer about the object, so the origin is asked instead.
-      if (response.statusCode === 503 && response.headers['cache-status'] === undefined) {
-        response.body.destroy();
+      if (answer.status === 503 && answer.headers['cache-status'] === undefined) {
+        answer.body.destroy();
         throw new PeerUnreachable(peer, 'closing');
       }
-      const setCookie = response.headers['set-cookie'];
-      return {
-        status: response.statusCode,
-        headers: flattenHeaders(response.headers),
-        body: response.body,
-        setCookie: setCookie === undefined ? undefined : [setCookie].flat(),
-      };
+      return answer;
     } catch (error) {
       if (error instanceof PeerUnreachable || signal?.aborted) throw error;
       if (ack.signal.aborted) throw new PeerUnreachable(peer, `no acknowledgement within ${this.options.ackTimeoutMs} ms`);
