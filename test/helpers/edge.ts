@@ -62,8 +62,24 @@ export interface EdgeProcess {
   kill(signal?: NodeJS.Signals): void;
 }
 
-/** Runs `imgedge <args>` as a child process and resolves once it logs "edge ready". */
-export function spawnEdge(args: string[], { env = {}, readyTimeoutMs = 20_000 } = {}): Promise<EdgeProcess> {
+/** An `imgedge` child process that has logged it is ready, and what that line said. */
+export interface ReadyProcess<Line> {
+  readonly child: ChildProcess;
+  readonly ready: Line;
+  readonly output: () => string;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  kill(signal?: NodeJS.Signals): void;
+}
+
+/**
+ * Runs `imgedge <args>` as a child process, with no IMGEDGE_* variable but
+ * `env`'s, and resolves once it logs `message` (its JSON line parsed).
+ */
+export function spawnReady<Line>(
+  args: string[],
+  message: string,
+  { env = {}, readyTimeoutMs = 20_000 }: { env?: Record<string, string>; readyTimeoutMs?: number } = {},
+): Promise<ReadyProcess<Line>> {
   const child = spawn(process.execPath, [BIN, ...args], {
     cwd: PROJECT_ROOT,
     env: { ...withoutImgedgeVars(process.env), ...env },
@@ -76,18 +92,16 @@ export function spawnEdge(args: string[], { env = {}, readyTimeoutMs = 20_000 } 
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`edge not ready within ${readyTimeoutMs} ms:\n${output}`));
+      reject(new Error(`${message} not logged within ${readyTimeoutMs} ms:\n${output}`));
     }, readyTimeoutMs);
     const onLine = (text: string) => {
       output += text;
       for (const line of text.split('\n')) {
-        if (!line.includes('"edge ready"')) continue;
-        const ready = JSON.parse(line) as { listen: AddressInfo; admin: AddressInfo };
+        if (!line.includes(`"${message}"`)) continue;
         clearTimeout(timer);
         resolve({
           child,
-          url: `http://${ready.listen.address}:${ready.listen.port}`,
-          adminUrl: `http://${ready.admin.address}:${ready.admin.port}`,
+          ready: JSON.parse(line) as Line,
           output: () => output,
           exited,
           kill: (signal = 'SIGKILL') => {
@@ -102,9 +116,16 @@ export function spawnEdge(args: string[], { env = {}, readyTimeoutMs = 20_000 } 
     });
     void exited.then(({ code, signal }) => {
       clearTimeout(timer);
-      reject(new Error(`edge exited (${signal ?? code}) before it was ready:\n${output}`));
+      reject(new Error(`exited (${signal ?? code}) before "${message}":\n${output}`));
     });
   });
+}
+
+/** Runs `imgedge <args>` as a child process and resolves once it logs "edge ready". */
+export async function spawnEdge(args: string[], options: { env?: Record<string, string>; readyTimeoutMs?: number } = {}): Promise<EdgeProcess> {
+  const edge = await spawnReady<{ listen: AddressInfo; admin: AddressInfo }>(args, 'edge ready', options);
+  const { listen, admin } = edge.ready;
+  return { ...edge, url: `http://${listen.address}:${listen.port}`, adminUrl: `http://${admin.address}:${admin.port}` };
 }
 
 /** Runs `imgedge <args>` to its exit: for the configuration errors. */

@@ -1,12 +1,11 @@
 // `imgedge origin` for tests: in this process, on 127.0.0.1 and a free port,
 // over a fresh root; and sample images drawn with sharp.
 import fs from 'node:fs';
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import sharp from 'sharp';
 import { parseOriginConfig } from '../../src/config.js';
 import { startOrigin, type RunningOrigin } from '../../src/roles/origin/server.js';
-import { tempDir, BIN, PROJECT_ROOT } from './edge.js';
+import { tempDir, spawnReady } from './edge.js';
 
 export const TOKEN = 'test-upload-token';
 
@@ -57,40 +56,9 @@ export interface OriginProcess {
 }
 
 /** Runs `imgedge origin <args>` as a child process and resolves once it logs "origin ready". */
-export function spawnOrigin(args: string[], readyTimeoutMs = 20_000): Promise<OriginProcess> {
-  const child = spawn(process.execPath, [BIN, 'origin', '--listen', '127.0.0.1:0', '--log-level', 'info', ...args], {
-    cwd: PROJECT_ROOT,
-    env: Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('IMGEDGE_'))),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.once('exit', (code, signal) => resolve({ code, signal }));
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`origin not ready within ${readyTimeoutMs} ms:\n${output}`));
-    }, readyTimeoutMs);
-    child.stdout.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      for (const line of chunk.toString().split('\n')) {
-        if (!line.includes('"origin ready"')) continue;
-        const ready = JSON.parse(line) as { listen: { port: number } };
-        clearTimeout(timer);
-        resolve({
-          url: `http://127.0.0.1:${ready.listen.port}`,
-          exited,
-          kill: (signal = 'SIGKILL') => {
-            if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-          },
-        });
-      }
-    });
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    void exited.then(({ code, signal }) => {
-      clearTimeout(timer);
-      reject(new Error(`origin exited (${signal ?? code}) before it was ready:\n${output}`));
-    });
-  });
+export async function spawnOrigin(args: string[], readyTimeoutMs = 20_000): Promise<OriginProcess> {
+  const origin = await spawnReady<{ listen: { port: number } }>(
+    ['origin', '--listen', '127.0.0.1:0', '--log-level', 'info', ...args], 'origin ready', { readyTimeoutMs },
+  );
+  return { url: `http://127.0.0.1:${origin.ready.listen.port}`, exited: origin.exited, kill: origin.kill };
 }
