@@ -14,6 +14,7 @@ import { loadPosition, savePosition, type Position } from './position.js';
 import type { ChangeFeed, FeedEntry, FeedRead, GapReason } from './feed.js';
 import type { Metrics, ChangelogState } from '../metrics.js';
 import { CHANGELOG_STATES } from '../metrics.js';
+import { Wakeup } from './wakeup.js';
 
 export interface FollowerTiming {
   /** How long one long poll waits for a new entry. */
@@ -52,7 +53,7 @@ export class Follower {
   #behindSince: number | null = null;
   #upstreamFirst = 1;
   #recent: FeedEntry[] = [];
-  #appliedWaiters = new Set<() => void>();
+  readonly #applied = new Wakeup();
   #unsaved: Position | null = null;
   #saving: Promise<void> | null = null;
   /** Whether the last poll was answered: the first after a start or a failure does not wait, so the state is known at once. */
@@ -125,17 +126,7 @@ export class Follower {
   /** Resolves when an entry after seq is applied, after ms, or on abort. */
   appliedBeyond(seq: number, ms: number, signal?: AbortSignal): Promise<void> {
     if ((this.#position?.seq ?? 0) > seq || signal?.aborted || this.#stop.signal.aborted) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.#appliedWaiters.delete(done);
-        signal?.removeEventListener('abort', done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.#appliedWaiters.add(done);
-      signal?.addEventListener('abort', done, { once: true });
-    });
+    return this.#applied.wait(ms, signal);
   }
 
   /**
@@ -166,7 +157,7 @@ export class Follower {
   }
 
   #wakeApplied(): void {
-    for (const wake of this.#appliedWaiters) wake();
+    this.#applied.wake();
   }
 
   // ------------------------------------------------ the loop

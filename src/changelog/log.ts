@@ -11,6 +11,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { fsyncDir, writeFileDurably } from './durable.js';
+import { Wakeup } from './wakeup.js';
 import { SEGMENT_NAME, lastEntryOf, parseLines, publicEntry, readEntries, segmentName, type StoredEntry } from './segments.js';
 
 // A raw fd for the segment being written: appends go through it, one write and one fdatasync per batch.
@@ -69,7 +70,7 @@ export class ChangeLog {
   #fd: number;
   #pending: { change: NewChange; resolve: (entry: ChangeEntry) => void; reject: (error: unknown) => void }[] = [];
   #writing: Promise<void> | null = null;
-  #waiters = new Set<() => void>();
+  readonly #appended = new Wakeup();
   #closed = false;
   /** Set when a failed write could not be undone: the log takes no more appends rather than risk a torn line mid-file. */
   #broken: Error | null = null;
@@ -195,8 +196,7 @@ export class ChangeLog {
     const entries = stored.map(publicEntry);
     this.#tail.push(...entries);
     if (this.#tail.length > TAIL_ENTRIES * 2) this.#tail.splice(0, this.#tail.length - TAIL_ENTRIES);
-    for (const wake of this.#waiters) wake();
-    this.#waiters.clear();
+    this.#appended.wake();
     return entries;
   }
 
@@ -251,17 +251,7 @@ export class ChangeLog {
    */
   waitBeyond(seq: number, ms: number, signal?: AbortSignal): Promise<void> {
     if (this.#last > seq || this.#closed || signal?.aborted) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.#waiters.delete(done);
-        signal?.removeEventListener('abort', done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.#waiters.add(done);
-      signal?.addEventListener('abort', done, { once: true });
-    });
+    return this.#appended.wait(ms, signal);
   }
 
   /** The entries still held that carry one of these tx tags, newest segments first (recovery). */
@@ -290,7 +280,7 @@ export class ChangeLog {
   async close(): Promise<void> {
     this.#closed = true;
     await this.#writing;
-    for (const wake of this.#waiters) wake();
+    this.#appended.wake();
     await closeFd(this.#fd);
   }
 }
