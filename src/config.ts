@@ -2,7 +2,7 @@
 // caller hands in argv and env, and a bad value throws a ConfigError that names
 // the option. Every option is a flag and a variable; the flag wins.
 import { ConfigError } from './errors.js';
-import { parseSize, parseSeconds, parseInteger, parseHostPort, type HostPort } from './units.js';
+import { parseSize, parseSeconds, parseInteger, parseHostPort, parseUrl, type HostPort } from './units.js';
 import { isRedisUrl, parseRedisUrl } from './changelog/redis-url.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -237,12 +237,7 @@ function optional<T>(raw: Raw, name: string, parse: (value: string) => T): T | u
 }
 
 export function parseHttpUrl(value: string): URL {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new Error('is not a URL');
-  }
+  const url = parseUrl(value);
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('is not an http:// or https:// URL');
   if (url.search || url.hash) throw new Error('must not carry a query or fragment');
   if (url.username || url.password) throw new Error('must not carry credentials');

@@ -53,3 +53,12 @@ export function parseHostPort(value: string): HostPort {
   const host = match[1] ?? (match[2] || '0.0.0.0');
   return { host, port };
 }
+
+/** Any absolute URL; the caller checks its scheme and parts. */
+export function parseUrl(value: string): URL {
+  try {
+    return new URL(value);
+  } catch {
+    throw new Error('is not a URL');
+  }
+}

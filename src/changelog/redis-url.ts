@@ -1,6 +1,8 @@
 // `redis://[[USER]:PASSWORD@]HOST:PORT[/DB][?stream=NAME]`, the change log on
 // Redis as the edge and the origin take it. Pure: config.ts checks it at start,
 // the feed and the appender connect with what it returns.
+import { parseUrl } from '../units.js';
+
 export const DEFAULT_STREAM = 'imgedge:changes';
 
 export interface RedisTarget {
@@ -19,12 +21,7 @@ export function isRedisUrl(value: string): boolean {
 }
 
 export function parseRedisUrl(value: string): RedisTarget {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new Error('is not a URL');
-  }
+  const url = parseUrl(value);
   if (url.protocol !== 'redis:') throw new Error('is not a redis:// URL');
   if (!url.hostname) throw new Error('names no host');
   if (url.hash) throw new Error('must not carry a fragment');
