@@ -15,7 +15,7 @@ import { startTestEdge, type TestEdge } from '../helpers/edge.js';
 
 const OBJECTS = 12;
 const QUIET_MS = 150;
-const SLOW_MS = 2000;
+const SLOW_MS = 5000;
 let origin: TestOrigin;
 let edge: TestEdge;
 let reference: http.Server;
@@ -221,6 +221,6 @@ test('property: the edge and a plain node:http server agree on every pipeline, s
         `edge ${JSON.stringify(atEdge.answers)} vs node:http ${JSON.stringify(atReference.answers)} for ${JSON.stringify(bytes.slice(0, 600))}`,
       );
     }),
-    { seed: 9110, numRuns: 120, endOnFailure: true },
+    { seed: 9110, numRuns: 120, endOnFailure: true, includeErrorInReport: true },
   );
 });
