@@ -12,6 +12,8 @@ export interface OriginResponse {
   readonly body: Readable;
   /** Set-Cookie fields as sent: they cannot be joined with commas. */
   readonly setCookie?: readonly string[];
+  /** Answered by the replica that owns the key, which stores it: not written to disk here. */
+  readonly fromPeer?: boolean;
 }
 
 export interface OriginClientOptions {

@@ -78,6 +78,8 @@ async function startIdc(ctx: Context, peered: boolean): Promise<Running[]> {
 interface Run {
   readonly originFetches: number;
   readonly peerFetches: number;
+  /** Object files the run added on disk, summed over the replicas. */
+  readonly onDisk: number;
   readonly distinct: number;
   readonly failed: number;
   readonly seconds: number;
@@ -90,8 +92,19 @@ async function peerFetches(replicas: Running[]): Promise<number> {
   return peer;
 }
 
+/** Object files on disk over the replicas, once each has committed what it fetched. */
+async function objectsOnDisk(replicas: Running[]): Promise<number> {
+  let objects = 0;
+  for (const r of replicas) {
+    for (let i = 0; i < 500 && (await scrape(r.adminBase!, 'imgedge_origin_fetches_in_flight')) > 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    objects += await scrape(r.adminBase!, 'imgedge_cache_objects');
+  }
+  return objects;
+}
+
 async function zipfRun(ctx: Context, replicas: Running[], prefix: string, requests: number, objects: number): Promise<Run> {
   const before = await peerFetches(replicas);
+  const onDiskBefore = await objectsOnDisk(replicas);
   const sequence = zipfSequence(requests, objects, 20);
   const agents = replicas.map(() => new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY }));
   let next = 0;
@@ -115,7 +128,8 @@ async function zipfRun(ctx: Context, replicas: Running[], prefix: string, reques
   const distinct = [...new Set(sequence)];
   let originFetches = 0;
   for (const k of distinct) originFetches += await ctx.origin.count(objectPath({ name: `${prefix}-${k}`, size: SIZE }));
-  return { originFetches, peerFetches: (await peerFetches(replicas)) - before, distinct: distinct.length, failed, seconds };
+  const onDisk = (await objectsOnDisk(replicas)) - onDiskBefore;
+  return { originFetches, peerFetches: (await peerFetches(replicas)) - before, onDisk, distinct: distinct.length, failed, seconds };
 }
 
 /** Sequential GETs, one at a time: each object's local hit at its owner, and its first hit at another replica, served through the owner. */
@@ -185,8 +199,8 @@ export async function runPeers(ctx: Context): Promise<ScenarioReport> {
   const lone = runs.find((r) => !r.peered)?.run;
   const peered = runs.find((r) => r.peered)?.run;
   const rows = runs.map(({ peered: p, run, error }) => run
-    ? [p ? 'peering' : 'lone replicas', String(run.distinct), String(run.originFetches), ratio(run.originFetches, run.distinct), mib(run.peerFetches * SIZE), String(run.failed), fmt(requests / run.seconds, 0)]
-    : [p ? 'peering' : 'lone replicas', '—', '—', '—', '—', error ?? '', '—']);
+    ? [p ? 'peering' : 'lone replicas', String(run.distinct), String(run.originFetches), ratio(run.originFetches, run.distinct), mib(run.peerFetches * SIZE), String(run.onDisk), String(run.failed), fmt(requests / run.seconds, 0)]
+    : [p ? 'peering' : 'lone replicas', '—', '—', '—', '—', '—', error ?? '', '—']);
   const p50 = (v: number[] | undefined) => (v && v.length ? percentile(v, 50) : Number.NaN);
   const p99 = (v: number[] | undefined) => (v && v.length ? percentile(v, 99) : Number.NaN);
   const added = p50(latency?.through) - p50(latency?.local);
@@ -195,7 +209,7 @@ export async function runPeers(ctx: Context): Promise<ScenarioReport> {
     setup,
     tables: [
       {
-        columns: ['IDC', 'distinct objects', 'origin fetches', '÷ distinct', 'MiB between replicas', 'failed', 'req/s'],
+        columns: ['IDC', 'distinct objects', 'origin fetches', '÷ distinct', 'MiB between replicas', 'objects on disk (all replicas)', 'failed', 'req/s'],
         rows,
       },
       {
@@ -216,7 +230,7 @@ export async function runPeers(ctx: Context): Promise<ScenarioReport> {
         latency ? `${fmt(added, 2)} ms (${fmt(p50(latency.through), 2)} vs ${fmt(p50(latency.local), 2)})` : (latencyError ?? 'not run')),
     ],
     notes: [
-      'Non-owners keep the copy they got through the owner: only an object\'s first GET at each replica crosses between replicas, so the bytes between replicas are at most (replicas − 1) × distinct objects × size.',
+      'Non-owners keep what they got through the owner in memory only (within --memory-cache-bytes): an object is on disk once per IDC, at its owner, and only its first GET at each replica crosses between replicas while the copy stays in memory.',
       'The three replicas share one core with each other: the req/s compare the two runs, not a replica with a lone edge (see Hits for those).',
     ],
   };

@@ -68,7 +68,7 @@ export class Cache {
   ) {
     this.#now = options.now ?? Date.now;
     this.#hot = new HotObjects(options.memoryBytes ?? 0);
-    this.#filler = new Filler(store, index, origin, { ...options, now: this.#now }, events);
+    this.#filler = new Filler(store, index, this.#hot, origin, { ...options, now: this.#now }, events);
   }
 
   get fillsInProgress(): number {
@@ -80,6 +80,11 @@ export class Cache {
     // only when there is none are the primary key's variants looked at.
     const entry = this.index.get(asked.key) ?? this.#variant(asked);
     const lookup = entry && entry.key !== asked.key ? { ...asked, key: entry.key } : asked;
+    if (!entry) {
+      // Another replica owns it: a copy held in memory serves while fresh, else the owner is asked.
+      const borrowed = this.#fresh(this.#hot.borrowed(asked.key));
+      if (borrowed) return storedAnswer(borrowed.object, borrowed.age, { hit: true, ttl: borrowed.ttl });
+    }
     const stored = entry ? await this.#stored(entry) : null;
     if (!stored) {
       // A fill that has every byte and is being committed, but is not fresh
@@ -131,12 +136,17 @@ export class Cache {
    */
   hotHit(key: string): { object: HotObject; age: number; ttl: number } | null {
     const entry = this.index.get(key);
-    const hot = entry && this.#hot.get(entry.file);
+    const fresh = this.#fresh(entry ? this.#hot.get(entry.file) : this.#hot.borrowed(key));
+    return fresh && { ...fresh, age: Math.floor(fresh.age) };
+  }
+
+  /** An object held in memory with its age and time to live, while it may be served without asking. */
+  #fresh(hot: HotObject | undefined): { object: HotObject; age: number; ttl: number } | null {
     if (!hot) return null;
     const age = currentAge(hot.meta.policy, this.#now());
     const ttl = hot.meta.lifetimeSec - age;
     if (ttl <= 0 || hot.meta.policy.t < this.#staleBefore) return null;
-    return { object: hot, age: Math.floor(age), ttl };
+    return { object: hot, age, ttl };
   }
 
   /** Straight to the origin and back, neither looked up, shared nor stored. */
@@ -156,7 +166,7 @@ export class Cache {
       const path = keyPath(key);
       return named.has(path) || prefixes.some((prefix) => path.startsWith(prefix));
     };
-    let dropped = this.#fills.invalidate(matches);
+    let dropped = this.#fills.invalidate(matches) + this.#hot.dropBorrowed(paths, prefixes);
     for (const path of paths) for (const key of this.index.keysOfPath(path)) if (this.index.delete(key)) dropped++;
     for (const prefix of prefixes) for (const key of this.index.keysWithPrefix(prefix)) if (this.index.delete(key)) dropped++;
     return dropped;

@@ -7,9 +7,10 @@ import { derivedParts, objectFileName, keyHash, primaryKey, variantKey, variantN
 import { varyNames, varySpec, type VaryNormaliser } from '../http/vary.js';
 import { readInto, CorruptObject, type Store, type ObjectMeta, type OpenObject, type TempObject } from './store.js';
 import type { CacheIndex, IndexEntry } from './index.js';
+import { hotObject, type HotObjects } from './hot.js';
 import { closeQuietly, openEntry } from './answer.js';
 import { contentLength, refreshedHeaders, storableHeaders, storedHeaders, validators } from './stored-headers.js';
-import { currentAge, decideStore, policyFor, privateReason, staleWindows, type FreshnessRules, type StoreDecision } from '../http/freshness.js';
+import { currentAge, decideStore, policyFor, privateReason, staleWindows, type FreshnessRules } from '../http/freshness.js';
 import type { HeaderMap } from '../http/headers.js';
 import { OriginFailed, OriginBodyBroken, type ImgedgeError } from '../errors.js';
 import { abandonedByUs, originError, type OriginFetcher, type OriginResponse } from '../origin-client.js';
@@ -54,6 +55,7 @@ export class Filler {
   constructor(
     private readonly store: Store,
     private readonly index: CacheIndex,
+    private readonly hot: HotObjects,
     private readonly origin: OriginFetcher,
     private readonly options: FillerOptions,
     private readonly events: CacheEvents,
@@ -167,6 +169,10 @@ export class Filler {
     const names = vary === '*' ? null : vary;
     const primary = primaryKey(lookup.key);
     const key = names ? variantKey(primary, names, varySpec(names, lookup.request, this.options.varyNormalisers)) : primary;
+    // What the key's owner answered is on disk there, once per IDC: here it
+    // is kept in memory when small enough, else streamed through each time.
+    const borrow = response.fromPeer === true && store && names === null && length !== undefined && this.hot.canBorrow(length);
+    if (response.fromPeer && !borrow) store = false;
     const meta: ObjectMeta = {
       v: 1, key, status: response.status, lifetimeSec: decision.lifetimeSec,
       policy: policy.toObject(), bodyBytes: 0,
@@ -179,8 +185,12 @@ export class Filler {
     // the temp file is opened alongside, never in front of them.
     fill.announce({
       kind: 'body', status: response.status, headers, size: length, stored: store, revalidated: false,
-      lifetimeSec: decision.lifetimeSec, key, vary: names, freshUntil: freshUntil(decision, policy, now), reason: decision.reason,
+      lifetimeSec: decision.lifetimeSec, key, vary: names, freshUntil: freshUntil(store, decision.lifetimeSec, policy, now), reason: decision.reason,
     });
+    if (borrow) {
+      await this.#borrow(fill, response, withHead, meta, length);
+      return;
+    }
     const slot: { temp?: TempObject; attached: boolean; committed: boolean } = { attached: false, committed: false };
     const opening = (async () => {
       const temp = await this.store.createTemp();
@@ -224,6 +234,25 @@ export class Filler {
     }
   }
 
+  /** An object another replica owns and stores, kept whole in memory here, never on disk. */
+  async #borrow(fill: Fill, response: OriginResponse, withHead: Buffer | null, meta: ObjectMeta, length: number): Promise<void> {
+    const chunks = withHead ? [withHead] : [];
+    for await (const chunk of response.body as AsyncIterable<Buffer>) {
+      fill.received(chunk);
+      chunks.push(chunk);
+    }
+    const body = Buffer.concat(chunks);
+    if (body.length !== length) throw new OriginBodyBroken(`${body.length} of ${length} bytes`);
+    fill.complete();
+    if (!fill.invalidated) {
+      const kept: ObjectMeta = { ...meta, bodyBytes: body.length };
+      // A copy stored while this replica owned the key is superseded.
+      this.index.delete(kept.key);
+      this.hot.keepBorrowed(kept.key, hotObject(kept, storedHeaders(kept), body));
+    }
+    fill.finish();
+  }
+
   /** A 304: the stored body with refreshed headers, rewritten as a new version. */
   async #refresh(fill: Fill, lookup: Lookup, entry: IndexEntry, stale: OpenObject, notModified: HeaderMap): Promise<void> {
     const headers = refreshedHeaders(storedHeaders(stale.meta), notModified);
@@ -238,7 +267,7 @@ export class Filler {
       kind: 'body', status: stale.meta.status, headers: storedHeaders(meta), size: stale.meta.bodyBytes,
       stored: decision.store, revalidated: true, lifetimeSec: decision.lifetimeSec,
       key: stale.meta.key, vary: variantNames(stale.meta.key),
-      freshUntil: freshUntil(decision, policy, now), reason: decision.reason,
+      freshUntil: freshUntil(decision.store, decision.lifetimeSec, policy, now), reason: decision.reason,
     });
     if (decision.store) await this.#rewrite(fill, stale, meta);
     else this.index.deleteIfCurrent(entry);
@@ -263,6 +292,7 @@ export class Filler {
       return;
     }
     this.index.set({ key: meta.key, file, size: temp.bodyOffset + meta.bodyBytes });
+    this.hot.dropBorrowedKey(meta.key);
   }
 
   async #rewrite(fill: Fill, stale: OpenObject, meta: ObjectMeta): Promise<void> {
@@ -287,7 +317,7 @@ export class Filler {
 }
 
 /** Until when a response just received may be reused: never unless stored. */
-function freshUntil(decision: StoreDecision, policy: CachePolicy, now: number): number {
-  if (!decision.store) return Number.NEGATIVE_INFINITY;
-  return now + (decision.lifetimeSec - currentAge(policy.toObject(), now)) * 1000;
+function freshUntil(stored: boolean, lifetimeSec: number, policy: CachePolicy, now: number): number {
+  if (!stored) return Number.NEGATIVE_INFINITY;
+  return now + (lifetimeSec - currentAge(policy.toObject(), now)) * 1000;
 }

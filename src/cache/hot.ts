@@ -1,10 +1,13 @@
 // Small objects that are read often, kept whole in memory (bounded by
-// --memory-cache-bytes), so a hit on them costs no disk I/O. Keyed by object
-// file name, which is unique per version: a replaced or purged object can
-// never be served from here, because the index no longer names its file.
+// --memory-cache-bytes), so a hit on them costs no disk I/O. A copy of a
+// stored object is keyed by its file name, which is unique per version: a
+// replaced or purged object can never be served from here, because the index
+// no longer names its file. Objects another replica owns are kept here only
+// (borrowed, not on disk), keyed by cache key, and dropped by invalidation.
 import { STATUS_CODES } from 'node:http';
 import { LRUCache } from 'lru-cache';
 import type { ObjectMeta } from './store.js';
+import { keyPath } from './key.js';
 import { FIELD_NAME_CHAR, FIELD_VALUE_CHAR, type HeaderMap } from '../http/headers.js';
 import { objectFields } from '../http/answer-head.js';
 
@@ -41,10 +44,14 @@ export function hotObject(meta: ObjectMeta, headers: HeaderMap, body: Buffer): H
 }
 
 const ENTRY_OVERHEAD_BYTES = 1024;
+/** Borrowed objects share the LRU with stored ones: no file name starts with this, no key lacks it. */
+const BORROWED = '/';
 
 export class HotObjects {
   readonly #lru: LRUCache<string, HotObject> | null;
-  /** Objects larger than this are always streamed from disk. */
+  /** The keys of borrowed objects by path, for invalidation by path and prefix. */
+  readonly #borrowedByPath = new Map<string, Set<string>>();
+  /** Objects larger than this are always streamed from disk (or, borrowed, from their owner). */
   readonly maxObjectBytes: number;
 
   constructor(maxBytes: number) {
@@ -54,6 +61,9 @@ export class HotObjects {
         ? new LRUCache<string, HotObject>({
             maxSize: maxBytes,
             sizeCalculation: (hot) => hot.body.length + ENTRY_OVERHEAD_BYTES,
+            dispose: (_hot, name, reason) => {
+              if (reason !== 'set' && name.startsWith(BORROWED)) this.#unlinkBorrowed(name);
+            },
           })
         : null;
   }
@@ -68,6 +78,48 @@ export class HotObjects {
 
   delete(file: string): void {
     this.#lru?.delete(file);
+  }
+
+  /** Whether an object another replica owns may be kept here: small, and memory given. */
+  canBorrow(bodyBytes: number): boolean {
+    return this.#lru !== null && bodyBytes <= this.maxObjectBytes;
+  }
+
+  borrowed(key: string): HotObject | undefined {
+    return this.#lru?.get(key);
+  }
+
+  keepBorrowed(key: string, hot: HotObject): void {
+    if (!this.#lru) return;
+    this.#lru.set(key, hot);
+    if (!this.#lru.has(key)) return;
+    const path = keyPath(key);
+    let keys = this.#borrowedByPath.get(path);
+    if (!keys) this.#borrowedByPath.set(path, (keys = new Set()));
+    keys.add(key);
+  }
+
+  /** Drops the borrowed objects of these paths (every query) and under these prefixes; returns how many. */
+  dropBorrowed(paths: readonly string[], prefixes: readonly string[]): number {
+    const keys: string[] = [];
+    for (const path of paths) keys.push(...(this.#borrowedByPath.get(path) ?? []));
+    if (prefixes.length > 0) {
+      for (const [path, named] of this.#borrowedByPath) if (prefixes.some((prefix) => path.startsWith(prefix))) keys.push(...named);
+    }
+    let dropped = 0;
+    for (const key of keys) if (this.#lru?.delete(key)) dropped++;
+    return dropped;
+  }
+
+  dropBorrowedKey(key: string): void {
+    this.#lru?.delete(key);
+  }
+
+  #unlinkBorrowed(key: string): void {
+    const path = keyPath(key);
+    const keys = this.#borrowedByPath.get(path);
+    keys?.delete(key);
+    if (keys?.size === 0) this.#borrowedByPath.delete(path);
   }
 
   get bytes(): number {

@@ -2,7 +2,9 @@
 // request a peer sent, goes to the origin; any other key goes to its owner,
 // and to the origin after all when the owner cannot be reached (the owner is
 // then set aside for a while). The filler streams and coalesces whatever this
-// returns, so waiters at a non-owner get bytes as the owner receives them.
+// returns, so waiters at a non-owner get bytes as the owner receives them;
+// an owner's answer is marked, so the cache keeps it in memory only: the
+// owner has it on disk.
 import { PeerUnreachable } from '../errors.js';
 import type { HeaderMap } from '../http/headers.js';
 import type { InterimListener, OriginFetcher, OriginResponse } from '../origin-client.js';
@@ -34,7 +36,7 @@ export class RoutedFetcher implements OriginFetcher {
     try {
       const response = await this.peers.fetch(owner, target, headers, signal, onInterim);
       this.events.peerFetched?.('ok', owner);
-      return response;
+      return { ...response, fromPeer: true };
     } catch (error) {
       if (!(error instanceof PeerUnreachable)) throw error;
       this.membership.markDown(owner);

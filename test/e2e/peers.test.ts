@@ -32,6 +32,11 @@ function roles(target: string): { owner: number; other: number } {
   return { owner, other: (owner + 1) % group.urls.length };
 }
 
+/** Until no replica has a fetch under way: each has committed what it fetched. */
+async function fillsDone(): Promise<void> {
+  await until(async () => (await sumOver('imgedge_origin_fetches_in_flight')) === 0, 'every fill to commit', 10_000);
+}
+
 async function sumOver(name: string, labels: Record<string, string> = {}): Promise<number> {
   const values = await Promise.all(group.replicas.map((r) => scrape(r.adminUrl, name, labels)));
   return values.reduce((a, b) => a + b, 0);
@@ -102,8 +107,48 @@ test('a purge sent to one replica reaches them all', async () => {
   assert.equal(res.status, 200);
   assert.deepEqual(await res.json(), { purged: 1 });
   for (const replica of group.replicas) assert.equal(await scrape(replica.adminUrl, 'imgedge_purged_objects_total'), 1);
-  for (const url of group.urls) assert.equal((await get(url, target)).status, 200);
+  // What replaced it at the origin is what every replica serves now: none kept its copy.
+  const replaced = bytes(4096, 'purged, then replaced');
+  origin.set(target, { body: replaced });
+  for (const url of group.urls) assert.equal(sha256((await get(url, target)).body), sha256(replaced));
   assert.equal(origin.count(target), 2);
+});
+
+test('a replica keeps what it gets through the owner in memory only: one copy on disk per IDC, then local hits', async () => {
+  const target = '/borrowed.jpg';
+  const body = bytes(20 * 1024, 'borrowed');
+  origin.set(target, { body });
+  await fillsDone();
+  const onDisk = await sumOver('imgedge_cache_objects');
+  const fetched = await sumOver('imgedge_peer_fetches_total', { result: 'ok' });
+  for (const url of group.urls) assert.equal(sha256((await get(url, target)).body), sha256(body));
+  assert.equal(await sumOver('imgedge_peer_fetches_total', { result: 'ok' }), fetched + 2);
+  for (const url of group.urls) {
+    const res = await get(url, target);
+    assert.equal(sha256(res.body), sha256(body));
+    assert.match(String(res.headers['cache-status']), /hit/);
+  }
+  assert.equal(await sumOver('imgedge_peer_fetches_total', { result: 'ok' }), fetched + 2);
+  assert.equal(origin.count(target), 1);
+  // The owner commits after its answer: once it has, that is the only copy on disk.
+  await fillsDone();
+  assert.equal(await sumOver('imgedge_cache_objects'), onDisk + 1);
+});
+
+test('an object too big for a replica\'s memory is streamed from its owner at each request there, and stored once', async () => {
+  const target = '/borrowed-big.jpg';
+  const { other } = roles(target);
+  // Larger than what --memory-cache-bytes (64 MiB by default) holds per object (1 MiB).
+  const body = bytes(1536 * 1024, 'borrowed-big');
+  origin.set(target, { body });
+  await fillsDone();
+  const onDisk = await sumOver('imgedge_cache_objects');
+  const fetched = await scrape(group.replicas[other]!.adminUrl, 'imgedge_peer_fetches_total', { result: 'ok' });
+  for (let i = 0; i < 2; i++) assert.equal(sha256((await get(group.urls[other]!, target)).body), sha256(body));
+  assert.equal(await scrape(group.replicas[other]!.adminUrl, 'imgedge_peer_fetches_total', { result: 'ok' }), fetched + 2);
+  await fillsDone();
+  assert.equal(await sumOver('imgedge_cache_objects'), onDisk + 1);
+  assert.equal(origin.count(target), 1);
 });
 
 test('a forwarding loop between two edges is refused at once with 508, not a hang', async () => {
