@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { EDGE_OPTIONS, parseEdgeConfig, type EdgeConfig } from '../../src/config.js';
 import { PROJECT_ROOT } from '../helpers/edge.js';
-import { K8S_DIR, kubectlMissing, render, renderWithComponents, validateStrict, type K8sObject } from '../helpers/k8s.js';
+import { K8S_DIR, containerEnv, kubectlMissing, render, renderWithComponents, validateStrict, type ContainerEnv, type K8sObject } from '../helpers/k8s.js';
 
 const skip = kubectlMissing() ?? false;
 const OVERLAYS = ['overlays/origin-idc', 'overlays/edge-idc'];
@@ -41,11 +41,9 @@ interface Probe {
   httpGet?: { path: string; port: string | number };
   tcpSocket?: { port: string | number };
 }
-interface Container {
+interface Container extends ContainerEnv {
   name: string;
   args?: string[];
-  env?: { name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string; optional?: boolean } } }[];
-  envFrom?: { configMapRef?: { name: string } }[];
   ports?: { name: string; containerPort: number }[];
   readinessProbe?: Probe;
   livenessProbe?: Probe;
@@ -75,25 +73,13 @@ function find<T extends K8sObject>(objects: K8sObject[], kind: string, name: str
   return objects.find((o) => o.kind === kind && (o.metadata.name === name || o.metadata.name.startsWith(`${name}-`))) as T | undefined;
 }
 
-/** The env the edge container starts with, as its config parser reads it. */
-function edgeEnv(objects: K8sObject[], container: Container): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const source of container.envFrom ?? []) {
-    const map = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === source.configMapRef?.name);
-    assert.ok(map, `ConfigMap ${source.configMapRef?.name} is rendered`);
-    Object.assign(env, map['data']);
-  }
-  for (const variable of container.env ?? []) if (variable.value !== undefined) env[variable.name] = variable.value;
-  return env;
-}
-
 function edgeOf(objects: K8sObject[]): { deployment: Workload; container: Container; config: EdgeConfig; env: Record<string, string> } | null {
   const deployment = find<Workload>(objects, 'Deployment', 'imgedge-edge');
   if (!deployment) return null;
   const container = deployment.spec.template.spec.containers[0]!;
   const [command, ...args] = container.args ?? [];
   assert.equal(command, 'edge');
-  const env = edgeEnv(objects, container);
+  const { env } = containerEnv(objects, container, deployment.metadata.namespace ?? 'default');
   return { deployment, container, env, config: parseEdgeConfig(args, env) };
 }
 
@@ -189,6 +175,24 @@ test('browsers reach the public port only; the peers Service is headless; Promet
   }
 });
 
+test('the replicas of an IDC peer through the headless Service, and take the admin token purges are passed on with', { skip }, () => {
+  for (const { name, objects } of renderings()) {
+    const edge = edgeOf(objects);
+    if (!edge) continue;
+    const peers = find<ServiceObject>(objects, 'Service', 'imgedge-edge-peers')!;
+    const namespace = edge.deployment.metadata.namespace ?? 'default';
+    assert.equal(edge.config.peersDns, `imgedge-edge-peers.${namespace}.svc.cluster.local`, `${name}: --peers-dns names the headless Service`);
+    assert.equal((peers.spec as { publishNotReadyAddresses?: boolean }).publishNotReadyAddresses ?? false, false, `${name}: ready pods only`);
+    const podLabels = (edge.deployment.spec.template as unknown as { metadata: { labels: Record<string, string> } }).metadata.labels;
+    assert.ok(Object.entries(peers.spec.selector).every(([k, v]) => podLabels[k] === v), `${name}: the Service selects the edges`);
+    // Peers are reached on this replica's listen port, at their addresses.
+    assert.deepEqual(peers.spec.ports.map((p) => portNumber(edge.container, p.targetPort)), [edge.config.listen.port]);
+    assert.equal(edge.config.self, undefined, `${name}: --self derived from the pod's address`);
+    const token = edge.container.env?.find((v) => v.name === 'IMGEDGE_ADMIN_TOKEN')?.valueFrom?.secretKeyRef;
+    assert.equal(token?.key, 'admin-token', `${name}: one token for every replica, from the Secret`);
+  }
+});
+
 test('the cache stays at least 20% under its volume, room for fills in progress and the journal', { skip }, () => {
   for (const { name, objects } of renderings()) {
     const edge = edgeOf(objects);
@@ -226,7 +230,12 @@ test('every variable the edge is given names one of its options', { skip }, () =
     const edge = edgeOf(objects);
     if (!edge) continue;
     const names = [...Object.keys(edge.env), ...(edge.container.env ?? []).map((e) => e.name)];
-    for (const variable of names) assert.ok(known.has(variable), `${name}: ${variable} is an option of imgedge edge`);
+    // Any other variable is there to be filled into one of them, $(NAME), as the kubelet does.
+    const referenced = (edge.container.env ?? []).filter((e) => e.name.startsWith('IMGEDGE_')).map((e) => e.value ?? '').join(' ');
+    for (const variable of names) {
+      if (variable.startsWith('IMGEDGE_')) assert.ok(known.has(variable), `${name}: ${variable} is an option of imgedge edge`);
+      else assert.ok(referenced.includes(`$(${variable})`), `${name}: ${variable} is filled into an IMGEDGE_ variable`);
+    }
     assert.deepEqual(edge.container.args, ['edge']);
   }
 });

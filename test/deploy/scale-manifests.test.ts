@@ -7,37 +7,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { parseEdgeConfig, parseOriginConfig } from '../../src/config.js';
-import { K8S_DIR, kubectlMissing, render, validateStrict, type K8sObject } from '../helpers/k8s.js';
+import { K8S_DIR, containerEnv, kubectlMissing, render, validateStrict, type ContainerEnv, type K8sObject } from '../helpers/k8s.js';
 
 const skip = kubectlMissing() ?? false;
 
-interface Container {
+interface Container extends ContainerEnv {
   args?: string[];
-  env?: { name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } }[];
-  envFrom?: { configMapRef?: { name: string } }[];
 }
 interface Workload extends K8sObject {
   spec: { replicas?: number; template: { spec: { containers: Container[] } } };
-}
-
-/** The variables a container starts with: its ConfigMaps, its literal values, and a stand-in for each Secret key. */
-function envOf(objects: K8sObject[], container: Container): { env: Record<string, string>; secrets: string[] } {
-  const env: Record<string, string> = {};
-  for (const source of container.envFrom ?? []) {
-    const map = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === source.configMapRef?.name);
-    assert.ok(map, `ConfigMap ${source.configMapRef?.name} is rendered`);
-    Object.assign(env, map['data']);
-  }
-  const secrets: string[] = [];
-  for (const variable of container.env ?? []) {
-    if (variable.value !== undefined) env[variable.name] = variable.value;
-    const ref = variable.valueFrom?.secretKeyRef;
-    if (ref) {
-      env[variable.name] = `from-secret-${ref.name}-${ref.key}`;
-      secrets.push(variable.name);
-    }
-  }
-  return { env, secrets };
 }
 
 function workload(objects: K8sObject[], name: string): { deployment: Workload; container: Container } {
@@ -60,7 +38,7 @@ test('origin IDC at scale: several origins on a bucket with a Redis log, credent
   assert.ok((deployment.spec.replicas ?? 1) >= 2, 'several replicas');
   const [command, ...args] = container.args ?? [];
   assert.equal(command, 'origin');
-  const { env, secrets } = envOf(objects, container);
+  const { env, secrets } = containerEnv(objects, container, deployment.metadata.namespace ?? 'default');
   assert.deepEqual(secrets.sort(), ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'IMGEDGE_UPLOAD_TOKEN']);
   for (const map of objects.filter((o) => o.kind === 'ConfigMap')) {
     for (const name of Object.keys(map['data'] as object)) assert.doesNotMatch(name, /TOKEN|SECRET|AWS_/, `${name} in a ConfigMap`);
@@ -75,14 +53,14 @@ test('origin IDC at scale: several origins on a bucket with a Redis log, credent
   const edge = workload(objects, 'imgedge-edge');
   const [edgeCommand, ...edgeArgs] = edge.container.args ?? [];
   assert.equal(edgeCommand, 'edge');
-  assert.equal(parseEdgeConfig(edgeArgs, envOf(objects, edge.container).env).changelog, config.changelog);
+  assert.equal(parseEdgeConfig(edgeArgs, containerEnv(objects, edge.container, edge.deployment.metadata.namespace ?? 'default').env).changelog, config.changelog);
 });
 
 test('edge IDC at scale: edges follow the stream on the IDC\'s own Redis replica', { skip }, () => {
   const objects = render(path.join(K8S_DIR, 'overlays/edge-idc-redis'));
-  const { container } = workload(objects, 'imgedge-edge');
+  const { deployment, container } = workload(objects, 'imgedge-edge');
   const [, ...args] = container.args ?? [];
-  const config = parseEdgeConfig(args, envOf(objects, container).env);
+  const config = parseEdgeConfig(args, containerEnv(objects, container, deployment.metadata.namespace ?? 'default').env);
   assert.match(config.changelog, /^redis:\/\/redis-replica\./);
   assert.match(config.origin.href, /idc-a/);
 });

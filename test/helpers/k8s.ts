@@ -16,6 +16,47 @@ export interface K8sObject {
   readonly [field: string]: unknown;
 }
 
+/** What a container's env says, as far as offline checks read it. */
+export interface ContainerEnv {
+  readonly env?: readonly {
+    readonly name: string;
+    readonly value?: string;
+    readonly valueFrom?: {
+      readonly secretKeyRef?: { readonly name: string; readonly key: string; readonly optional?: boolean };
+      readonly fieldRef?: { readonly fieldPath: string };
+    };
+  }[];
+  readonly envFrom?: readonly { readonly configMapRef?: { readonly name: string } }[];
+}
+
+/**
+ * The variables a container starts with, as the kubelet makes them: its
+ * ConfigMaps, then its own variables in order, each $(NAME) filled in from
+ * those before, the namespace field read from the object, and a stand-in
+ * value for each Secret key (their names listed).
+ */
+export function containerEnv(objects: readonly K8sObject[], container: ContainerEnv, namespace: string): { env: Record<string, string>; secrets: string[] } {
+  const env: Record<string, string> = {};
+  for (const source of container.envFrom ?? []) {
+    const map = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === source.configMapRef?.name);
+    if (!map) throw new Error(`ConfigMap ${source.configMapRef?.name} is not rendered`);
+    Object.assign(env, map['data']);
+  }
+  const secrets: string[] = [];
+  for (const variable of container.env ?? []) {
+    const ref = variable.valueFrom?.secretKeyRef;
+    if (ref) {
+      env[variable.name] = `from-secret-${ref.name}-${ref.key}`;
+      secrets.push(variable.name);
+    } else if (variable.valueFrom?.fieldRef?.fieldPath === 'metadata.namespace') {
+      env[variable.name] = namespace;
+    } else if (variable.value !== undefined) {
+      env[variable.name] = variable.value.replace(/\$\((\w+)\)/g, (reference, name: string) => env[name] ?? reference);
+    }
+  }
+  return { env, secrets };
+}
+
 /** null when kubectl runs here, else why the checks cannot. */
 export function kubectlMissing(): string | null {
   const result = spawnSync('kubectl', ['version', '--client'], { encoding: 'utf8', timeout: 30_000 });
