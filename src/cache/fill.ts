@@ -161,6 +161,13 @@ export class Fill {
     this.#notify();
   }
 
+  /** The whole body, when every byte of it is still held in memory (a small one), else null. */
+  wholeBody(): Buffer | null {
+    const first = this.#recent[0];
+    if (first ? first.start !== 0 : this.#available !== 0) return null;
+    return Buffer.concat(this.#recent.map((r) => r.chunk), this.#available);
+  }
+
   /** The body is on disk up to `bytes`; chunks held for readers beyond the budget go. */
   written(bytes: number): void {
     this.#onDisk = bytes;

@@ -171,7 +171,7 @@ export class Filler {
     const key = names ? variantKey(primary, names, varySpec(names, lookup.request, this.options.varyNormalisers)) : primary;
     // What the key's owner answered is on disk there, once per IDC: here it
     // is kept in memory when small enough, else streamed through each time.
-    const borrow = response.fromPeer === true && store && names === null && length !== undefined && this.hot.canBorrow(length);
+    const borrow = response.fromPeer === true && store && names === null && length !== undefined && this.hot.holds(length);
     if (response.fromPeer && !borrow) store = false;
     const meta: ObjectMeta = {
       v: 1, key, status: response.status, lifetimeSec: decision.lifetimeSec,
@@ -188,7 +188,7 @@ export class Filler {
       lifetimeSec: decision.lifetimeSec, key, vary: names, freshUntil: freshUntil(store, decision.lifetimeSec, policy, now), reason: decision.reason,
     });
     if (borrow) {
-      await this.#borrow(fill, response, withHead, meta, length);
+      await this.#borrow(fill, response, meta, length);
       return;
     }
     const slot: { temp?: TempObject; attached: boolean; committed: boolean } = { attached: false, committed: false };
@@ -222,7 +222,8 @@ export class Filler {
       const temp = await opening;
       fill.complete();
       if (store) {
-        await this.#keep(fill, temp, { ...meta, bodyBytes: written });
+        // A small body is still whole in memory: the first hits after the commit need no disk read.
+        await this.#keep(fill, temp, { ...meta, bodyBytes: written }, this.hot.holds(written) ? fill.wholeBody() : null);
         slot.committed = true;
       }
       fill.finish();
@@ -235,14 +236,10 @@ export class Filler {
   }
 
   /** An object another replica owns and stores, kept whole in memory here, never on disk. */
-  async #borrow(fill: Fill, response: OriginResponse, withHead: Buffer | null, meta: ObjectMeta, length: number): Promise<void> {
-    const chunks = withHead ? [withHead] : [];
-    for await (const chunk of response.body as AsyncIterable<Buffer>) {
-      fill.received(chunk);
-      chunks.push(chunk);
-    }
-    const body = Buffer.concat(chunks);
-    if (body.length !== length) throw new OriginBodyBroken(`${body.length} of ${length} bytes`);
+  async #borrow(fill: Fill, response: OriginResponse, meta: ObjectMeta, length: number): Promise<void> {
+    for await (const chunk of response.body as AsyncIterable<Buffer>) fill.received(chunk);
+    const body = fill.wholeBody();
+    if (body?.length !== length) throw new OriginBodyBroken(`${body?.length ?? 0} of ${length} bytes`);
     fill.complete();
     if (!fill.invalidated) {
       const kept: ObjectMeta = { ...meta, bodyBytes: body.length };
@@ -278,9 +275,10 @@ export class Filler {
    * Commits a whole object under a new version name and records it in the
    * index, unless an invalidation named it meanwhile (then the temp file or
    * the committed one is deleted): checked again after the commit's last
-   * await, so none can slip in between the check and the index.
+   * await, so none can slip in between the check and the index. A body
+   * given is held in memory under the new version's name.
    */
-  async #keep(fill: Fill, temp: TempObject, meta: ObjectMeta): Promise<void> {
+  async #keep(fill: Fill, temp: TempObject, meta: ObjectMeta, body: Buffer | null = null): Promise<void> {
     if (fill.invalidated) {
       await temp.discard();
       return;
@@ -293,6 +291,7 @@ export class Filler {
     }
     this.index.set({ key: meta.key, file, size: temp.bodyOffset + meta.bodyBytes });
     this.hot.dropBorrowedKey(meta.key);
+    if (body && this.index.peek(meta.key)?.file === file) this.hot.set(file, hotObject(meta, storedHeaders(meta), body));
   }
 
   async #rewrite(fill: Fill, stale: OpenObject, meta: ObjectMeta): Promise<void> {

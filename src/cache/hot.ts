@@ -80,8 +80,8 @@ export class HotObjects {
     this.#lru?.delete(file);
   }
 
-  /** Whether an object another replica owns may be kept here: small, and memory given. */
-  canBorrow(bodyBytes: number): boolean {
+  /** Whether an object of this size is kept in memory: memory given, and small enough. */
+  holds(bodyBytes: number): boolean {
     return this.#lru !== null && bodyBytes <= this.maxObjectBytes;
   }
 

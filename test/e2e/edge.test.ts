@@ -7,6 +7,7 @@ import path from 'node:path';
 import { TestOrigin } from '../helpers/origin.js';
 import { get, request, bytes, sha256 } from '../helpers/http.js';
 import { startTestEdge, tempDir, until, metricValue, type TestEdge } from '../helpers/edge.js';
+import { keyHash } from '../../src/cache/key.js';
 
 let origin: TestOrigin;
 let edge: TestEdge;
@@ -40,6 +41,35 @@ test('a miss is fetched, stored and served; the hit has the same bytes and heade
     assert.equal(hit.headers[name], miss.headers[name], name);
   }
   assert.equal(origin.count('/pull/a.jpg'), 1);
+});
+
+/** Deletes the stored file of `key` behind the edge's back, so that only a copy in memory can still serve it. */
+function deleteStoredFile(key: string): void {
+  const hash = keyHash(key);
+  const dir = path.join(edge.cacheDir, 'objects', hash.slice(0, 2));
+  const files = fs.readdirSync(dir).filter((name) => name.startsWith(hash));
+  assert.equal(files.length, 1, `one stored file for ${key}`);
+  fs.rmSync(path.join(dir, files[0]!));
+}
+
+test('a small object is held in memory from its commit: the first hit after it reads no disk', async () => {
+  const small = bytes(20_000, 'held');
+  const large = bytes(1536 * 1024, 'not held');
+  origin.set('/held/small.jpg', { body: small });
+  origin.set('/held/large.jpg', { body: large });
+  const stored = await metricValue(edge.edge, 'imgedge_cache_objects');
+  await get(edge.url, '/held/small.jpg');
+  await get(edge.url, '/held/large.jpg');
+  await until(async () => (await metricValue(edge.edge, 'imgedge_cache_objects')) >= stored + 2, 'both to be stored');
+  deleteStoredFile('/held/small.jpg');
+  deleteStoredFile('/held/large.jpg');
+  const hit = await get(edge.url, '/held/small.jpg');
+  assert.equal(sha256(hit.body), sha256(small));
+  assert.match(String(hit.headers['cache-status']), /hit/);
+  assert.equal(origin.count('/held/small.jpg'), 1);
+  // Larger than a memory copy may be (1 MiB with the default --memory-cache-bytes): read from disk, found gone, fetched again.
+  assert.equal(sha256((await get(edge.url, '/held/large.jpg')).body), sha256(large));
+  assert.equal(origin.count('/held/large.jpg'), 2);
 });
 
 test('the query is part of the object and reaches the origin', async () => {
