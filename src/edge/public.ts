@@ -53,8 +53,9 @@ async function serve(cache: Cache, images: ImageRequests, pseudonym: string, req
   // Checked before any fetch: a bad transform or sig never reaches the origin.
   const q = url.indexOf('?');
   const { key } = images.resolve(q === -1 ? url : url.slice(0, q), target.path, target.query);
-  // A peer waits for this acknowledgement only a short while, then asks the origin itself.
-  if (request.headers[PEER_HEADER] !== undefined && request.method === 'GET') reply.raw.writeProcessing();
+  // A peer waits for this acknowledgement only a short while, then asks the
+  // origin itself; an object held in memory is answered at once instead.
+  if (request.headers[PEER_HEADER] !== undefined && request.method === 'GET' && !cache.hotHit(key)) reply.raw.writeProcessing();
   const lookup = {
     key, target: key, headers: forwardedHeaders(request.headers, pseudonym), request: request.headers,
     onInterim: (status: number, fields: Readonly<Record<string, string | string[]>>) => passInterim(reply, status, fields),

@@ -5,6 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { TestOrigin, Gate } from '../helpers/origin.js';
 import { get, request, bytes, sha256 } from '../helpers/http.js';
@@ -112,6 +113,28 @@ test('a purge sent to one replica reaches them all', async () => {
   origin.set(target, { body: replaced });
   for (const url of group.urls) assert.equal(sha256((await get(url, target)).body), sha256(replaced));
   assert.equal(origin.count(target), 2);
+});
+
+/** A marked request on a connection of its own, as Node's server answers it (a condition keeps it from the hit lane); the raw answer. */
+async function rawPeerRequest(url: string, target: string): Promise<string> {
+  const { hostname, port } = new URL(url);
+  const socket = net.connect(Number(port), hostname);
+  socket.write(`GET ${target} HTTP/1.1\r\nHost: edge\r\nImgedge-Peer: http://127.0.0.9:1\r\nIf-None-Match: "other"\r\nConnection: close\r\n\r\n`);
+  const chunks: Buffer[] = [];
+  for await (const chunk of socket) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('latin1');
+}
+
+test('a peer\'s request is acknowledged with 102 while the object is fetched, and answered at once when it is held in memory', async () => {
+  const target = '/acknowledged.jpg';
+  origin.set(target, { body: bytes(8192, 'acknowledged'), latencyMs: 200 });
+  const cold = await rawPeerRequest(group.urls[0]!, target);
+  assert.match(cold, /^HTTP\/1\.1 102 Processing\r\n\r\nHTTP\/1\.1 200 OK\r\n/);
+  await fillsDone();
+  const held = await rawPeerRequest(group.urls[0]!, target);
+  assert.match(held, /^HTTP\/1\.1 200 OK\r\n/);
+  assert.match(held, /cache-status: imgedge; hit/i);
+  assert.equal(origin.count(target), 1);
 });
 
 test('a replica keeps what it gets through the owner in memory only: one copy on disk per IDC, then local hits', async () => {
