@@ -1,43 +1,73 @@
-// The fleet on one machine: the origin IDC (place 0) and N edge IDCs, each
-// edge IDC with its own WAN link to the origin IDC and `replicas` imgedge edge
-// processes. Edges reach the origin only through their IDC's link; the origin
-// tells IDCs apart by the port their link ends at.
+// The fleet on one machine. The origin IDC (place 0): a bucket (s3rver), the
+// Redis primary of the change stream, and `imgedge origin` replicas over both.
+// N edge IDCs, each with two WAN links to the origin IDC (HTTP to the origin
+// replicas, and Redis replication to the primary), a Redis replica fed
+// through that link, and `replicas` imgedge edges peering with each other,
+// following the local replica. Edges reach the origin only through their
+// IDC's link; the origin tells IDCs apart by the port their link ends at.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { WanLink } from './link.js';
+import { WanLink, type Endpoint } from './link.js';
 import { makeNetwork, type Network, type Place } from './netns.js';
 import { Proc, waitReady } from './proc.js';
+import { redisServer, type RedisServer } from './redis.js';
 import { freePorts } from '../soak/edges.js';
 import type { Random } from '../soak/random.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = path.join(ROOT, 'bin/imgedge.js');
 const ORIGIN = path.join(ROOT, 'dist/sim/origin.js');
+const S3 = path.join(ROOT, 'dist/sim/s3.js');
+const BUCKET = 'imgsim';
+export const UPLOAD_TOKEN = 'sim-upload-token';
+/** s3rver checks no signature, but the SDK signs with something. */
+const CREDENTIALS = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' };
 
 export interface FleetOptions {
   readonly idcs: number;
   readonly replicas: number;
+  readonly originReplicas: number;
   readonly rttMs: readonly [number, number];
   readonly lossPct: number;
   readonly allowNetns: boolean;
-  /** Where cache dirs go; the caller removes it. */
+  /** Where caches, the bucket and Redis's files go; the caller removes it. */
   readonly dir: string;
-  /** What the origin serves. */
-  readonly originDir: string;
   readonly random: Random;
   readonly log: (line: string) => void;
 }
 
+export interface Edge {
+  readonly name: string;
+  readonly proc: Proc;
+  readonly url: string;
+  readonly adminUrl: string;
+  /** Taken out of the load balancer (killed) until it is ready again. */
+  up: boolean;
+}
+
 export interface EdgeIdc {
+  readonly index: number;
   readonly name: string;
   readonly place: Place;
   readonly rttMs: number;
+  /** HTTP to the origin replicas. */
   readonly link: WanLink;
-  readonly edges: readonly { readonly proc: Proc; readonly url: string; readonly adminUrl: string }[];
-  /** GETs answered 200 by the origin for this IDC, by path. */
+  /** Redis replication from the primary. */
+  readonly redisLink: WanLink;
+  readonly redis: RedisServer;
+  readonly edges: readonly Edge[];
+  /** GETs answered 200 by the origin for this IDC, by path and ETag (an object's version). */
   readonly originFetches: Map<string, number>;
   /** When each origin GET from this IDC was logged. */
   readonly originFetchTimes: number[];
+  /** Set while the IDC is cut off. */
+  cut: boolean;
+}
+
+export interface OriginReplica {
+  readonly proc: Proc;
+  /** Where uploads go (not through any WAN link). */
+  readonly url: string;
 }
 
 /** Round trips spread evenly over the IDCs, lowest first. */
@@ -48,55 +78,85 @@ export function spreadRtt([low, high]: readonly [number, number], count: number,
 export class Fleet {
   private constructor(
     readonly network: Network,
-    readonly origin: Proc,
-    readonly idcs: readonly EdgeIdc[],
+    readonly s3: Proc,
+    readonly primary: RedisServer,
+    readonly origins: readonly OriginReplica[],
+    readonly idcs: EdgeIdc[],
   ) {}
 
-  static async start(options: FleetOptions): Promise<Fleet> {
-    const ports = await freePorts(options.idcs * (1 + 2 * options.replicas));
+  /** The origin IDC, then `seed` (the first uploads), then the edge IDCs. */
+  static async start(options: FleetOptions, seed: (origins: readonly string[]) => Promise<void>): Promise<Fleet> {
+    const perIdc = 1 + 2 * options.replicas;
+    const ports = await freePorts(options.idcs * perIdc + options.originReplicas * (1 + options.idcs) + 1);
     const network = await makeNetwork(options.idcs + 1, { allowNetns: options.allowNetns });
     options.log(`network: ${network.kind}: ${network.note}`);
     const [originPlace, ...edgePlaces] = network.places as [Place, ...Place[]];
-    const originPorts = ports.splice(0, options.idcs);
     const idcs: EdgeIdc[] = [];
-    const origin = new Proc('origin', [
-      ...originPlace.wrap, process.execPath, ORIGIN, '--dir', options.originDir, '--host', originPlace.host, '--ports', originPorts.join(','),
-    ], (line) => {
-      if (!line.startsWith('{"idc"')) return;
-      const fetched = JSON.parse(line) as { idc: number; path: string; status: number };
-      const idc = idcs[fetched.idc];
-      if (!idc) return;
-      idc.originFetchTimes.push(Date.now());
-      if (fetched.status === 200) idc.originFetches.set(fetched.path, (idc.originFetches.get(fetched.path) ?? 0) + 1);
-    });
-    const fleet = new Fleet(network, origin, idcs);
+    const s3 = new Proc('s3', [...originPlace.wrap, process.execPath, S3, '--host', originPlace.host, '--dir', path.join(options.dir, 's3'), '--bucket', BUCKET]);
+    const primary = redisServer('redis-primary', originPlace, ports.shift()!, path.join(options.dir, 'redis-primary'), null);
+    const idcPorts = Array.from({ length: options.originReplicas }, () => ports.splice(0, options.idcs));
+    const origins: OriginReplica[] = [];
+    const fleet = new Fleet(network, s3, primary, origins, idcs);
     try {
-      origin.start();
-      await waitForLine(origin, '{"ready":true}', 30_000);
+      s3.start();
+      await waitForLine(s3, '{"ready":true', 30_000);
+      const s3Port = (JSON.parse(s3.tail.find((line) => line.startsWith('{"ready"'))!) as { port: number }).port;
+      primary.proc.start();
+      await primary.ready(15_000);
+      for (let r = 0; r < options.originReplicas; r++) {
+        const port = ports.shift()!;
+        const proc = new Proc(`origin${r}`, [
+          ...originPlace.wrap, process.execPath, ORIGIN, '--idc-ports', idcPorts[r]!.join(','), '--',
+          '--listen', `${originPlace.host}:${port}`, '--root', `s3://${BUCKET}/images`, '--s3-endpoint', `http://${originPlace.host}:${s3Port}`,
+          '--changelog', primary.url, '--upload-token', UPLOAD_TOKEN, '--max-upload-bytes', '1MiB', '--log-level', 'warn',
+        ], (line) => {
+          if (!line.startsWith('{"idc"')) return false;
+          const fetched = JSON.parse(line) as { idc: number; path: string; status: number; etag: string | null };
+          const idc = idcs[fetched.idc];
+          if (!idc) return true;
+          idc.originFetchTimes.push(Date.now());
+          const key = `${fetched.path} ${fetched.etag}`;
+          if (fetched.status === 200) idc.originFetches.set(key, (idc.originFetches.get(key) ?? 0) + 1);
+          return true;
+        }, CREDENTIALS);
+        origins.push({ proc, url: `http://${originPlace.host}:${port}` });
+      }
+      for (const origin of origins) origin.proc.start();
+      await Promise.all(origins.map((origin) => waitForLine(origin.proc, '{"ready":true}', 30_000)));
+      options.log(`origin IDC: s3rver, the Redis primary and ${origins.length} origin replicas are ready`);
+      await seed(origins.map((origin) => origin.url));
+
       for (const [i, place] of edgePlaces.entries()) {
         const rttMs = spreadRtt(options.rttMs, options.idcs, i);
-        const random = options.random.fork();
-        const link = await WanLink.open({
-          listenHost: place.gateway, targetHost: originPlace.host, targetPort: originPorts[i]!,
-          delayMs: rttMs / 2, jitterMs: rttMs / 20, lossPct: options.lossPct, random: () => random.next(),
-        });
-        const edges = Array.from({ length: options.replicas }, (_, r) => {
-          const [port, adminPort] = ports.splice(0, 2) as [number, number];
-          const cacheDir = path.join(options.dir, `${place.name}-edge${r}`);
-          const proc = new Proc(`${place.name}-edge${r}`, [
+        const linkOptions = (targets: readonly Endpoint[]) => {
+          const random = options.random.fork();
+          return {
+            listenHost: place.gateway, targets, delayMs: rttMs / 2, jitterMs: rttMs / 20, lossPct: options.lossPct, random: () => random.next(),
+          };
+        };
+        const link = await WanLink.open(linkOptions(idcPorts.map((p) => ({ host: originPlace.host, port: p[i]! }))));
+        const redisLink = await WanLink.open(linkOptions([{ host: primary.host, port: primary.port }]));
+        const redis = redisServer(`${place.name}-redis`, place, ports.shift()!, path.join(options.dir, `${place.name}-redis`), { host: place.gateway, port: redisLink.port });
+        const listen = Array.from({ length: options.replicas }, () => ports.splice(0, 2) as [number, number]);
+        const peers = listen.map(([port]) => `http://${place.host}:${port}`).join(',');
+        const edges = listen.map(([port, adminPort], r): Edge => {
+          const name = `${place.name}-edge${r}`;
+          const proc = new Proc(name, [
             ...place.wrap, process.execPath, '--max-semi-space-size=2', '--single-threaded-gc', BIN, 'edge',
-            '--origin', `http://${place.gateway}:${link.port}`, '--listen', `${place.host}:${port}`,
-            '--admin-listen', `${place.host}:${adminPort}`, '--cache-dir', cacheDir, '--cache-max-bytes', '1GiB',
-            '--memory-cache-bytes', '16MiB', '--origin-timeout-ms', '5000', '--changelog', 'off', '--log-level', 'warn',
+            '--origin', `http://${place.gateway}:${link.port}`, '--listen', `${place.host}:${port}`, '--peers', peers,
+            '--admin-listen', `${place.host}:${adminPort}`, '--cache-dir', path.join(options.dir, name), '--cache-max-bytes', '1GiB',
+            '--memory-cache-bytes', '16MiB', '--origin-timeout-ms', '5000', '--changelog', redis.url, '--log-level', 'warn',
           ]);
-          return { proc, url: `http://${place.host}:${port}`, adminUrl: `http://${place.host}:${adminPort}` };
+          return { name, proc, url: `http://${place.host}:${port}`, adminUrl: `http://${place.host}:${adminPort}`, up: false };
         });
-        idcs.push({ name: place.name, place, rttMs, link, edges, originFetches: new Map(), originFetchTimes: [] });
+        idcs.push({ index: i, name: place.name, place, rttMs, link, redisLink, redis, edges, originFetches: new Map(), originFetchTimes: [], cut: false });
       }
+      for (const idc of idcs) idc.redis.proc.start();
+      await Promise.all(idcs.map((idc) => idc.redis.ready(30_000)));
       const all = idcs.flatMap((idc) => idc.edges);
       for (const edge of all) edge.proc.start();
-      await Promise.all(all.map((edge) => waitReady(edge.proc, `${edge.adminUrl}/readyz`, 60_000)));
-      options.log(`fleet: origin IDC and ${idcs.length} edge IDCs of ${options.replicas} edges each are ready`);
+      await Promise.all(all.map((edge) => fleet.#ready(edge)));
+      options.log(`fleet: ${idcs.length} edge IDCs, each a Redis replica and ${options.replicas} peered edges, are ready`);
       return fleet;
     } catch (error) {
       await fleet.close();
@@ -104,41 +164,87 @@ export class Fleet {
     }
   }
 
-  /** Cuts an edge IDC off from the origin IDC; says how. */
+  async #ready(edge: Edge): Promise<void> {
+    await waitReady(edge.proc, `${edge.adminUrl}/readyz`, 60_000);
+    edge.up = true;
+  }
+
+  /** Cuts an edge IDC off from the origin IDC (both its links); says how. */
   async cut(idc: EdgeIdc): Promise<string> {
+    idc.cut = true;
     if (this.network.canCut) {
       await this.network.cut(idc.place);
-      return 'nft drops every packet of its outbound connections';
+      return 'nft drops every packet of its outbound connections: HTTP to the origin and Redis replication';
     }
     idc.link.cut('freeze');
-    return 'its WAN link freezes (no byte moves) and refuses new connections';
+    idc.redisLink.cut('freeze');
+    return 'its WAN links freeze (no byte moves) and refuse new connections';
   }
 
   async heal(idc: EdgeIdc): Promise<void> {
     if (this.network.canCut) await this.network.heal(idc.place);
-    else idc.link.heal();
+    else {
+      idc.link.heal();
+      idc.redisLink.heal();
+    }
+    idc.cut = false;
+  }
+
+  /** SIGKILL; out of the load balancer at once. */
+  killEdge(edge: Edge): void {
+    edge.up = false;
+    edge.proc.killNow();
+  }
+
+  async restartEdge(edge: Edge): Promise<void> {
+    edge.proc.start();
+    await this.#ready(edge);
+  }
+
+  /** A planned restart: SIGTERM (Redis writes its RDB), then start over it and wait for the link to the primary. */
+  async restartRedis(idc: EdgeIdc): Promise<void> {
+    await idc.redis.proc.stop();
+    idc.redis.proc.start();
+    await idc.redis.ready(60_000);
+  }
+
+  killOrigin(origin: OriginReplica): void {
+    origin.proc.killNow();
+  }
+
+  async restartOrigin(origin: OriginReplica): Promise<void> {
+    origin.proc.start();
+    await waitForLine(origin.proc, '{"ready":true}', 30_000);
   }
 
   async close(): Promise<void> {
     await Promise.all(this.idcs.flatMap((idc) => idc.edges.map((edge) => edge.proc.stop())));
-    await this.origin.stop();
-    await Promise.all(this.idcs.map((idc) => idc.link.close()));
+    await Promise.all(this.idcs.map((idc) => idc.redis.proc.stop()));
+    await Promise.all(this.origins.map((origin) => origin.proc.stop()));
+    await this.primary.proc.stop();
+    await this.s3.stop();
+    await Promise.all(this.idcs.flatMap((idc) => [idc.link.close(), idc.redisLink.close()]));
     await this.network.close();
   }
 
   /** At process exit: kill what runs, remove the namespaces, no waiting. */
   closeNow(): void {
-    for (const idc of this.idcs) for (const edge of idc.edges) edge.proc.killNow();
-    this.origin.killNow();
+    for (const idc of this.idcs) {
+      for (const edge of idc.edges) edge.proc.killNow();
+      idc.redis.proc.killNow();
+    }
+    for (const origin of this.origins) origin.proc.killNow();
+    this.primary.proc.killNow();
+    this.s3.killNow();
     this.network.closeNow();
   }
 }
 
-function waitForLine(proc: Proc, line: string, timeoutMs: number): Promise<void> {
+function waitForLine(proc: Proc, prefix: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   return new Promise((resolve, reject) => {
     const check = setInterval(() => {
-      if (proc.tail.includes(line)) {
+      if (proc.tail.some((line) => line.startsWith(prefix))) {
         clearInterval(check);
         resolve();
       } else if (proc.pid === undefined || Date.now() > deadline) {

@@ -5,14 +5,22 @@
 // chunk "lost" on the wire arrives one retransmission timeout late, and every
 // chunk behind it waits too (head-of-line blocking). A link can be cut
 // (connections dropped, or frozen until the heal; new ones refused) and healed.
+// A link may lead to several replicas of a service (a Service's endpoints):
+// each connection goes to the next in turn, and to the one after when that
+// one refuses, so a killed replica costs only the requests it was serving.
 import net from 'node:net';
+
+export interface Endpoint {
+  readonly host: string;
+  readonly port: number;
+}
 
 export interface LinkOptions {
   readonly listenHost: string;
   /** 0 picks a free port. */
   readonly listenPort?: number;
-  readonly targetHost: string;
-  readonly targetPort: number;
+  /** Tried in turn, one connection each; one that refuses is passed over. */
+  readonly targets: readonly Endpoint[];
   /** One-way delay added to every chunk, in each direction. */
   readonly delayMs: number;
   /** Up to this much more, uniformly drawn per chunk (order is kept regardless). */
@@ -129,6 +137,7 @@ export class WanLink {
   #cut: CutMode | null = null;
   readonly #pipes = new Set<Pipe>();
   readonly #sockets = new Set<net.Socket>();
+  #turn = 0;
 
   private constructor(readonly options: LinkOptions, private readonly server: net.Server) {
     this.random = options.random ?? Math.random;
@@ -165,7 +174,33 @@ export class WanLink {
       return;
     }
     this.stats.connections++;
-    const upstream = net.connect({ host: this.options.targetHost, port: this.options.targetPort, noDelay: true, allowHalfOpen: true });
+    // Held until the far side answers: bytes wait in the kernel, not in a queue bound to a dead target.
+    client.pause();
+    client.on('error', () => client.destroy());
+    this.#connect(client, this.options.targets.length);
+  }
+
+  #connect(client: net.Socket, tries: number): void {
+    const target = this.options.targets[this.#turn++ % this.options.targets.length]!;
+    const upstream = net.connect({ host: target.host, port: target.port, noDelay: true, allowHalfOpen: true });
+    const refused = () => {
+      if (tries > 1 && !client.destroyed) this.#connect(client, tries - 1);
+      else client.resetAndDestroy();
+    };
+    upstream.once('error', refused);
+    upstream.once('connect', () => {
+      upstream.off('error', refused);
+      if (client.destroyed || this.#cut === 'drop') {
+        upstream.destroy();
+        if (!client.destroyed) client.resetAndDestroy();
+        return;
+      }
+      this.#relay(client, upstream);
+      client.resume();
+    });
+  }
+
+  #relay(client: net.Socket, upstream: net.Socket): void {
     const pipes = [
       new Pipe(this, client, upstream, (n) => (this.stats.bytesUp += n)),
       new Pipe(this, upstream, client, (n) => (this.stats.bytesDown += n)),

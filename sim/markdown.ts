@@ -1,38 +1,52 @@
 // The report for people: the figures with their goals, the per-IDC table,
-// the partition, and what is not measured yet and why.
+// the partition, what each fault did, and what was not measured and why.
 import type { SimReport } from './report.js';
 
 const show = (value: number | null, unit = '') => (value === null ? 'not measured' : `${value}${unit}`);
+const verdict = (met: boolean | null) => (met === null ? 'not measured' : met ? 'met' : '**not met**');
+
+const FAULTS: Record<string, string> = {
+  'redis-replica-restart': 'Redis replica restarted',
+  'edge-killed': 'edge replica killed',
+  'origin-killed': 'origin replica killed',
+};
 
 export function renderMarkdown(report: SimReport): string {
   const o = report.options;
   const p = report.partition;
+  const inv = report.invalidation;
+  const idcMet = report.perIdc.every((r) => r.invalidation.p99_ms !== null && r.invalidation.p99_ms <= r.invalidation.goalMs && r.invalidation.unfinished === 0);
   const lines = [
     `# imgedge multi-IDC simulation, ${report.startedAt}`,
     '',
-    `${report.idcs} edge IDCs of ${o.replicas} edges behind one origin IDC, ${o.minutes} min, round trips ${o.rttMs[0]}–${o.rttMs[1]} ms, loss ${o.lossPct}% (a stall of one RTO), ${o.readsPerSec} reads/s per IDC over ${o.objects} objects (Zipf), seed ${o.seed}.`,
+    `${report.idcs} edge IDCs of ${o.replicas} peered edges and a Redis replica each, behind an origin IDC of ${o.originReplicas} origin replicas, a bucket and the Redis primary; ${o.minutes} min, round trips ${o.rttMs[0]}–${o.rttMs[1]} ms, loss ${o.lossPct}% (a stall of one RTO), ${o.readsPerSec} reads/s per IDC over ${o.objects} objects (Zipf), ${o.writesPerSec} writes/s (${report.writes.overwrites} overwrites, ${report.writes.uploads} new objects, ${report.writes.failed} not acknowledged), seed ${o.seed}.`,
     `Network: ${report.network.kind}: ${report.network.note}.${report.aborted ? ' **Stopped early.**' : ''}`,
     '',
-    '| figure | value | goal |',
-    '| --- | --- | --- |',
-    `| invalidation p50 / p99 / max | ${show(report.invalidation.p50_ms, ' ms')} / ${show(report.invalidation.p99_ms, ' ms')} / ${show(report.invalidation.max_ms, ' ms')} | p99 ≤ RTT to origin + 150 ms |`,
-    `| stale reads after the deadline | ${show(report.staleAfterDeadline)} | 0 |`,
-    `| wrong bodies | ${report.wrongBodies} | 0 |`,
-    `| origin fetches per object per IDC | ${show(report.originFetchesPerObjectPerIdc)} | 1 |`,
-    `| cross-IDC bytes ratio | ${show(report.crossIdcBytesRatio)} | ≤ 1.05 |`,
-    `| partition catch-up | ${show(p.catchUpMs, ' ms')} | ≤ 2000 ms |`,
+    '| figure | value | goal | |',
+    '| --- | --- | --- | --- |',
+    `| invalidation p50 / p99 / max, every edge of every IDC | ${show(inv.p50_ms, ' ms')} / ${show(inv.p99_ms, ' ms')} / ${show(inv.max_ms, ' ms')} (${inv.timed} overwrites, ${inv.unfinished} never served everywhere) | per IDC: p99 ≤ its RTT + 150 ms | ${verdict(report.perIdc.length ? idcMet : null)} |`,
+    `| stale reads after the deadline | ${report.staleAfterDeadline} | 0 | ${verdict(report.staleAfterDeadline === 0)} |`,
+    `| wrong bodies | ${report.wrongBodies} | 0 | ${verdict(report.wrongBodies === 0)} |`,
+    `| origin fetches per object per IDC | ${show(report.originFetchesPerObjectPerIdc)} | 1 | ${verdict(report.originFetchesPerObjectPerIdc === null ? null : report.originFetchesPerObjectPerIdc <= 1)} |`,
+    `| cross-IDC bytes ratio | ${show(report.crossIdcBytesRatio)} | ≤ 1.05 | ${verdict(report.crossIdcBytesRatio === null ? null : report.crossIdcBytesRatio <= 1.05)} |`,
+    `| partition catch-up | ${show(p.catchUpMs, ' ms')} | ≤ 2000 ms | ${verdict(p.catchUpMs === null ? null : p.catchUpMs <= 2000)} |`,
     '',
-    '| IDC | RTT ms | reads | served | wrong | read p50 / p99 ms | objects read | origin fetches | per object | cross-IDC bytes ratio | link stalls |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| IDC | RTT ms | reads | served | wrong | read p50 / p99 ms | invalidation p50 / p99 / max ms (goal) | unfinished | stale after deadline | old within deadline | origin fetches per object | cross-IDC bytes ratio (Redis bytes) | link stalls |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...report.perIdc.map((r) =>
-      `| ${r.name} | ${r.rttMs} | ${r.reads} | ${r.served} | ${r.wrongBodies} | ${show(r.readP50Ms)} / ${show(r.readP99Ms)} | ${r.objectsRead} | ${r.originFetches} | ${show(r.originFetchesPerObject)} | ${show(r.crossIdcBytesRatio)} | ${r.linkStalls} of ${r.linkChunks} chunks |`),
+      `| ${r.name} | ${r.rttMs} | ${r.reads} | ${r.served} | ${r.wrongBodies} | ${show(r.readP50Ms)} / ${show(r.readP99Ms)} | ${show(r.invalidation.p50_ms)} / ${show(r.invalidation.p99_ms)} / ${show(r.invalidation.max_ms)} (${r.invalidation.goalMs}) | ${r.invalidation.unfinished} | ${r.staleAfterDeadline} | ${r.oldBeforeDeadline} | ${show(r.originFetchesPerObject)} | ${show(r.crossIdcBytesRatio)} (${r.redisBytes}) | ${r.linkStalls} of ${r.linkChunks} chunks |`),
     '',
-    `Partition: ${p.idc} cut off for ${(p.cutMs / 1000).toFixed(1)} s (${p.mechanism}). While cut: ${p.readsDuringCut} reads, ${p.servedDuringCut} served from what it held, ${p.failedDuringCut} failed, ${p.wrongDuringCut} wrong. First origin fetch after the heal: ${show(p.firstOriginFetchAfterHealMs, ' ms')}.`,
-    report.readsSkipped ? `\nThe load generator skipped ${report.readsSkipped} reads (64 open per IDC already): the machine could not keep the rate.` : '',
+    `Partition: ${p.idc} cut off for ${(p.cutMs / 1000).toFixed(1)} s (${p.mechanism}). While cut: ${p.readsDuringCut} reads, ${p.servedDuringCut} served from what it held (${p.oldDuringCut} of them an older version than the newest written), ${p.failedDuringCut} failed, ${p.wrongDuringCut} wrong. ${p.writesCaught} overwrites it had not served when cut; after the heal every edge there served all of them within ${show(p.catchUpMs, ' ms')}; first origin fetch after the heal: ${show(p.firstOriginFetchAfterHealMs, ' ms')}.`,
     '',
-    'Not measured yet:',
-    ...Object.entries(report.notMeasured).map(([key, reason]) => `- \`${key}\`: ${reason}.`),
+    'Faults (window: from the fault to 5 s after it was back):',
     '',
+    '| fault | where | at | down | reads failed in window | slowest invalidation of the writes in window | how |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+    ...report.faults.map((f) =>
+      `| ${FAULTS[f.kind] ?? f.kind} | ${f.target} | ${(f.atMs / 1000).toFixed(1)} s | ${(f.downMs / 1000).toFixed(1)} s | ${f.readsFailed} of ${f.readsInWindow} | ${show(f.invalidationMaxMs, ' ms')} (${f.writesInWindow} writes) | ${f.how} |`),
+    report.readsSkipped ? `\nThe load generator skipped ${report.readsSkipped} reads (64 open per IDC already, or no edge up): the machine could not keep the rate.` : '',
+    '',
+    ...(Object.keys(report.notMeasured).length ? ['Not measured:', ...Object.entries(report.notMeasured).map(([key, reason]) => `- \`${key}\`: ${reason}.`), ''] : []),
   ];
   return lines.join('\n');
 }

@@ -1,46 +1,44 @@
-// The origin IDC's server: `imgedge origin`'s handler over a directory, read
-// only (no upload token), with one listener per edge IDC (each IDC's WAN link
-// ends at its own port), so every fetch can be told apart by the IDC it came
-// from. One JSON line per answered GET of an object on stdout:
-// {"idc":i,"path":…,"status":…}; the edges' polls of the change log are not objects.
-// usage: node dist/sim/origin.js --dir DIR --host ADDR --ports P1,P2,…
+// One replica of the origin IDC's `imgedge origin`, started exactly as the
+// command starts it (its flags after `--`: a bucket root, the Redis stream,
+// the upload token), and given one more listener per edge IDC (each IDC's WAN
+// link ends at its own port), so every fetch can be told apart by the IDC it
+// came from. Uploads go to the origin's own listener. One JSON line per
+// answered GET on an IDC's port on stdout: {"idc":i,"path":…,"status":…,"etag":…}.
+// usage: node dist/sim/origin.js --idc-ports P1,P2,… -- ORIGIN FLAGS…
 import http from 'node:http';
 import { parseArgs } from 'node:util';
-import { createOriginHandler } from '../src/roles/origin/server.js';
-import { OriginStore } from '../src/roles/origin/store.js';
-import { CHANGES_PATH } from '../src/changelog/wire.js';
+import { parseOriginConfig } from '../src/config.js';
+import { startOrigin } from '../src/roles/origin/server.js';
 
-const { values } = parseArgs({
-  options: { dir: { type: 'string' }, host: { type: 'string' }, ports: { type: 'string' } },
-  strict: true,
-});
-if (!values.dir || !values.host || !values.ports) {
-  console.error('usage: origin.js --dir DIR --host ADDR --ports P1,P2,…');
+const split = process.argv.indexOf('--');
+const { values } = parseArgs({ args: process.argv.slice(2, split < 0 ? undefined : split), options: { 'idc-ports': { type: 'string' } }, strict: true });
+if (split < 0 || !values['idc-ports']) {
+  console.error('usage: origin.js --idc-ports P1,P2,… -- ORIGIN FLAGS…');
   process.exit(2);
 }
-// Objects never change in this fleet: an hour of freshness keeps revalidations out of the counts.
-const store = await OriginStore.open(values.dir, { kind: 'file', options: { maxAgeMs: 86_400_000, maxBytes: 16 * 1024 * 1024 } });
-const handle = createOriginHandler(store, { uploadToken: undefined, maxUploadBytes: 1, maxAgeSec: 3600 });
-const servers = values.ports.split(',').map((port, idc) => {
-  const server = http.createServer((req, res) => {
+const config = parseOriginConfig(process.argv.slice(split + 1), process.env);
+const origin = await startOrigin(config);
+const servers = values['idc-ports'].split(',').map((port, idc) => {
+  const server = http.createServer({ requestTimeout: 0 }, (req, res) => {
     res.on('finish', () => {
-      if (req.method === 'GET' && !req.url?.startsWith(CHANGES_PATH)) process.stdout.write(`${JSON.stringify({ idc, path: req.url, status: res.statusCode })}\n`);
+      if (req.method !== 'GET') return;
+      process.stdout.write(`${JSON.stringify({ idc, path: req.url, status: res.statusCode, etag: res.getHeader('etag') ?? null })}\n`);
     });
-    handle(req, res);
+    // The origin's own handler: what an IDC's port answers is what `imgedge origin` answers.
+    origin.server.emit('request', req, res);
   });
   return new Promise<http.Server>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(Number(port), values.host, () => resolve(server));
+    server.listen(Number(port), config.listen.host, () => resolve(server));
   });
 });
 Promise.all(servers).then(
   (listening) => {
     process.stdout.write(`${JSON.stringify({ ready: true })}\n`);
     const stop = () => {
-      handle.endPolls();
       for (const server of listening) server.close();
       for (const server of listening) server.closeAllConnections();
-      void store.close();
+      void origin.close().then(() => process.exit(0));
     };
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);

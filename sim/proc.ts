@@ -17,7 +17,10 @@ export class Proc {
   constructor(
     readonly name: string,
     private readonly command: readonly string[],
-    private readonly onLine: (line: string) => void = () => {},
+    /** Every line of its output; one it returns true for is not kept in the tail (the fetch log). */
+    private readonly onLine: (line: string) => boolean | void = () => {},
+    /** Added to the environment it inherits (credentials). */
+    private readonly extraEnv: Readonly<Record<string, string>> = {},
   ) {}
 
   get pid(): number | undefined {
@@ -28,7 +31,9 @@ export class Proc {
   start(): void {
     const [file, ...args] = this.command;
     // Only the variables a child needs: an IMGEDGE_* of the caller's must not change an edge's flags.
-    const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('IMGEDGE_')));
+    const env = { ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('IMGEDGE_'))), ...this.extraEnv };
+    // A restart is waited for on its own lines, not on the last life's.
+    this.tail.length = 0;
     const child = spawn(file!, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
     this.#child = child;
     running.add(this);
@@ -42,9 +47,9 @@ export class Proc {
       const lines = buffered.split('\n');
       buffered = lines.pop()!;
       for (const line of lines) {
+        if (this.onLine(line) === true) continue;
         this.tail.push(line.slice(0, 1000));
         if (this.tail.length > 50) this.tail.shift();
-        this.onLine(line);
       }
     };
     child.stdout!.setEncoding('utf8').on('data', onText);

@@ -1,42 +1,30 @@
 // The simulation's report as data. The keys named in the README are a
 // contract: idcs, invalidation.{p50,p99,max}_ms, staleAfterDeadline,
 // originFetchesPerObjectPerIdc, crossIdcBytesRatio, partition.catchUpMs,
-// wrongBodies. A figure this fleet cannot produce yet is null, with the
-// reason under notMeasured under the same key.
-import type { Read } from './workload.js';
+// wrongBodies. A figure the run could not produce is null, with the reason
+// under notMeasured under the same key.
+import type { Catalog } from './catalog.js';
 import type { EdgeIdc } from './fleet.js';
+import { completedAt, type WriteRecord } from './invalidation.js';
 import type { Network } from './netns.js';
 import type { SimOptions } from './harness.js';
+import type { Read } from './workload.js';
 
-/** What one edge IDC's reads came to. */
-export class Tally {
-  reads = 0;
-  ok = 0;
-  wrong = 0;
-  readonly statuses: Record<string, number> = {};
-  /** Objects read whole and right at least once, with their sizes. */
-  readonly objects = new Map<number, number>();
-  readonly latencies: number[] = [];
-  readonly duringCut = { reads: 0, served: 0, failed: 0, wrong: 0 };
+export interface FaultRecord {
+  readonly kind: 'redis-replica-restart' | 'edge-killed' | 'origin-killed';
+  /** The edge IDC it happened in, or "origin". */
+  readonly idc: string;
+  readonly target: string;
+  readonly at: number;
+  /** When it was back (ready, or its link to the primary up). */
+  readonly backAt: number;
+  readonly how: string;
+}
 
-  add(read: Read, size: number, duringCut: boolean): void {
-    this.reads++;
-    const status = read.status === null ? 'no answer' : String(read.status);
-    this.statuses[status] = (this.statuses[status] ?? 0) + 1;
-    const ok = read.status === 200 && !read.wrong;
-    if (read.wrong) this.wrong++;
-    if (ok) {
-      this.ok++;
-      this.objects.set(read.object, size);
-      this.latencies.push(read.endedAt - read.startedAt);
-    }
-    if (duringCut) {
-      this.duringCut.reads++;
-      if (ok) this.duringCut.served++;
-      else this.duringCut.failed++;
-      if (read.wrong) this.duringCut.wrong++;
-    }
-  }
+export interface Latency {
+  readonly p50_ms: number | null;
+  readonly p99_ms: number | null;
+  readonly max_ms: number | null;
 }
 
 export interface IdcReport {
@@ -48,14 +36,38 @@ export interface IdcReport {
   readonly wrongBodies: number;
   readonly readP50Ms: number | null;
   readonly readP99Ms: number | null;
+  readonly probes: number;
+  readonly invalidation: Latency & { readonly goalMs: number; readonly timed: number; readonly unfinished: number };
+  readonly staleAfterDeadline: number;
+  /** Reads that got an older version than the newest acknowledged one: within the deadline, the lag the invalidation figure times. */
+  readonly oldBeforeDeadline: number;
   readonly objectsRead: number;
+  /** The distinct versions of objects served in this IDC, by reads or probes, times their sizes. */
+  readonly readBytes: number;
   readonly originFetches: number;
   readonly objectsFetched: number;
   readonly originFetchesPerObject: number | null;
   readonly crossIdcBytes: number;
+  readonly redisBytes: number;
   readonly crossIdcBytesRatio: number | null;
   readonly linkStalls: number;
   readonly linkChunks: number;
+}
+
+export interface FaultReport {
+  readonly kind: string;
+  readonly idc: string;
+  readonly target: string;
+  /** From the start of the reads. */
+  readonly atMs: number;
+  readonly downMs: number;
+  readonly how: string;
+  /** Reads in the IDC (every IDC for the origin) from the fault to 5 s after it was back with no answer or a 5xx. */
+  readonly readsFailed: number;
+  readonly readsInWindow: number;
+  /** The slowest invalidation in that IDC (every IDC) of the writes acknowledged in that window. */
+  readonly invalidationMaxMs: number | null;
+  readonly writesInWindow: number;
 }
 
 export interface SimReport {
@@ -63,10 +75,13 @@ export interface SimReport {
   readonly elapsedMs: number;
   readonly aborted: boolean;
   readonly network: { readonly kind: string; readonly note: string };
-  readonly options: { readonly idcs: number; readonly minutes: number; readonly rttMs: readonly [number, number]; readonly lossPct: number; readonly readsPerSec: number; readonly objects: number; readonly replicas: number; readonly seed: number };
+  readonly options: {
+    readonly idcs: number; readonly minutes: number; readonly rttMs: readonly [number, number]; readonly lossPct: number; readonly readsPerSec: number;
+    readonly writesPerSec: number; readonly objects: number; readonly replicas: number; readonly originReplicas: number; readonly seed: number;
+  };
   readonly idcs: number;
-  readonly invalidation: { readonly p50_ms: number | null; readonly p99_ms: number | null; readonly max_ms: number | null };
-  readonly staleAfterDeadline: number | null;
+  readonly invalidation: Latency & { readonly timed: number; readonly unfinished: number };
+  readonly staleAfterDeadline: number;
   readonly originFetchesPerObjectPerIdc: number | null;
   readonly crossIdcBytesRatio: number | null;
   readonly partition: {
@@ -77,24 +92,34 @@ export interface SimReport {
     readonly servedDuringCut: number;
     readonly failedDuringCut: number;
     readonly wrongDuringCut: number;
+    /** Served while cut, an older version than the newest acknowledged: what it held. */
+    readonly oldDuringCut: number;
+    /** Overwrites it had not served when the cut began, acknowledged before the heal. */
+    readonly writesCaught: number;
     readonly firstOriginFetchAfterHealMs: number | null;
+    /** From the heal to every edge of the IDC serving every one of those writes. */
     readonly catchUpMs: number | null;
   };
   readonly wrongBodies: number;
+  readonly writes: { readonly uploads: number; readonly overwrites: number; readonly failed: number };
   readonly readsSkipped: number;
+  readonly faults: readonly FaultReport[];
   readonly perIdc: readonly IdcReport[];
   readonly notMeasured: Readonly<Record<string, string>>;
 }
 
-const NO_WRITES = 'no writes yet: the objects never change, because the origin that takes uploads and keeps a change log is not part of this fleet yet';
-
 const round = (value: number, places = 3) => Math.round(value * 10 ** places) / 10 ** places;
 const ratio = (a: number, b: number) => (b > 0 ? round(a / b) : null);
+const WINDOW_AFTER_MS = 5000;
 
 function percentile(values: readonly number[], p: number): number | null {
   if (values.length === 0) return null;
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+function latency(values: readonly number[]): Latency {
+  return { p50_ms: percentile(values, 50), p99_ms: percentile(values, 99), max_ms: values.length ? Math.max(...values) : null };
 }
 
 export interface ReportInput {
@@ -103,43 +128,155 @@ export interface ReportInput {
   readonly elapsedMs: number;
   readonly network: Network;
   readonly idcs: readonly EdgeIdc[];
-  readonly tallies: readonly Tally[];
+  readonly catalog: Catalog;
+  readonly reads: readonly Read[];
+  readonly writes: readonly WriteRecord[];
   readonly partition: { readonly idc: string; readonly mechanism: string; readonly cutAt: number; readonly healAt: number };
+  readonly faults: readonly FaultRecord[];
   readonly skipped: number;
+  readonly uploadFailures: number;
   readonly aborted: boolean;
 }
 
 export function buildReport(input: ReportInput): SimReport {
-  const { options, idcs, tallies, partition } = input;
-  const perIdc = idcs.map((idc, i): IdcReport => {
-    const tally = tallies[i]!;
+  const { options, idcs, catalog, reads, writes, partition } = input;
+  const cutIndex = idcs.findIndex((idc) => idc.name === partition.idc);
+  const wasCut = partition.healAt > 0;
+  /** A write the cut IDC had not served when the cut began: its time is the catch-up's, not an invalidation's. */
+  const caught = (write: WriteRecord, idc: number) => {
+    if (!wasCut || idc !== cutIndex || write.ackedAt >= partition.healAt) return false;
+    const done = completedAt(write, idc);
+    return done === null || done > partition.cutAt;
+  };
+
+  // When each IDC served each write everywhere: the deadline after which no read there may get anything older.
+  const deadlines = idcs.map(() => new Map<number, { version: number; at: number }[]>());
+  for (const write of writes) {
+    for (const idc of idcs) {
+      const at = completedAt(write, idc.index);
+      if (at === null) continue;
+      const list = deadlines[idc.index]!.get(write.object) ?? [];
+      list.push({ version: write.version, at });
+      deadlines[idc.index]!.set(write.object, list);
+    }
+  }
+  const newestAcked = (object: number, at: number) => {
+    const versions = catalog.entries[object]!.versions;
+    for (let v = versions.length - 1; v >= 0; v--) if (versions[v]!.ackedAt !== null && versions[v]!.ackedAt! <= at) return v;
+    return -1;
+  };
+  const isStale = (read: Read) =>
+    read.version !== null && read.version >= 0 && (deadlines[read.idc]!.get(read.object) ?? []).some((d) => d.version > read.version! && d.at < read.startedAt);
+  const isOld = (read: Read) => read.version !== null && read.version >= 0 && read.version < newestAcked(read.object, read.startedAt);
+  const failed = (read: Read) => read.status === null || read.status >= 500;
+
+  const perIdc = idcs.map((idc): IdcReport => {
+    const mine = reads.filter((read) => read.idc === idc.index);
+    const clientReads = mine.filter((read) => !read.probe);
+    const statuses: Record<string, number> = {};
+    for (const read of clientReads) {
+      const status = read.status === null ? 'no answer' : String(read.status);
+      statuses[status] = (statuses[status] ?? 0) + 1;
+    }
+    const good = clientReads.filter((read) => read.version !== null && read.version >= 0);
+    const objects = new Map<string, number>();
+    for (const read of mine) {
+      if (read.version !== null && read.version >= 0) objects.set(`${read.object}:${read.version}`, catalog.entries[read.object]!.versions[read.version]!.size);
+    }
+    const readBytes = [...objects.values()].reduce((a, b) => a + b, 0);
+    const timed: number[] = [];
+    let unfinished = 0;
+    for (const write of writes) {
+      if (caught(write, idc.index)) continue;
+      const at = completedAt(write, idc.index);
+      if (at === null) unfinished++;
+      else timed.push(at - write.ackedAt);
+    }
+    const stale = mine.filter(isStale).length;
     const originFetches = [...idc.originFetches.values()].reduce((a, b) => a + b, 0);
-    const crossIdcBytes = idc.link.stats.bytesDown + idc.link.stats.bytesUp;
-    const readBytes = [...tally.objects.values()].reduce((a, b) => a + b, 0);
+    const redisBytes = idc.redisLink.stats.bytesDown + idc.redisLink.stats.bytesUp;
+    const crossIdcBytes = idc.link.stats.bytesDown + idc.link.stats.bytesUp + redisBytes;
     return {
       name: idc.name,
       rttMs: round(idc.rttMs, 1),
-      reads: tally.reads,
-      served: tally.ok,
-      statuses: tally.statuses,
-      wrongBodies: tally.wrong,
-      readP50Ms: percentile(tally.latencies, 50),
-      readP99Ms: percentile(tally.latencies, 99),
-      objectsRead: tally.objects.size,
+      reads: clientReads.length,
+      served: good.length,
+      statuses,
+      wrongBodies: mine.filter((read) => read.version === -1).length,
+      readP50Ms: percentile(good.map((read) => read.endedAt - read.startedAt), 50),
+      readP99Ms: percentile(good.map((read) => read.endedAt - read.startedAt), 99),
+      probes: mine.length - clientReads.length,
+      invalidation: { ...latency(timed), goalMs: round(idc.rttMs + 150, 1), timed: timed.length, unfinished },
+      staleAfterDeadline: stale,
+      oldBeforeDeadline: mine.filter(isOld).length - stale,
+      objectsRead: objects.size,
+      readBytes,
       originFetches,
       objectsFetched: idc.originFetches.size,
       originFetchesPerObject: ratio(originFetches, idc.originFetches.size),
       crossIdcBytes,
+      redisBytes,
       crossIdcBytesRatio: ratio(crossIdcBytes, readBytes),
-      linkStalls: idc.link.stats.stalls,
-      linkChunks: idc.link.stats.chunks,
+      linkStalls: idc.link.stats.stalls + idc.redisLink.stats.stalls,
+      linkChunks: idc.link.stats.chunks + idc.redisLink.stats.chunks,
     };
   });
   const sum = (pick: (r: IdcReport) => number) => perIdc.reduce((a, r) => a + pick(r), 0);
-  const readBytes = tallies.reduce((a, t) => a + [...t.objects.values()].reduce((x, y) => x + y, 0), 0);
-  const cut = tallies[idcs.findIndex((idc) => idc.name === partition.idc)];
-  const cutIdc = idcs.find((idc) => idc.name === partition.idc);
-  const firstFetch = partition.healAt > 0 ? cutIdc?.originFetchTimes.find((t) => t >= partition.healAt) : undefined;
+
+  // Overall: a write is served everywhere when the last IDC (the cut one aside while it catches up) served it.
+  const overall: number[] = [];
+  let overallUnfinished = 0;
+  const everywhere = (write: WriteRecord): number | null => {
+    let last = write.ackedAt;
+    for (const idc of idcs) {
+      if (caught(write, idc.index)) continue;
+      const at = completedAt(write, idc.index);
+      if (at === null) return null;
+      last = Math.max(last, at);
+    }
+    return last;
+  };
+  for (const write of writes) {
+    const at = everywhere(write);
+    if (at === null) overallUnfinished++;
+    else overall.push(at - write.ackedAt);
+  }
+
+  const caughtWrites = cutIndex < 0 ? [] : writes.filter((write) => caught(write, cutIndex));
+  const caughtDone = caughtWrites.map((write) => completedAt(write, cutIndex));
+  const catchUpMs = caughtWrites.length > 0 && caughtDone.every((at) => at !== null)
+    ? Math.max(0, ...caughtDone.map((at) => at! - partition.healAt))
+    : null;
+  const during = (read: Read) => wasCut && read.idc === cutIndex && !read.probe && read.startedAt >= partition.cutAt && read.startedAt < partition.healAt;
+  const cutReads = reads.filter(during);
+  const cutIdc = idcs[cutIndex];
+  const firstFetch = wasCut ? cutIdc?.originFetchTimes.find((t) => t >= partition.healAt) : undefined;
+
+  const runStart = Math.min(...reads.map((read) => read.startedAt), Date.now());
+  const faults = input.faults.map((fault): FaultReport => {
+    const idc = idcs.find((i) => i.name === fault.idc);
+    const inWindow = (t: number) => t >= fault.at && t <= fault.backAt + WINDOW_AFTER_MS;
+    const windowReads = reads.filter((read) => !read.probe && inWindow(read.startedAt) && (!idc || read.idc === idc.index));
+    const windowWrites = writes.filter((write) => inWindow(write.ackedAt));
+    const times = windowWrites.map((write) => {
+      const at = idc ? completedAt(write, idc.index) : everywhere(write);
+      return at === null ? null : at - write.ackedAt;
+    }).filter((t): t is number => t !== null);
+    return {
+      kind: fault.kind, idc: fault.idc, target: fault.target, atMs: fault.at - runStart, downMs: fault.backAt - fault.at, how: fault.how,
+      readsFailed: windowReads.filter(failed).length, readsInWindow: windowReads.length,
+      invalidationMaxMs: times.length ? Math.max(...times) : null, writesInWindow: windowWrites.length,
+    };
+  });
+
+  const notMeasured: Record<string, string> = {};
+  if (overall.length === 0) notMeasured.invalidation = overallUnfinished ? `${overallUnfinished} overwrites timed, none served everywhere before the run ended` : 'no overwrite was acknowledged during the run';
+  if (catchUpMs === null) {
+    notMeasured['partition.catchUpMs'] = !wasCut ? 'the run was too short or stopped before the cut'
+      : caughtWrites.length === 0 ? 'no overwrite was acknowledged while the IDC was cut off, so it had nothing to catch up on'
+      : `${caughtDone.filter((at) => at === null).length} of the ${caughtWrites.length} writes made while it was cut were never served there before the run ended`;
+  }
+  const uploads = catalog.entries.length - catalog.initial;
   return {
     startedAt: input.startedAt.toISOString(),
     elapsedMs: input.elapsedMs,
@@ -147,31 +284,32 @@ export function buildReport(input: ReportInput): SimReport {
     network: { kind: input.network.kind, note: input.network.note },
     options: {
       idcs: options.idcs, minutes: round(options.durationMs / 60_000), rttMs: options.rttMs, lossPct: options.lossPct,
-      readsPerSec: options.readsPerSec, objects: options.objects, replicas: options.replicas, seed: options.seed,
+      readsPerSec: options.readsPerSec, writesPerSec: options.writesPerSec, objects: options.objects, replicas: options.replicas,
+      originReplicas: options.originReplicas, seed: options.seed,
     },
     idcs: idcs.length,
-    invalidation: { p50_ms: null, p99_ms: null, max_ms: null },
-    staleAfterDeadline: null,
+    invalidation: { ...latency(overall), timed: overall.length, unfinished: overallUnfinished },
+    staleAfterDeadline: sum((r) => r.staleAfterDeadline),
     originFetchesPerObjectPerIdc: ratio(sum((r) => r.originFetches), sum((r) => r.objectsFetched)),
-    crossIdcBytesRatio: ratio(sum((r) => r.crossIdcBytes), readBytes),
+    crossIdcBytesRatio: ratio(sum((r) => r.crossIdcBytes), sum((r) => r.readBytes)),
     partition: {
       idc: partition.idc,
       mechanism: partition.mechanism || 'not cut (the run was too short or stopped)',
-      cutMs: partition.healAt > 0 ? partition.healAt - partition.cutAt : 0,
-      readsDuringCut: cut?.duringCut.reads ?? 0,
-      servedDuringCut: cut?.duringCut.served ?? 0,
-      failedDuringCut: cut?.duringCut.failed ?? 0,
-      wrongDuringCut: cut?.duringCut.wrong ?? 0,
+      cutMs: wasCut ? partition.healAt - partition.cutAt : 0,
+      readsDuringCut: cutReads.length,
+      servedDuringCut: cutReads.filter((read) => read.version !== null && read.version >= 0).length,
+      failedDuringCut: cutReads.filter((read) => read.version === null).length,
+      wrongDuringCut: cutReads.filter((read) => read.version === -1).length,
+      oldDuringCut: cutReads.filter(isOld).length,
+      writesCaught: caughtWrites.length,
       firstOriginFetchAfterHealMs: firstFetch === undefined ? null : firstFetch - partition.healAt,
-      catchUpMs: null,
+      catchUpMs,
     },
     wrongBodies: sum((r) => r.wrongBodies),
+    writes: { uploads, overwrites: catalog.entries.slice(0, catalog.initial).reduce((a, e) => a + e.versions.length - 1, 0), failed: input.uploadFailures },
     readsSkipped: input.skipped,
+    faults,
     perIdc,
-    notMeasured: {
-      invalidation: NO_WRITES,
-      staleAfterDeadline: NO_WRITES,
-      'partition.catchUpMs': 'no change log to catch up on yet: a healed IDC has nothing to replay, so only its first origin fetch after the heal is measured',
-    },
+    notMeasured,
   };
 }

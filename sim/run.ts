@@ -11,13 +11,14 @@ class UsageError extends Error {}
 
 const HELP = `usage: npm run sim -- [options]   (as root for network namespaces)
 
-  --idcs N             edge IDCs, 3 edges each, behind the origin IDC (default 9)
+  --idcs N             edge IDCs, 3 edges and a Redis replica each, behind the origin IDC (default 9)
   --minutes M          how long the reads run (default 5; fractions allowed)
   --rtt-ms A-B         round trips to the origin IDC, spread over the edge IDCs (default 20-80)
   --loss PCT           chance a chunk stalls for one retransmission timeout (default 0.5)
   --json FILE          also write the report as JSON
   --cut-seconds S      how long the last edge IDC is cut off, from a third of the run (default 30)
   --reads-per-sec N    reads per second in each edge IDC (default 200)
+  --writes-per-sec N   uploads and overwrites per second at the origin (default 2)
   --objects N          objects at the origin, 2 KiB to 256 KiB (default 1000)
   --seed N             the catalog, the reads, the links' jitter and loss (default 1)
   --loopback           every IDC on 127.0.0.1, even as root`;
@@ -62,6 +63,7 @@ function parseArgs(argv: readonly string[]): { options: SimOptions; json: string
       case '--loss': options = { ...options, lossPct: number(flag, value, 0, 50) }; break;
       case '--cut-seconds': options = { ...options, cutMs: Math.round(number(flag, value, 0, 3600) * 1000) }; break;
       case '--reads-per-sec': options = { ...options, readsPerSec: integer(1, 100_000) }; break;
+      case '--writes-per-sec': options = { ...options, writesPerSec: number(flag, value, 0.1, 100) }; break;
       case '--objects': options = { ...options, objects: integer(10, 100_000) }; break;
       case '--seed': options = { ...options, seed: integer(0, 2 ** 31) }; break;
       case '--json': json = value; break;

@@ -1,16 +1,13 @@
 // Reads in every edge IDC: an open loop at a set rate (a population of
 // browsers does not wait for the previous answer), objects drawn from a Zipf
 // distribution, each request to a replica picked at random (a load balancer),
-// every body hashed and compared with the object's known bytes.
+// every body hashed and identified as one of the object's versions. A read
+// now and then is of an object uploaded during the run.
 import { createHash } from 'node:crypto';
 import { Agent, request } from 'undici';
 import type { Random } from '../soak/random.js';
-
-export interface CatalogEntry {
-  readonly path: string;
-  readonly size: number;
-  readonly sha: string;
-}
+import type { Catalog } from './catalog.js';
+import type { EdgeIdc } from './fleet.js';
 
 export interface Read {
   readonly idc: number;
@@ -19,8 +16,29 @@ export interface Read {
   readonly endedAt: number;
   /** null: no answer (refused, reset, timed out). */
   readonly status: number | null;
-  /** A 200 whose body is not the object's bytes. */
-  readonly wrong: boolean;
+  /** Which version of the object a 200 carried; -1 for a wrong body (none of them), null for no 200. */
+  readonly version: number | null;
+  /** Sent by the invalidation probes rather than the readers. */
+  readonly probe: boolean;
+}
+
+/** One GET of an object from one edge, its body hashed and identified. */
+export async function readObject(
+  agent: Agent, base: string, catalog: Catalog, idc: number, object: number, timeoutMs: number, probe: boolean,
+): Promise<Read> {
+  const startedAt = Date.now();
+  let status: number | null = null;
+  let version: number | null = null;
+  try {
+    const response = await request(`${base}${catalog.entries[object]!.path}`, { dispatcher: agent, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+    const hash = createHash('sha256');
+    for await (const chunk of response.body) hash.update(chunk as Buffer);
+    status = response.statusCode;
+    if (status === 200) version = catalog.versionOf(object, hash.digest('hex'));
+  } catch {
+    status = null;
+  }
+  return { idc, object, startedAt, endedAt: Date.now(), status, version, probe };
 }
 
 /** Zipf(s) over ranks 0..n-1: rank 0 the most read. */
@@ -63,12 +81,12 @@ export class Workload {
   #timer: NodeJS.Timeout | null = null;
 
   constructor(
-    private readonly idcs: readonly (readonly string[])[],
-    private readonly catalog: readonly CatalogEntry[],
+    private readonly idcs: readonly EdgeIdc[],
+    private readonly catalog: Catalog,
     private readonly options: WorkloadOptions,
     private readonly onRead: (read: Read) => void,
   ) {
-    this.#zipf = new Zipf(catalog.length);
+    this.#zipf = new Zipf(catalog.initial);
     this.#inFlight = idcs.map(() => 0);
   }
 
@@ -76,43 +94,37 @@ export class Workload {
     const tickMs = 20;
     const due = this.idcs.map(() => 0);
     this.#timer = setInterval(() => {
-      for (const [idc, replicas] of this.idcs.entries()) {
-        due[idc]! += (this.options.readsPerSec * tickMs) / 1000;
-        for (; due[idc]! >= 1; due[idc]!--) {
-          if (this.#inFlight[idc]! >= this.options.maxInFlight) {
+      for (const idc of this.idcs) {
+        due[idc.index]! += (this.options.readsPerSec * tickMs) / 1000;
+        for (; due[idc.index]! >= 1; due[idc.index]!--) {
+          const up = idc.edges.filter((edge) => edge.up);
+          if (this.#inFlight[idc.index]! >= this.options.maxInFlight || up.length === 0) {
             this.skipped++;
             continue;
           }
-          const object = this.#zipf.sample(this.options.random.next());
-          this.#read(idc, this.options.random.pick(replicas), object);
+          this.#read(idc.index, this.options.random.pick(up).url, this.#object());
         }
       }
     }, tickMs);
   }
 
+  /** Zipf over the first objects; one read in twenty of an object uploaded since, when there is one. */
+  #object(): number {
+    const random = this.options.random;
+    const later = this.catalog.entries.length - this.catalog.initial;
+    if (later > 0 && random.chance(0.05)) {
+      const object = this.catalog.initial + random.int(0, later - 1);
+      if (this.catalog.entries[object]!.versions[0]!.ackedAt !== null) return object;
+    }
+    return this.#zipf.sample(random.next());
+  }
+
   #read(idc: number, base: string, object: number): void {
     this.#inFlight[idc]!++;
-    const entry = this.catalog[object]!;
-    const startedAt = Date.now();
-    const done = (async () => {
-      let status: number | null = null;
-      let wrong = false;
-      try {
-        const response = await request(`${base}${entry.path}`, {
-          dispatcher: this.#agent,
-          headersTimeout: this.options.timeoutMs,
-          bodyTimeout: this.options.timeoutMs,
-        });
-        const hash = createHash('sha256');
-        for await (const chunk of response.body) hash.update(chunk as Buffer);
-        status = response.statusCode;
-        wrong = status === 200 && hash.digest('hex') !== entry.sha;
-      } catch {
-        status = null;
-      }
+    const done = readObject(this.#agent, base, this.catalog, idc, object, this.options.timeoutMs, false).then((read) => {
       this.#inFlight[idc]!--;
-      this.onRead({ idc, object, startedAt, endedAt: Date.now(), status, wrong });
-    })();
+      this.onRead(read);
+    });
     this.#open.add(done);
     void done.finally(() => this.#open.delete(done));
   }

@@ -8,9 +8,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { WanLink, type LinkOptions } from '../../sim/link.js';
 import { Random } from '../../soak/random.js';
 
-async function echoServer(): Promise<{ port: number; close(): Promise<void> }> {
+async function echoServer(): Promise<{ port: number; accepted: () => number; close(): Promise<void> }> {
   const sockets = new Set<net.Socket>();
+  let accepted = 0;
   const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+    accepted++;
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => {});
@@ -19,6 +21,7 @@ async function echoServer(): Promise<{ port: number; close(): Promise<void> }> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: (server.address() as net.AddressInfo).port,
+    accepted: () => accepted,
     close: async () => {
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -26,9 +29,9 @@ async function echoServer(): Promise<{ port: number; close(): Promise<void> }> {
   };
 }
 
-async function withLink(options: Omit<LinkOptions, 'listenHost' | 'targetHost' | 'targetPort'>, body: (link: WanLink) => Promise<void>): Promise<void> {
+async function withLink(options: Omit<LinkOptions, 'listenHost' | 'targets'>, body: (link: WanLink) => Promise<void>): Promise<void> {
   const echo = await echoServer();
-  const link = await WanLink.open({ listenHost: '127.0.0.1', targetHost: '127.0.0.1', targetPort: echo.port, ...options });
+  const link = await WanLink.open({ listenHost: '127.0.0.1', targets: [{ host: '127.0.0.1', port: echo.port }], ...options });
   try {
     await body(link);
   } finally {
@@ -173,4 +176,24 @@ test('a frozen link holds bytes until the heal, then delivers them in order', { 
     assert.equal(Buffer.concat(received).toString(), 'before during the cut');
     socket.destroy();
   });
+});
+
+test('a link to several replicas takes each in turn and passes over one that refuses', { timeout: 30_000 }, async () => {
+  const echoes = [await echoServer(), await echoServer()];
+  const dead = await echoServer();
+  await dead.close();
+  const [first, second] = echoes.map((echo) => ({ host: '127.0.0.1', port: echo.port }));
+  const link = await WanLink.open({ listenHost: '127.0.0.1', targets: [first!, { host: '127.0.0.1', port: dead.port }, second!], delayMs: 1 });
+  try {
+    for (let k = 0; k < 6; k++) {
+      assert.equal((await pings(link.port, 1)).length, 1, `connection ${k} answered`);
+    }
+    assert.equal(link.stats.connections, 6);
+    assert.equal(link.stats.refused, 0);
+    // Turns over [a, dead, b]: a, dead then b, a, dead then b...: the dead one's share goes on to the next.
+    assert.deepEqual(echoes.map((echo) => echo.accepted()), [3, 3]);
+  } finally {
+    await link.close();
+    for (const echo of echoes) await echo.close();
+  }
 });

@@ -57,7 +57,7 @@ test('namespaces: isolated, joined by a WAN link, cut and healed, removed', { ti
     assert.equal(await connectFrom(origin, origin.host, 7000), `ok hello from ${origin.host}`);
     assert.equal(await connectFrom(edge, origin.host, 7000), 'ENETUNREACH', 'one IDC cannot reach another directly');
 
-    link = await WanLink.open({ listenHost: edge.gateway, targetHost: origin.host, targetPort: 7000, delayMs: 5 });
+    link = await WanLink.open({ listenHost: edge.gateway, targets: [{ host: origin.host, port: 7000 }], delayMs: 5 });
     assert.equal(await connectFrom(edge, edge.gateway, link.port), `ok hello from ${origin.host}`, 'through the WAN link');
 
     assert.ok(network.canCut, network.note);
