@@ -20,9 +20,17 @@ const config = parseOriginConfig(process.argv.slice(split + 1), process.env);
 const origin = await startOrigin(config);
 const servers = values['idc-ports'].split(',').map((port, idc) => {
   const server = http.createServer({ requestTimeout: 0 }, (req, res) => {
+    // Headers given to writeHead are not kept for getHeader: the ETag (which version was sent) is read on the way out.
+    let etag: unknown = null;
+    const writeHead = res.writeHead.bind(res) as (...args: unknown[]) => http.ServerResponse;
+    res.writeHead = ((...args: unknown[]) => {
+      const headers = args.find((arg): arg is Record<string, unknown> => typeof arg === 'object' && arg !== null && !Array.isArray(arg));
+      etag = Object.entries(headers ?? {}).find(([name]) => name.toLowerCase() === 'etag')?.[1] ?? res.getHeader('etag') ?? null;
+      return writeHead(...args);
+    }) as typeof res.writeHead;
     res.on('finish', () => {
       if (req.method !== 'GET') return;
-      process.stdout.write(`${JSON.stringify({ idc, path: req.url, status: res.statusCode, etag: res.getHeader('etag') ?? null })}\n`);
+      process.stdout.write(`${JSON.stringify({ idc, path: req.url, status: res.statusCode, etag })}\n`);
     });
     // The origin's own handler: what an IDC's port answers is what `imgedge origin` answers.
     origin.server.emit('request', req, res);
