@@ -64,6 +64,14 @@ export interface EdgeIdc {
   cut: boolean;
 }
 
+export interface EdgeCounters {
+  readonly peerFetchesOk: number;
+  /** Misses whose owner did not acknowledge in time (or refused): the origin was asked instead. */
+  readonly peerFetchesUnreachable: number;
+  readonly changelogGaps: number;
+  readonly changelogApplied: number;
+}
+
 export interface OriginReplica {
   readonly proc: Proc;
   /** Where uploads go (not through any WAN link). */
@@ -206,6 +214,25 @@ export class Fleet {
     await idc.redis.proc.stop();
     idc.redis.proc.start();
     await idc.redis.ready(60_000);
+  }
+
+  /** What the IDC's edges count of their peers and their change log (since each last started). */
+  async counters(idc: EdgeIdc): Promise<EdgeCounters> {
+    const texts = await Promise.all(idc.edges.map((edge) =>
+      fetch(`${edge.adminUrl}/metrics`, { signal: AbortSignal.timeout(5000) }).then((r) => r.text(), () => '')));
+    const sum = (name: string, label?: string) => texts.reduce((total, text) => {
+      for (const line of text.split('\n')) {
+        const match = /^([a-z_]+)(\{[^}]*\})? (\S+)$/.exec(line);
+        if (match?.[1] === name && (!label || match[2]?.includes(label))) total += Number(match[3]);
+      }
+      return total;
+    }, 0);
+    return {
+      peerFetchesOk: sum('imgedge_peer_fetches_total', 'result="ok"'),
+      peerFetchesUnreachable: sum('imgedge_peer_fetches_total', 'result="unreachable"'),
+      changelogGaps: sum('imgedge_changelog_gaps_total'),
+      changelogApplied: sum('imgedge_changelog_entries_applied_total'),
+    };
   }
 
   killOrigin(origin: OriginReplica): void {

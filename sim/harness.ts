@@ -199,8 +199,9 @@ export async function runSim(options: SimOptions): Promise<SimReport> {
     await probes.settle(options.signal?.aborted ? 0 : SETTLE_MS);
     await workload.stop();
     const endedAt = Date.now();
+    const counters = await Promise.all(idcs.map((idc) => fleet!.counters(idc)));
     return buildReport({
-      options, startedAt, elapsedMs: endedAt - began, network: fleet.network, idcs, catalog, reads, writes: probes.writes, partition, faults,
+      options, startedAt, elapsedMs: endedAt - began, network: fleet.network, idcs, catalog, reads, writes: probes.writes, partition, faults, counters,
       skipped: workload.skipped, uploadFailures: uploader!.failures, aborted: options.signal?.aborted ?? false,
     });
   } finally {

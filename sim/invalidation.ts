@@ -1,6 +1,6 @@
 // How long a write takes to reach every edge. After each acknowledged
 // overwrite, every edge that is up is asked for the object again and again
-// (every 20 ms for the first 3 s after the write or after its IDC healed,
+// (every 50 ms for the first 3 s after the write or after its IDC healed,
 // every 250 ms after that) until it serves that version or a later one; the
 // time its answer ended is when that edge served the new bytes. A cut IDC is
 // not asked while cut (it can learn nothing), a killed edge drops out of the
@@ -19,7 +19,7 @@ export interface WriteRecord {
   readonly served: Map<string, number | null>[];
 }
 
-const FAST_MS = 20;
+const FAST_MS = 50;
 const SLOW_MS = 250;
 const FAST_FOR_MS = 3000;
 

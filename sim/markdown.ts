@@ -31,10 +31,10 @@ export function renderMarkdown(report: SimReport): string {
     `| cross-IDC bytes ratio | ${show(report.crossIdcBytesRatio)} | ≤ 1.05 | ${verdict(report.crossIdcBytesRatio === null ? null : report.crossIdcBytesRatio <= 1.05)} |`,
     `| partition catch-up | ${show(p.catchUpMs, ' ms')} | ≤ 2000 ms | ${verdict(p.catchUpMs === null ? null : p.catchUpMs <= 2000)} |`,
     '',
-    '| IDC | RTT ms | reads | served | wrong | read p50 / p99 ms | invalidation p50 / p99 / max ms (goal) | unfinished | stale after deadline | old within deadline | origin fetches per object | cross-IDC bytes ratio (Redis bytes) | link stalls |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| IDC | RTT ms | reads | served | wrong | read p50 / p99 ms | invalidation p50 / p99 / max ms (goal) | unfinished | stale after deadline | old within deadline | origin fetches per object | peer fetches ok / owner unreachable | cross-IDC bytes ratio (Redis bytes) | link stalls |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...report.perIdc.map((r) =>
-      `| ${r.name} | ${r.rttMs} | ${r.reads} | ${r.served} | ${r.wrongBodies} | ${show(r.readP50Ms)} / ${show(r.readP99Ms)} | ${show(r.invalidation.p50_ms)} / ${show(r.invalidation.p99_ms)} / ${show(r.invalidation.max_ms)} (${r.invalidation.goalMs}) | ${r.invalidation.unfinished} | ${r.staleAfterDeadline} | ${r.oldBeforeDeadline} | ${show(r.originFetchesPerObject)} | ${show(r.crossIdcBytesRatio)} (${r.redisBytes}) | ${r.linkStalls} of ${r.linkChunks} chunks |`),
+      `| ${r.name} | ${r.rttMs} | ${r.reads} | ${r.served} | ${r.wrongBodies} | ${show(r.readP50Ms)} / ${show(r.readP99Ms)} | ${show(r.invalidation.p50_ms)} / ${show(r.invalidation.p99_ms)} / ${show(r.invalidation.max_ms)} (${r.invalidation.goalMs}) | ${r.invalidation.unfinished} | ${r.staleAfterDeadline} | ${r.oldBeforeDeadline} | ${show(r.originFetchesPerObject)} | ${r.edgeCounters.peerFetchesOk} / ${r.edgeCounters.peerFetchesUnreachable} | ${show(r.crossIdcBytesRatio)} (${r.redisBytes}) | ${r.linkStalls} of ${r.linkChunks} chunks |`),
     '',
     `Partition: ${p.idc} cut off for ${(p.cutMs / 1000).toFixed(1)} s (${p.mechanism}). While cut: ${p.readsDuringCut} reads, ${p.servedDuringCut} served from what it held (${p.oldDuringCut} of them an older version than the newest written), ${p.failedDuringCut} failed, ${p.wrongDuringCut} wrong. ${p.writesCaught} overwrites it had not served when cut; after the heal every edge there served all of them within ${show(p.catchUpMs, ' ms')}; first origin fetch after the heal: ${show(p.firstOriginFetchAfterHealMs, ' ms')}.`,
     '',

@@ -4,7 +4,7 @@
 // wrongBodies. A figure the run could not produce is null, with the reason
 // under notMeasured under the same key.
 import type { Catalog } from './catalog.js';
-import type { EdgeIdc } from './fleet.js';
+import type { EdgeCounters, EdgeIdc } from './fleet.js';
 import { completedAt, type WriteRecord } from './invalidation.js';
 import type { Network } from './netns.js';
 import type { SimOptions } from './harness.js';
@@ -52,6 +52,8 @@ export interface IdcReport {
   readonly crossIdcBytesRatio: number | null;
   readonly linkStalls: number;
   readonly linkChunks: number;
+  /** The IDC's edges' own counts at the end (a restarted edge's since its restart). */
+  readonly edgeCounters: EdgeCounters;
 }
 
 export interface FaultReport {
@@ -133,6 +135,7 @@ export interface ReportInput {
   readonly writes: readonly WriteRecord[];
   readonly partition: { readonly idc: string; readonly mechanism: string; readonly cutAt: number; readonly healAt: number };
   readonly faults: readonly FaultRecord[];
+  readonly counters: readonly EdgeCounters[];
   readonly skipped: number;
   readonly uploadFailures: number;
   readonly aborted: boolean;
@@ -219,6 +222,7 @@ export function buildReport(input: ReportInput): SimReport {
       crossIdcBytesRatio: ratio(crossIdcBytes, readBytes),
       linkStalls: idc.link.stats.stalls + idc.redisLink.stats.stalls,
       linkChunks: idc.link.stats.chunks + idc.redisLink.stats.chunks,
+      edgeCounters: input.counters[idc.index]!,
     };
   });
   const sum = (pick: (r: IdcReport) => number) => perIdc.reduce((a, r) => a + pick(r), 0);
