@@ -60,6 +60,8 @@ export interface EdgeIdc {
   readonly originFetches: Map<string, number>;
   /** When each origin GET from this IDC was logged. */
   readonly originFetchTimes: number[];
+  /** How long the origin took over each, WAN aside (to its last byte written to the link). */
+  readonly originFetchMs: number[];
   /** Set while the IDC is cut off. */
   cut: boolean;
 }
@@ -119,10 +121,11 @@ export class Fleet {
           '--changelog', primary.url, '--upload-token', UPLOAD_TOKEN, '--max-upload-bytes', '1MiB', '--log-level', 'warn',
         ], (line) => {
           if (!line.startsWith('{"idc"')) return false;
-          const fetched = JSON.parse(line) as { idc: number; path: string; status: number; etag: string | null };
+          const fetched = JSON.parse(line) as { idc: number; path: string; status: number; etag: string | null; ms: number };
           const idc = idcs[fetched.idc];
           if (!idc) return true;
           idc.originFetchTimes.push(Date.now());
+          idc.originFetchMs.push(fetched.ms);
           const key = `${fetched.path} ${fetched.etag}`;
           if (fetched.status === 200) idc.originFetches.set(key, (idc.originFetches.get(key) ?? 0) + 1);
           return true;
@@ -157,7 +160,7 @@ export class Fleet {
           ]);
           return { name, proc, url: `http://${place.host}:${port}`, adminUrl: `http://${place.host}:${adminPort}`, up: false };
         });
-        idcs.push({ index: i, name: place.name, place, rttMs, link, redisLink, redis, edges, originFetches: new Map(), originFetchTimes: [], cut: false });
+        idcs.push({ index: i, name: place.name, place, rttMs, link, redisLink, redis, edges, originFetches: new Map(), originFetchTimes: [], originFetchMs: [], cut: false });
       }
       for (const idc of idcs) idc.redis.proc.start();
       await Promise.all(idcs.map((idc) => idc.redis.ready(30_000)));

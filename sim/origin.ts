@@ -3,7 +3,8 @@
 // the upload token), and given one more listener per edge IDC (each IDC's WAN
 // link ends at its own port), so every fetch can be told apart by the IDC it
 // came from. Uploads go to the origin's own listener. One JSON line per
-// answered GET on an IDC's port on stdout: {"idc":i,"path":…,"status":…,"etag":…}.
+// answered GET on an IDC's port on stdout: {"idc":i,"path":…,"status":…,"etag":…,"ms":…},
+// ms from the request to the last byte handed to the WAN link.
 // usage: node dist/sim/origin.js --idc-ports P1,P2,… -- ORIGIN FLAGS…
 import http from 'node:http';
 import { parseArgs } from 'node:util';
@@ -20,6 +21,7 @@ const config = parseOriginConfig(process.argv.slice(split + 1), process.env);
 const origin = await startOrigin(config);
 const servers = values['idc-ports'].split(',').map((port, idc) => {
   const server = http.createServer({ requestTimeout: 0 }, (req, res) => {
+    const began = performance.now();
     // Headers given to writeHead are not kept for getHeader: the ETag (which version was sent) is read on the way out.
     let etag: unknown = null;
     const writeHead = res.writeHead.bind(res) as (...args: unknown[]) => http.ServerResponse;
@@ -30,7 +32,7 @@ const servers = values['idc-ports'].split(',').map((port, idc) => {
     }) as typeof res.writeHead;
     res.on('finish', () => {
       if (req.method !== 'GET') return;
-      process.stdout.write(`${JSON.stringify({ idc, path: req.url, status: res.statusCode, etag })}\n`);
+      process.stdout.write(`${JSON.stringify({ idc, path: req.url, status: res.statusCode, etag, ms: Math.round(performance.now() - began) })}\n`);
     });
     // The origin's own handler: what an IDC's port answers is what `imgedge origin` answers.
     origin.server.emit('request', req, res);

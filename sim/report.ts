@@ -47,6 +47,9 @@ export interface IdcReport {
   readonly originFetches: number;
   readonly objectsFetched: number;
   readonly originFetchesPerObject: number | null;
+  /** The origin's own time per GET from this IDC (the bucket's included, the WAN's not). */
+  readonly originFetchP50Ms: number | null;
+  readonly originFetchP99Ms: number | null;
   readonly crossIdcBytes: number;
   readonly redisBytes: number;
   readonly crossIdcBytesRatio: number | null;
@@ -217,6 +220,8 @@ export function buildReport(input: ReportInput): SimReport {
       originFetches,
       objectsFetched: idc.originFetches.size,
       originFetchesPerObject: ratio(originFetches, idc.originFetches.size),
+      originFetchP50Ms: percentile(idc.originFetchMs, 50),
+      originFetchP99Ms: percentile(idc.originFetchMs, 99),
       crossIdcBytes,
       redisBytes,
       crossIdcBytesRatio: ratio(crossIdcBytes, readBytes),
