@@ -56,8 +56,8 @@ export interface EdgeIdc {
   readonly redisLink: WanLink;
   readonly redis: RedisServer;
   readonly edges: readonly Edge[];
-  /** GETs answered 200 by the origin for this IDC, by path and ETag (an object's version). */
-  readonly originFetches: Map<string, number>;
+  /** When the origin answered 200 to a GET from this IDC, by path and ETag (an object's version). */
+  readonly originFetches: Map<string, number[]>;
   /** When each origin GET from this IDC was logged. */
   readonly originFetchTimes: number[];
   /** How long the origin took over each, WAN aside (to its last byte written to the link). */
@@ -127,7 +127,7 @@ export class Fleet {
           idc.originFetchTimes.push(Date.now());
           idc.originFetchMs.push(fetched.ms);
           const key = `${fetched.path} ${fetched.etag}`;
-          if (fetched.status === 200) idc.originFetches.set(key, (idc.originFetches.get(key) ?? 0) + 1);
+          if (fetched.status === 200) idc.originFetches.set(key, [...(idc.originFetches.get(key) ?? []), Date.now()]);
           return true;
         }, CREDENTIALS);
         origins.push({ proc, url: `http://${originPlace.host}:${port}` });

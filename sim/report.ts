@@ -47,6 +47,8 @@ export interface IdcReport {
   readonly originFetches: number;
   readonly objectsFetched: number;
   readonly originFetchesPerObject: number | null;
+  /** Fetches of a version this IDC had fetched before: all of them, those within a second of the first, those in a fault's window (or the cut's) here. */
+  readonly repeatFetches: { readonly all: number; readonly withinOneSecond: number; readonly inFaultWindows: number };
   /** The origin's own time per GET from this IDC (the bucket's included, the WAN's not). */
   readonly originFetchP50Ms: number | null;
   readonly originFetchP99Ms: number | null;
@@ -199,7 +201,12 @@ export function buildReport(input: ReportInput): SimReport {
       else timed.push(at - write.ackedAt);
     }
     const stale = mine.filter(isStale).length;
-    const originFetches = [...idc.originFetches.values()].reduce((a, b) => a + b, 0);
+    const originFetches = [...idc.originFetches.values()].reduce((a, times) => a + times.length, 0);
+    const windows = [
+      ...input.faults.filter((f) => f.idc === idc.name || f.idc === 'origin').map((f) => [f.at, f.backAt + WINDOW_AFTER_MS] as const),
+      ...(wasCut && idc.index === cutIndex ? [[partition.cutAt, partition.healAt + WINDOW_AFTER_MS] as const] : []),
+    ];
+    const repeats = [...idc.originFetches.values()].flatMap((times) => times.slice(1).map((t) => ({ t, gap: t - times[0]! })));
     const redisBytes = idc.redisLink.stats.bytesDown + idc.redisLink.stats.bytesUp;
     const crossIdcBytes = idc.link.stats.bytesDown + idc.link.stats.bytesUp + redisBytes;
     return {
@@ -220,6 +227,11 @@ export function buildReport(input: ReportInput): SimReport {
       originFetches,
       objectsFetched: idc.originFetches.size,
       originFetchesPerObject: ratio(originFetches, idc.originFetches.size),
+      repeatFetches: {
+        all: repeats.length,
+        withinOneSecond: repeats.filter((r) => r.gap <= 1000).length,
+        inFaultWindows: repeats.filter((r) => windows.some(([from, to]) => r.t >= from && r.t <= to)).length,
+      },
       originFetchP50Ms: percentile(idc.originFetchMs, 50),
       originFetchP99Ms: percentile(idc.originFetchMs, 99),
       crossIdcBytes,
