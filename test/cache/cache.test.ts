@@ -1,0 +1,469 @@
+// The cache on its own: a real store and index in a temp dir, and an origin
+// that is a real HTTP server on 127.0.0.1 reached through the edge's own
+// client, or (where the test is about a fetcher that is not HTTP) a fetcher
+// of the test's own. Each test looks at what a request gets and at what the
+// index holds afterwards, without the HTTP layer of the edge in between.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable, Writable } from 'node:stream';
+import { Store } from '../../src/cache/store.js';
+import { CacheIndex, type IndexEvents } from '../../src/cache/index.js';
+import { Cache, type Answer, type CacheEvents, type Lookup, type OriginResult } from '../../src/cache/cache.js';
+import { BodyWriter } from '../../src/cache/body-writer.js';
+import { OriginClient, type OriginFetcher, type OriginResponse } from '../../src/origin-client.js';
+import type { HeaderMap } from '../../src/http/headers.js';
+import { TestOrigin, Gate, type OriginSpec } from '../helpers/origin.js';
+
+type T = { after(fn: () => unknown): void };
+
+/** A store and index in a temp dir, closed and removed after the test (in that order). */
+async function storage(t: T, maxBytes = 1 << 30, events: IndexEvents = {}): Promise<{ store: Store; index: CacheIndex }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'imgedge-cache-'));
+  const store = await Store.open(dir);
+  const index = await CacheIndex.load(store, maxBytes, events);
+  t.after(async () => {
+    await index.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  return { store, index };
+}
+
+/** A clock the test moves by hand. */
+class Clock {
+  constructor(public ms = Date.parse('2026-06-01T00:00:00Z')) {}
+  readonly now = () => this.ms;
+  advance(seconds: number): void {
+    this.ms += seconds * 1000;
+  }
+}
+
+interface Harness {
+  cache: Cache;
+  index: CacheIndex;
+  store: Store;
+  clock: Clock;
+  results: OriginResult[];
+  served: string[];
+}
+
+async function harness(
+  t: T,
+  fetcher: OriginFetcher,
+  options: { maxObjectBytes?: number; memoryBytes?: number; staleIfErrorSec?: number; defaultTtlSec?: number } = {},
+): Promise<Harness> {
+  const { store, index } = await storage(t);
+  const clock = new Clock();
+  const results: OriginResult[] = [];
+  const served: string[] = [];
+  const events: CacheEvents = {
+    originFinished: (result) => results.push(result),
+    staleServed: (reason) => served.push(reason),
+  };
+  const cache = new Cache(
+    store,
+    index,
+    fetcher,
+    {
+      rules: { defaultTtlSec: options.defaultTtlSec ?? 0, negativeTtlSec: 0, staleIfErrorSec: options.staleIfErrorSec ?? 0 },
+      maxObjectBytes: options.maxObjectBytes ?? 1 << 20,
+      memoryBytes: options.memoryBytes ?? 0,
+      now: clock.now,
+    },
+    events,
+  );
+  return { cache, index, store, clock, results, served };
+}
+
+/** An HTTP origin on 127.0.0.1, reached through the edge's origin client. */
+async function httpOrigin(t: T): Promise<{ origin: TestOrigin; client: OriginClient }> {
+  const origin = await TestOrigin.start();
+  const client = new OriginClient({ origin: new URL(origin.url), timeoutMs: 10_000, maxConnections: 8, userAgent: 'test' });
+  t.after(async () => {
+    await client.close();
+    await origin.stop();
+  });
+  return { origin, client };
+}
+
+function lookup(key: string, request: HeaderMap = {}): Lookup {
+  return { key, target: key, headers: {}, request };
+}
+
+/** Everything a client would get of an answer's body, and the reason it was cut short, if it was. */
+async function read(answer: Answer): Promise<{ bytes: Buffer; cut: Error | null }> {
+  const body = answer.body();
+  if (Buffer.isBuffer(body)) return { bytes: body, cut: null };
+  const chunks: Buffer[] = [];
+  if (body instanceof BodyWriter) {
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        chunks.push(chunk);
+        done();
+      },
+    });
+    const cut = await body.writeTo(sink);
+    return { bytes: Buffer.concat(chunks), cut };
+  }
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) chunks.push(chunk);
+    return { bytes: Buffer.concat(chunks), cut: null };
+  } catch (error) {
+    return { bytes: Buffer.concat(chunks), cut: error as Error };
+  }
+}
+
+/** A fetcher that is not HTTP: it answers what the test says, body and all, counting calls. */
+class PlainFetcher implements OriginFetcher {
+  calls = 0;
+  constructor(private readonly answer: () => OriginResponse) {}
+  async fetch(): Promise<OriginResponse> {
+    this.calls++;
+    return this.answer();
+  }
+}
+
+test('a fetcher that is not HTTP and delivers fewer bytes than its Content-Length: the body is cut, nothing stored', async (t) => {
+  const fetcher = new PlainFetcher(() => ({
+    status: 200,
+    headers: { 'content-type': 'image/jpeg', 'content-length': '1000', 'cache-control': 'public, max-age=600' },
+    body: Readable.from([Buffer.alloc(300, 1), Buffer.alloc(200, 2)]),
+  }));
+  const h = await harness(t, fetcher);
+  for (let attempt = 1; attempt <= 2; attempt++) {
+    const answer = await h.cache.get(lookup('/short.jpg'));
+    assert.equal(answer.status, 200);
+    assert.equal(answer.size, 1000, 'the head promises 1000 bytes');
+    const { bytes, cut } = await read(answer);
+    assert.ok(cut, `attempt ${attempt}: the body is cut short, not ended as if whole`);
+    assert.ok(bytes.length < 1000);
+    await h.cache.fillsSettled();
+    assert.equal(h.index.count, 0, 'nothing stored');
+    assert.equal(fetcher.calls, attempt, 'the next request fetches again');
+  }
+  assert.deepEqual(h.results, ['broken', 'broken']);
+});
+
+test('a body of unknown length from a fetcher that is not HTTP is stored whole', async (t) => {
+  const body = Buffer.alloc(700, 7);
+  const fetcher = new PlainFetcher(() => ({
+    status: 200,
+    headers: { 'content-type': 'image/jpeg', 'cache-control': 'public, max-age=600' },
+    body: Readable.from([body.subarray(0, 300), body.subarray(300)]),
+  }));
+  const h = await harness(t, fetcher);
+  const first = await read(await h.cache.get(lookup('/unknown.jpg')));
+  assert.equal(first.cut, null);
+  assert.deepEqual(first.bytes, body);
+  await h.cache.fillsSettled();
+  assert.equal(h.index.count, 1);
+  const again = await h.cache.get(lookup('/unknown.jpg'));
+  assert.equal(again.cacheStatus.hit, true);
+  assert.equal(again.size, 700);
+  assert.deepEqual((await read(again)).bytes, body);
+  assert.equal(fetcher.calls, 1);
+  assert.deepEqual(h.results, ['ok']);
+});
+
+test('a body of unknown length over the object limit is served whole and not kept', async (t) => {
+  const body = Buffer.alloc(3000, 3);
+  const fetcher = new PlainFetcher(() => ({
+    status: 200,
+    headers: { 'content-type': 'image/jpeg', 'cache-control': 'public, max-age=600' },
+    body: Readable.from([body.subarray(0, 1000), body.subarray(1000, 2000), body.subarray(2000)]),
+  }));
+  const h = await harness(t, fetcher, { maxObjectBytes: 2000 });
+  const got = await read(await h.cache.get(lookup('/big-unknown.jpg')));
+  assert.equal(got.cut, null);
+  assert.deepEqual(got.bytes, body);
+  await h.cache.fillsSettled();
+  assert.equal(h.index.count, 0, 'not kept');
+  await read(await h.cache.get(lookup('/big-unknown.jpg')));
+  assert.equal(fetcher.calls, 2);
+});
+
+test('an object of announced length at the limit is stored; one byte over is passed through and not stored', async (t) => {
+  const { origin, client } = await httpOrigin(t);
+  origin.set('/at.jpg', { body: Buffer.alloc(2000, 1) });
+  origin.set('/over.jpg', { body: Buffer.alloc(2001, 1) });
+  const h = await harness(t, client, { maxObjectBytes: 2000 });
+  const at = await h.cache.get(lookup('/at.jpg'));
+  assert.equal((await read(at)).bytes.length, 2000);
+  const over = await h.cache.get(lookup('/over.jpg'));
+  assert.equal(over.cacheStatus.passed, true);
+  assert.equal(over.cacheStatus.detail, 'too-large');
+  assert.equal((await read(over)).bytes.length, 2001);
+  await h.cache.fillsSettled();
+  assert.deepEqual([h.index.get('/at.jpg') !== undefined, h.index.get('/over.jpg') !== undefined], [true, false]);
+});
+
+test('a hit within its lifetime is served from disk with its age; once stale it is revalidated with a 304', async (t) => {
+  const { origin, client } = await httpOrigin(t);
+  const body = Buffer.alloc(5000, 9);
+  origin.set('/photo.jpg', { body, date: false });
+  const h = await harness(t, client);
+  const miss = await h.cache.get(lookup('/photo.jpg'));
+  assert.equal(miss.cacheStatus.fwd, 'miss');
+  assert.equal(miss.cacheStatus.stored, true);
+  assert.equal(miss.cacheStatus.ttl, 3600);
+  assert.deepEqual((await read(miss)).bytes, body);
+  await h.cache.fillsSettled();
+
+  h.clock.advance(100);
+  const hit = await h.cache.get(lookup('/photo.jpg'));
+  assert.equal(hit.cacheStatus.hit, true);
+  assert.equal(hit.age, 100);
+  assert.equal(Math.round(hit.cacheStatus.ttl!), 3500);
+  assert.deepEqual((await read(hit)).bytes, body);
+  assert.equal(origin.count('/photo.jpg'), 1);
+
+  h.clock.advance(3600);
+  const revalidated = await h.cache.get(lookup('/photo.jpg'));
+  assert.equal(revalidated.cacheStatus.fwd, 'stale');
+  assert.equal(revalidated.cacheStatus.fwdStatus, 304);
+  assert.equal(revalidated.age, 0);
+  assert.deepEqual((await read(revalidated)).bytes, body);
+  assert.equal(origin.count('/photo.jpg'), 2);
+  assert.ok(origin.requests[1]!.headers['if-none-match'], 'the revalidation is conditional');
+  await h.cache.fillsSettled();
+  assert.deepEqual(h.results, ['ok', 'not_modified']);
+
+  // Refreshed: fresh again for its whole lifetime, without another fetch.
+  h.clock.advance(10);
+  const after = await h.cache.get(lookup('/photo.jpg'));
+  assert.equal(after.cacheStatus.hit, true);
+  assert.equal(after.age, 10);
+  assert.equal(origin.count('/photo.jpg'), 2);
+});
+
+test('a small object is served from memory once read; a large one from disk', async (t) => {
+  const { origin, client } = await httpOrigin(t);
+  origin.set('/small.jpg', { body: Buffer.alloc(100, 1) });
+  origin.set('/large.jpg', { body: Buffer.alloc(200_000, 2) });
+  const h = await harness(t, client, { memoryBytes: 1 << 20 });
+  for (const key of ['/small.jpg', '/large.jpg']) {
+    await read(await h.cache.get(lookup(key)));
+  }
+  await h.cache.fillsSettled();
+  assert.equal(h.cache.hotHit('/small.jpg'), null, 'not in memory before a hit has read it');
+  const small = await h.cache.get(lookup('/small.jpg'));
+  assert.ok(Buffer.isBuffer(small.body()), 'read whole into memory');
+  const hot = h.cache.hotHit('/small.jpg');
+  assert.ok(hot);
+  assert.equal(hot.object.body.length, 100);
+  assert.equal(hot.ttl, 3600);
+  const large = await h.cache.get(lookup('/large.jpg'));
+  assert.ok(large.body() instanceof BodyWriter, 'streamed from the file');
+  assert.equal(h.cache.hotHit('/large.jpg'), null);
+  h.clock.advance(3600);
+  assert.equal(h.cache.hotHit('/small.jpg'), null, 'not once stale');
+});
+
+test('a stored object refreshes its LRU place when hit, so the other one is evicted first', async (t) => {
+  const { origin, client } = await httpOrigin(t);
+  for (const name of ['a', 'b', 'c']) origin.set(`/${name}.jpg`, { body: Buffer.alloc(10_000, name.charCodeAt(0)) });
+  const evicted: string[] = [];
+  const { store, index } = await storage(t, 25_000, { evicted: (entry) => evicted.push(entry.key) });
+  const cache = new Cache(store, index, client, { rules: { defaultTtlSec: 0, negativeTtlSec: 0, staleIfErrorSec: 0 }, maxObjectBytes: 1 << 20 });
+  for (const key of ['/a.jpg', '/b.jpg']) {
+    await read(await cache.get(lookup(key)));
+    await cache.fillsSettled();
+  }
+  const hit = await cache.get(lookup('/a.jpg'));
+  assert.equal(hit.cacheStatus.hit, true);
+  await read(hit);
+  await read(await cache.get(lookup('/c.jpg')));
+  await cache.fillsSettled();
+  assert.deepEqual(evicted, ['/b.jpg']);
+  assert.ok(index.peek('/a.jpg'), 'the object just hit survives');
+});
+
+test('a stale object within stale-while-revalidate is served at once and refreshed behind it', async (t) => {
+  const { origin, client } = await httpOrigin(t);
+  let version = 1;
+  origin.set('/swr.jpg', () => ({
+    body: Buffer.alloc(100, version),
+    headers: { 'content-type': 'image/jpeg', etag: `"v${version}"`, 'cache-control': 'max-age=10, stale-while-revalidate=60' },
+  }));
+  const h = await harness(t, client);
+  await read(await h.cache.get(lookup('/swr.jpg')));
+  await h.cache.fillsSettled();
+  version = 2;
+  h.clock.advance(30);
+  const stale = await h.cache.get(lookup('/swr.jpg'));
+  assert.equal(stale.cacheStatus.hit, true);
+  assert.equal(stale.cacheStatus.detail, 'stale-while-revalidate');
+  assert.deepEqual((await read(stale)).bytes, Buffer.alloc(100, 1));
+  assert.deepEqual(h.served, ['stale_while_revalidate']);
+  await h.cache.fillsSettled();
+  assert.equal(origin.count('/swr.jpg'), 2);
+  const fresh = await h.cache.get(lookup('/swr.jpg'));
+  assert.equal(fresh.cacheStatus.hit, true);
+  assert.equal(fresh.cacheStatus.detail, undefined);
+  assert.deepEqual((await read(fresh)).bytes, Buffer.alloc(100, 2));
+
+  // Past both windows: the request waits for the origin.
+  h.clock.advance(100);
+  version = 3;
+  const late = await h.cache.get(lookup('/swr.jpg'));
+  assert.equal(late.cacheStatus.fwd, 'stale');
+  assert.deepEqual((await read(late)).bytes, Buffer.alloc(100, 3));
+});
+
+test('stale-if-error: a stored copy stands in for a 5xx or a dead origin inside the window, not after it', async (t) => {
+  const { origin, client } = await httpOrigin(t);
+  let failing = false;
+  origin.set('/sie.jpg', (): OriginSpec =>
+    failing
+      ? { status: 503, body: 'down', headers: { 'content-type': 'text/plain' } }
+      : { body: Buffer.alloc(100, 5), headers: { 'content-type': 'image/jpeg', etag: '"s"', 'cache-control': 'max-age=10' } },
+  );
+  const h = await harness(t, client, { staleIfErrorSec: 60 });
+  await read(await h.cache.get(lookup('/sie.jpg')));
+  await h.cache.fillsSettled();
+  failing = true;
+  h.clock.advance(30);
+  const standIn = await h.cache.get(lookup('/sie.jpg'));
+  assert.equal(standIn.status, 200);
+  assert.equal(standIn.cacheStatus.detail, 'stale-if-error');
+  assert.equal(standIn.cacheStatus.fwdStatus, 503);
+  assert.deepEqual((await read(standIn)).bytes, Buffer.alloc(100, 5));
+  assert.deepEqual(h.served, ['stale_if_error']);
+
+  h.clock.advance(60);
+  const past = await h.cache.get(lookup('/sie.jpg'));
+  assert.equal(past.status, 503, 'past the window the origin\'s answer is the answer');
+  assert.equal(past.cacheStatus.fwdStatus, 503);
+  await read(past);
+
+  // A dead origin (no answer at all) within the window of a fresh copy.
+  failing = false;
+  await h.cache.fillsSettled();
+  h.clock.advance(1);
+  await read(await h.cache.get(lookup('/sie.jpg')));
+  await h.cache.fillsSettled();
+  await origin.stop();
+  h.clock.advance(30);
+  const dead = await h.cache.get(lookup('/sie.jpg'));
+  assert.equal(dead.status, 200);
+  assert.equal(dead.cacheStatus.detail, 'stale-if-error');
+  assert.equal(dead.cacheStatus.fwdStatus, undefined);
+  await read(dead);
+  h.clock.advance(60);
+  await assert.rejects(h.cache.get(lookup('/sie.jpg')));
+});
+
+test('requests for one key while its fill runs join it; one origin fetch, every one gets the whole body', async (t) => {
+  const { origin, client } = await httpOrigin(t);
+  const gate = new Gate();
+  const body = Buffer.alloc(50_000, 4);
+  origin.set('/joined.jpg', { body, gate, gateAfter: 1000 });
+  let coalesced = 0;
+  const { store, index } = await storage(t);
+  const cache = new Cache(store, index, client, { rules: { defaultTtlSec: 0, negativeTtlSec: 0, staleIfErrorSec: 0 }, maxObjectBytes: 1 << 20 }, {
+    coalesced: () => coalesced++,
+  });
+  const first = await cache.get(lookup('/joined.jpg'));
+  assert.equal(cache.fillsInProgress, 1);
+  const others = await Promise.all([cache.get(lookup('/joined.jpg')), cache.get(lookup('/joined.jpg'))]);
+  assert.deepEqual(others.map((a) => a.cacheStatus.collapsed), [true, true]);
+  assert.equal(first.cacheStatus.collapsed, false);
+  const reads = [first, ...others].map(read);
+  gate.open();
+  for (const got of await Promise.all(reads)) assert.deepEqual(got.bytes, body);
+  assert.equal(origin.count('/joined.jpg'), 1);
+  assert.equal(coalesced, 2);
+  await cache.fillsSettled();
+  assert.equal(cache.fillsInProgress, 0);
+  // Joined after the last byte: counted as a hit.
+  const later = await cache.get(lookup('/joined.jpg'));
+  assert.equal(later.cacheStatus.hit, true);
+});
+
+test('an invalidation during a fill: the fill is not stored and not joined; stored copies of the path and prefix go', async (t) => {
+  const { origin, client } = await httpOrigin(t);
+  const gate = new Gate();
+  origin.set('/p/slow.jpg', { body: Buffer.alloc(1000, 1), gate, gateAfter: 10 });
+  for (const p of ['/p/a.jpg', '/p/a.jpg?x=1', '/q/p/b.jpg', '/pp.jpg', '/px/c.jpg']) origin.set(p, { body: Buffer.alloc(10, 2) });
+  const h = await harness(t, client);
+  for (const key of ['/p/a.jpg', '/p/a.jpg?x=1', '/q/p/b.jpg', '/pp.jpg', '/px/c.jpg']) await read(await h.cache.get(lookup(key)));
+  await h.cache.fillsSettled();
+  const slow = await h.cache.get(lookup('/p/slow.jpg'));
+  const reading = read(slow);
+  const dropped = h.cache.invalidate(['/pp.jpg'], ['/p/']);
+  assert.equal(dropped, 4, 'the fill, both queries of /p/a.jpg and /pp.jpg');
+  const after = await h.cache.get(lookup('/p/slow.jpg'));
+  assert.equal(after.cacheStatus.collapsed, false, 'a request after the invalidation does not join the fill');
+  gate.open();
+  await reading;
+  await read(after);
+  await h.cache.fillsSettled();
+  assert.deepEqual(
+    ['/p/a.jpg', '/p/a.jpg?x=1', '/q/p/b.jpg', '/pp.jpg', '/px/c.jpg'].filter((key) => h.index.get(key)),
+    ['/q/p/b.jpg', '/px/c.jpg'],
+  );
+});
+
+test('markStaleBefore: what was held is revalidated at its next use, not dropped', async (t) => {
+  const { origin, client } = await httpOrigin(t);
+  origin.set('/held.jpg', { body: Buffer.alloc(100, 1) });
+  const h = await harness(t, client, { memoryBytes: 1 << 20 });
+  await read(await h.cache.get(lookup('/held.jpg')));
+  await h.cache.fillsSettled();
+  await read(await h.cache.get(lookup('/held.jpg')));
+  assert.ok(h.cache.hotHit('/held.jpg'));
+  h.clock.advance(1);
+  h.cache.markStaleBefore(h.clock.ms);
+  assert.equal(h.index.count, 1, 'nothing dropped');
+  assert.equal(h.cache.hotHit('/held.jpg'), null);
+  const doubted = await h.cache.get(lookup('/held.jpg'));
+  assert.equal(doubted.cacheStatus.fwd, 'stale');
+  assert.equal(doubted.cacheStatus.fwdStatus, 304);
+  await read(doubted);
+  await h.cache.fillsSettled();
+  assert.equal(origin.count('/held.jpg'), 2);
+  h.clock.advance(1);
+  assert.equal((await h.cache.get(lookup('/held.jpg'))).cacheStatus.hit, true, 'trusted again once revalidated');
+});
+
+test('a response that varies is stored per variant, and each request gets its own', async (t) => {
+  const { origin, client } = await httpOrigin(t);
+  origin.set('/v.jpg', (req) => ({
+    body: `for ${req.headers['accept-language']}`,
+    headers: { 'content-type': 'image/jpeg', vary: 'Accept-Language', 'cache-control': 'max-age=600' },
+  }));
+  const h = await harness(t, client);
+  const en = (await read(await h.cache.get({ ...lookup('/v.jpg', { 'accept-language': 'en' }), headers: { 'accept-language': 'en' } }))).bytes;
+  await h.cache.fillsSettled();
+  const fr = await h.cache.get({ ...lookup('/v.jpg', { 'accept-language': 'fr' }), headers: { 'accept-language': 'fr' } });
+  assert.equal(fr.cacheStatus.fwd, 'miss');
+  assert.equal((await read(fr)).bytes.toString(), 'for fr');
+  await h.cache.fillsSettled();
+  assert.equal(en.toString(), 'for en');
+  const enAgain = await h.cache.get(lookup('/v.jpg', { 'accept-language': 'en' }));
+  assert.equal(enAgain.cacheStatus.hit, true);
+  assert.equal((await read(enAgain)).bytes.toString(), 'for en');
+  assert.equal(origin.count('/v.jpg'), 2);
+  assert.equal(h.index.count, 2);
+});
+
+test('an answer that may not be shared is passed through, fetched again by the next request', async (t) => {
+  const { origin, client } = await httpOrigin(t);
+  origin.set('/private.jpg', { body: 'mine', extraHeaders: { 'cache-control': 'private, max-age=600' } });
+  const h = await harness(t, client);
+  const first = await h.cache.get(lookup('/private.jpg'));
+  assert.equal(first.cacheStatus.passed, true);
+  assert.equal(first.rangeable, false);
+  assert.equal((await read(first)).bytes.toString(), 'mine');
+  const second = await h.cache.get(lookup('/private.jpg'));
+  assert.equal((await read(second)).bytes.toString(), 'mine');
+  await h.cache.fillsSettled();
+  assert.equal(origin.count('/private.jpg'), 2);
+  assert.equal(h.index.count, 0);
+  const passed = await h.cache.pass(lookup('/private.jpg'));
+  assert.equal(passed.cacheStatus.fwd, 'bypass');
+  await read(passed);
+  assert.deepEqual(h.results, ['ok', 'ok', 'ok']);
+});
