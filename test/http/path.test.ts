@@ -332,3 +332,25 @@ test('property: any spelling of a name (raw, encoded, lower- or upper-case hex) 
     PROPS,
   );
 });
+
+test('each refusal says why (the reason is the 400 answer\'s body)', () => {
+  const table: [target: string, reason: string][] = [
+    ['/a%zzb', 'malformed percent-encoding'],
+    ['/a%2fb', 'encoded path separator'],
+    ['/a%5Cb', 'encoded path separator'],
+    ['/a%0ab', 'control character in path'],
+    ['/..', 'path escapes the root'],
+    ['/a/../..', 'path escapes the root'],
+    ['a.jpg', 'path must start with /'],
+    ['/a b', 'raw control character or space in target'],
+    ['/a#b', 'raw control character or space in target'],
+    ['/a.jpg?x=%00', 'NUL in query'],
+    [`/${'a'.repeat(MAX_PATH_BYTES)}`, `path over ${MAX_PATH_BYTES} bytes`],
+    [`/a?${'q'.repeat(MAX_QUERY_BYTES + 1)}`, `query over ${MAX_QUERY_BYTES} bytes`],
+    // Short as sent, too long once encoded: the check on the canonical path.
+    [`/${'é'.repeat(400)}`, `path over ${MAX_PATH_BYTES} bytes`],
+  ];
+  for (const [target, reason] of table) {
+    assert.throws(() => normaliseTarget(target), (error: unknown) => error instanceof BadPath && error.message === reason, `${target.slice(0, 40)}: ${reason}`);
+  }
+});
