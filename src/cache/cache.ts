@@ -136,17 +136,16 @@ export class Cache {
    */
   hotHit(key: string): { object: HotObject; age: number; ttl: number } | null {
     const entry = this.index.get(key);
-    const fresh = this.#fresh(entry ? this.#hot.get(entry.file) : this.#hot.borrowed(key));
-    return fresh && { ...fresh, age: Math.floor(fresh.age) };
+    return this.#fresh(entry ? this.#hot.get(entry.file) : this.#hot.borrowed(key));
   }
 
-  /** An object held in memory with its age and time to live, while it may be served without asking. */
+  /** An object held in memory with its age (whole seconds) and time to live, while it may be served without asking. */
   #fresh(hot: HotObject | undefined): { object: HotObject; age: number; ttl: number } | null {
     if (!hot) return null;
     const age = currentAge(hot.meta.policy, this.#now());
     const ttl = hot.meta.lifetimeSec - age;
     if (ttl <= 0 || hot.meta.policy.t < this.#staleBefore) return null;
-    return { object: hot, age, ttl };
+    return { object: hot, age: Math.floor(age), ttl };
   }
 
   /** Straight to the origin and back, neither looked up, shared nor stored. */
