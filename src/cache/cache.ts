@@ -3,7 +3,7 @@
 // and sends misses to one coalesced fill. The sole user of store, index and
 // fills.
 import { Fills, type Fill, type FillHead } from './fill.js';
-import { HotObjects, hotObject, type HotObject } from './hot.js';
+import { HotObjects, storedCopy, type HotObject } from './hot.js';
 import { keyPath } from './key.js';
 import { CorruptObject, type Store } from './store.js';
 import type { CacheIndex, IndexEntry } from './index.js';
@@ -220,7 +220,7 @@ export class Cache {
     }
     try {
       const body = await readWhole(object);
-      const copy = hotObject(object.meta, storedHeaders(object.meta), body);
+      const copy = storedCopy(object.meta, body);
       this.#hot.set(entry.file, copy);
       return copy;
     } catch (error) {

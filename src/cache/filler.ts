@@ -7,7 +7,7 @@ import { derivedParts, objectFileName, keyHash, primaryKey, variantKey, variantN
 import { varyNames, varySpec, type VaryNormaliser } from '../http/vary.js';
 import { readInto, CorruptObject, type Store, type ObjectMeta, type OpenObject, type TempObject } from './store.js';
 import type { CacheIndex, IndexEntry } from './index.js';
-import { hotObject, type HotObjects } from './hot.js';
+import { storedCopy, type HotObjects } from './hot.js';
 import { closeQuietly, openEntry } from './answer.js';
 import { contentLength, refreshedHeaders, storableHeaders, storedHeaders, validators } from './stored-headers.js';
 import { currentAge, decideStore, policyFor, privateReason, staleWindows, type FreshnessRules } from '../http/freshness.js';
@@ -245,7 +245,7 @@ export class Filler {
       const kept: ObjectMeta = { ...meta, bodyBytes: body.length };
       // A copy stored while this replica owned the key is superseded.
       this.index.delete(kept.key);
-      this.hot.keepBorrowed(kept.key, hotObject(kept, storedHeaders(kept), body));
+      this.hot.keepBorrowed(kept.key, storedCopy(kept, body));
     }
     fill.finish();
   }
@@ -291,7 +291,7 @@ export class Filler {
     }
     this.index.set({ key: meta.key, file, size: temp.bodyOffset + meta.bodyBytes });
     this.hot.dropBorrowedKey(meta.key);
-    if (body && this.index.peek(meta.key)?.file === file) this.hot.set(file, hotObject(meta, storedHeaders(meta), body));
+    if (body && this.index.peek(meta.key)?.file === file) this.hot.set(file, storedCopy(meta, body));
   }
 
   async #rewrite(fill: Fill, stale: OpenObject, meta: ObjectMeta): Promise<void> {

@@ -7,7 +7,8 @@
 import { STATUS_CODES } from 'node:http';
 import { LRUCache } from 'lru-cache';
 import type { ObjectMeta } from './store.js';
-import { keyPath } from './key.js';
+import { KeysByPath } from './keys-by-path.js';
+import { storedHeaders } from './stored-headers.js';
 import { FIELD_NAME_CHAR, FIELD_VALUE_CHAR, type HeaderMap } from '../http/headers.js';
 import { objectFields } from '../http/answer-head.js';
 
@@ -43,6 +44,11 @@ export function hotObject(meta: ObjectMeta, headers: HeaderMap, body: Buffer): H
   return { meta, headers: Object.freeze(headers), wholeHeaders: Object.freeze(whole), wholeHead: wireHead(meta.status, whole), body };
 }
 
+/** The in-memory copy of a stored object: its headers as stored. */
+export function storedCopy(meta: ObjectMeta, body: Buffer): HotObject {
+  return hotObject(meta, storedHeaders(meta), body);
+}
+
 const ENTRY_OVERHEAD_BYTES = 1024;
 /** Borrowed objects share the LRU with stored ones: no file name starts with this, no key lacks it. */
 const BORROWED = '/';
@@ -50,7 +56,7 @@ const BORROWED = '/';
 export class HotObjects {
   readonly #lru: LRUCache<string, HotObject> | null;
   /** The keys of borrowed objects by path, for invalidation by path and prefix. */
-  readonly #borrowedByPath = new Map<string, Set<string>>();
+  readonly #borrowedByPath = new KeysByPath();
   /** Objects larger than this are always streamed from disk (or, borrowed, from their owner). */
   readonly maxObjectBytes: number;
 
@@ -62,7 +68,7 @@ export class HotObjects {
             maxSize: maxBytes,
             sizeCalculation: (hot) => hot.body.length + ENTRY_OVERHEAD_BYTES,
             dispose: (_hot, name, reason) => {
-              if (reason !== 'set' && name.startsWith(BORROWED)) this.#unlinkBorrowed(name);
+              if (reason !== 'set' && name.startsWith(BORROWED)) this.#borrowedByPath.delete(name);
             },
           })
         : null;
@@ -92,20 +98,12 @@ export class HotObjects {
   keepBorrowed(key: string, hot: HotObject): void {
     if (!this.#lru) return;
     this.#lru.set(key, hot);
-    if (!this.#lru.has(key)) return;
-    const path = keyPath(key);
-    let keys = this.#borrowedByPath.get(path);
-    if (!keys) this.#borrowedByPath.set(path, (keys = new Set()));
-    keys.add(key);
+    if (this.#lru.has(key)) this.#borrowedByPath.add(key);
   }
 
   /** Drops the borrowed objects of these paths (every query) and under these prefixes; returns how many. */
   dropBorrowed(paths: readonly string[], prefixes: readonly string[]): number {
-    const keys: string[] = [];
-    for (const path of paths) keys.push(...(this.#borrowedByPath.get(path) ?? []));
-    if (prefixes.length > 0) {
-      for (const [path, named] of this.#borrowedByPath) if (prefixes.some((prefix) => path.startsWith(prefix))) keys.push(...named);
-    }
+    const keys = [...paths.flatMap((path) => this.#borrowedByPath.of(path)), ...prefixes.flatMap((prefix) => this.#borrowedByPath.under(prefix))];
     let dropped = 0;
     for (const key of keys) if (this.#lru?.delete(key)) dropped++;
     return dropped;
@@ -113,13 +111,6 @@ export class HotObjects {
 
   dropBorrowedKey(key: string): void {
     this.#lru?.delete(key);
-  }
-
-  #unlinkBorrowed(key: string): void {
-    const path = keyPath(key);
-    const keys = this.#borrowedByPath.get(path);
-    keys?.delete(key);
-    if (keys?.size === 0) this.#borrowedByPath.delete(path);
   }
 
   get bytes(): number {

@@ -3,7 +3,8 @@
 // Every change is appended to the journal, so a restart is one file read.
 import { LRUCache } from 'lru-cache';
 import { Journal, type JournalEntry } from './journal.js';
-import { hashOfFileName, keyHash, keyPath, primaryKey, variantNames } from './key.js';
+import { hashOfFileName, keyHash, primaryKey, variantNames } from './key.js';
+import { KeysByPath } from './keys-by-path.js';
 import type { Store } from './store.js';
 
 export interface IndexEntry extends JournalEntry {}
@@ -23,7 +24,7 @@ export const MAX_VARIANTS = 32;
 
 export class CacheIndex {
   readonly #lru: LRUCache<string, IndexEntry>;
-  readonly #byPath = new Map<string, Set<string>>();
+  readonly #byPath = new KeysByPath();
   /** Primary key → its variants' keys, least recently used first. */
   readonly #variants = new Map<string, Set<string>>();
   /** While the journal is replayed, nothing is appended to it: it is rewritten after. */
@@ -101,9 +102,7 @@ export class CacheIndex {
       void this.store.remove(entry.file).catch(() => {});
       return;
     }
-    let keys = this.#byPath.get(keyPath(entry.key));
-    if (!keys) this.#byPath.set(keyPath(entry.key), (keys = new Set()));
-    keys.add(entry.key);
+    this.#byPath.add(entry.key);
     this.#replaceOtherForm(entry.key);
     if (this.#loading) return;
     this.journal.added(entry);
@@ -121,13 +120,11 @@ export class CacheIndex {
   }
 
   keysOfPath(path: string): string[] {
-    return [...(this.#byPath.get(path) ?? [])];
+    return this.#byPath.of(path);
   }
 
   keysWithPrefix(prefix: string): string[] {
-    const keys: string[] = [];
-    for (const [path, set] of this.#byPath) if (path.startsWith(prefix)) keys.push(...set);
-    return keys;
+    return this.#byPath.under(prefix);
   }
 
   *entriesOldestFirst(): IterableIterator<IndexEntry> {
@@ -157,9 +154,7 @@ export class CacheIndex {
 
   #forget(entry: IndexEntry, key: string, reason: LRUCache.DisposeReason): void {
     if (reason !== 'set') {
-      const keys = this.#byPath.get(keyPath(key));
-      keys?.delete(key);
-      if (keys?.size === 0) this.#byPath.delete(keyPath(key));
+      this.#byPath.delete(key);
       const primary = primaryKey(key);
       const variants = primary === key ? undefined : this.#variants.get(primary);
       variants?.delete(key);
