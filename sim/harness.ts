@@ -169,7 +169,8 @@ export async function runSim(options: SimOptions): Promise<SimReport> {
       partition.mechanism = await fleet!.cut(cutIdc);
       partition.cutAt = Date.now();
       options.log(`cut ${partition.idc} off for ${cutMs / 1000} s: ${partition.mechanism}`);
-      await sleep(cutMs, signal);
+      // A timer may fire a millisecond before Date.now() says its time has come: the cut lasts its whole time.
+      while (!signal?.aborted && Date.now() < partition.cutAt + cutMs) await sleep(partition.cutAt + cutMs - Date.now(), signal);
       await fleet!.heal(cutIdc);
       partition.healAt = Date.now();
       probes.healed(cutIdc, partition.healAt);
