@@ -56,8 +56,11 @@ export class Cache {
    * Objects received before this time (this cache's clock, ms) are not trusted
    * as fresh: a change log that lost track of changes marks everything held
    * then, and each is revalidated at its next use instead of being dropped.
+   * The later of the lasting mark and the one held while catching up.
    */
   #staleBefore = Number.NEGATIVE_INFINITY;
+  #markedStaleBefore = Number.NEGATIVE_INFINITY;
+  #doubtedBefore = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly store: Store,
@@ -183,8 +186,18 @@ export class Cache {
    * fetched before the mark. Only ever moves forward.
    */
   markStaleBefore(time: number): void {
-    this.#staleBefore = Math.max(this.#staleBefore, time);
+    this.#markedStaleBefore = Math.max(this.#markedStaleBefore, time);
+    this.#staleBefore = Math.max(this.#markedStaleBefore, this.#doubtedBefore);
     this.#fills.invalidate(() => true);
+  }
+
+  /**
+   * Like markStaleBefore, but lifted again (null): what was held before a
+   * start is doubted until the change log has told what changed meanwhile.
+   */
+  doubtBefore(time: number | null): void {
+    this.#doubtedBefore = time ?? Number.NEGATIVE_INFINITY;
+    this.#staleBefore = Math.max(this.#markedStaleBefore, this.#doubtedBefore);
   }
 
   /** Aborts fills under way (shutdown): their readers see an aborted body. */

@@ -33,6 +33,8 @@ export interface FollowerDeps {
   /** Drops every stored object of these canonical paths and under these prefixes (the edge's purge). */
   invalidate(paths: readonly string[], prefixes: readonly string[]): void;
   markStaleBefore(time: number): void;
+  /** What was held before `time` is doubted (revalidated before use) until lifted with null. */
+  doubtBefore(time: number | null): void;
   holdsObjects(): boolean;
   readonly metrics: Metrics;
   readonly log: FastifyBaseLogger;
@@ -58,6 +60,8 @@ export class Follower {
   #saving: Promise<void> | null = null;
   /** Whether the last poll was answered: the first after a start or a failure does not wait, so the state is known at once. */
   #answered = false;
+  /** Whether what the edge held at its start is doubted: until the log has been read to its end once. */
+  #doubting = false;
 
   constructor(private readonly deps: FollowerDeps) {
     this.#timing = { ...DEFAULT_TIMING, ...deps.timing };
@@ -71,9 +75,23 @@ export class Follower {
     if (this.#position) this.deps.metrics.changelogPosition.set(this.#position.seq);
   }
 
+  /**
+   * Follows the log from here on. What the edge holds may have changed while
+   * it was down, in entries it has not read yet: it is revalidated before use
+   * until the log has been read to its end (at once, unless the log is
+   * unreachable), so a restarted edge or owner never serves what a write
+   * replaced, and afterwards serves its hits again without asking.
+   */
   start(): void {
     this.#behindSince = this.#now();
+    if (this.#position && this.deps.holdsObjects()) this.#doubt(true);
     this.#running ??= this.#run();
+  }
+
+  #doubt(on: boolean): void {
+    if (this.#doubting === on) return;
+    this.#doubting = on;
+    this.deps.doubtBefore(on ? this.#now() : null);
   }
 
   async stop(): Promise<void> {
@@ -192,6 +210,7 @@ export class Follower {
         // An origin without a log costs one request now and then, nothing more.
         this.#state('no_log');
         this.#behindSince = null;
+        this.#doubt(false);
         await this.#sleep(this.#timing.probeMs);
       } else {
         this.#state('retrying');
@@ -272,6 +291,7 @@ export class Follower {
     metrics.changelogPosition.set(next.seq);
     metrics.changelogLagEntries.set(Math.max(0, end.seq - next.seq));
     this.#behindSince = next.seq >= end.seq ? null : (applied.at(-1)?.time ?? this.#now());
+    if (this.#behindSince === null) this.#doubt(false);
     if (applied.length) {
       this.#recent.push(...applied);
       if (this.#recent.length > RECENT_ENTRIES * 2) this.#recent.splice(0, this.#recent.length - RECENT_ENTRIES);

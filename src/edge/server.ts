@@ -187,20 +187,22 @@ export async function startEdge(config: EdgeConfig, seams: EdgeSeams = {}): Prom
       // Every replica follows the log itself: an entry is applied here alone, never passed to the peers.
       invalidate: (paths, prefixes) => void loadedCache.invalidate(paths, prefixes),
       markStaleBefore: (time) => loadedCache.markStaleBefore(time),
+      doubtBefore: (time) => loadedCache.doubtBefore(time),
       holdsObjects: () => indexed.count > 0,
       metrics,
       log,
       now: seams.now,
       timing: seams.changelogTiming,
     });
-  // Before the first request: a saved gap marks what is held as doubtful.
+  // Before the first request: a saved gap marks what is held as doubtful, and
+  // what is held is doubted until the log has been read to its end.
   await follower?.load();
+  follower?.start();
   const publicApp = buildPublicApp({
     ...common, logger: log, cache, images, pseudonym, accessLine: processLog.line, relay: follower && new Relay(follower),
   });
   await publicApp.listen({ host: config.listen.host, port: config.listen.port });
   state = 'ready';
-  follower?.start();
   log.info(
     {
       objects: index.count,

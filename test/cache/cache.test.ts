@@ -427,6 +427,30 @@ test('markStaleBefore: what was held is revalidated at its next use, not dropped
   assert.equal((await h.cache.get(lookup('/held.jpg'))).cacheStatus.hit, true, 'trusted again once revalidated');
 });
 
+test('doubtBefore: what was held is doubted until lifted, and a lasting mark outlives the lift', async (t) => {
+  const { origin, client } = await httpOrigin(t);
+  origin.set('/a.jpg', { body: Buffer.alloc(100, 1) });
+  origin.set('/b.jpg', { body: Buffer.alloc(100, 2) });
+  const h = await harness(t, client, { memoryBytes: 1 << 20 });
+  for (const path of ['/a.jpg', '/b.jpg']) await read(await h.cache.get(lookup(path)));
+  await h.cache.fillsSettled();
+  h.clock.advance(1);
+  h.cache.doubtBefore(h.clock.ms);
+  assert.equal(h.cache.hotHit('/a.jpg'), null);
+  const doubted = await h.cache.get(lookup('/a.jpg'));
+  assert.equal(doubted.cacheStatus.fwdStatus, 304, 'revalidated');
+  await read(doubted);
+  await h.cache.fillsSettled();
+  h.cache.doubtBefore(null);
+  assert.ok(h.cache.hotHit('/b.jpg'), 'trusted again once lifted');
+
+  h.clock.advance(1);
+  h.cache.markStaleBefore(h.clock.ms);
+  h.cache.doubtBefore(h.clock.ms - 5000);
+  h.cache.doubtBefore(null);
+  assert.equal(h.cache.hotHit('/b.jpg'), null, 'the lasting mark stays');
+});
+
 test('a response that varies is stored per variant, and each request gets its own', async (t) => {
   const { origin, client } = await httpOrigin(t);
   origin.set('/v.jpg', (req) => ({

@@ -9,7 +9,9 @@ import { startTestImgedgeOrigin, samplePng, type TestImgedgeOrigin } from '../he
 import { startTestEdge, tempDir, until, metricValue, type TestEdge } from '../helpers/edge.js';
 import { get, sha256 } from '../helpers/http.js';
 import { TestOrigin } from '../helpers/origin.js';
+import http from 'node:http';
 import { POSITION_FILE } from '../../src/changelog/position.js';
+import { CHANGES_PATH } from '../../src/changelog/wire.js';
 
 const QUICK = { minBackoffMs: 20, maxBackoffMs: 200 };
 
@@ -94,6 +96,72 @@ test('a restarted edge resumes at its saved position: what changed meanwhile is 
     assert.match(String(res.headers['cache-status']), /^imgedge; hit/, 'unchanged: served without asking the origin');
     assert.equal(sha256(res.body), sha256(images[i]!));
   }
+  assert.equal(await metricValue(second.edge, 'imgedge_changelog_gaps_total'), 0);
+});
+
+/** A proxy in front of the origin that can hold back the change log's requests (a log slow or unreachable at an edge's start). */
+async function logHoldingProxy(originUrl: string): Promise<{ url: string; hold(): void; release(): void; close(): Promise<void> }> {
+  const target = new URL(originUrl);
+  let held: (() => void)[] | null = null;
+  const server = http.createServer((req, res) => {
+    const forward = () => {
+      const upstream = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      });
+      upstream.on('error', () => res.destroy());
+      req.pipe(upstream);
+    };
+    if (held && req.url?.startsWith(CHANGES_PATH)) held.push(forward);
+    else forward();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    hold: () => (held ??= []),
+    release: () => {
+      const waiting = held ?? [];
+      held = null;
+      for (const forward of waiting) forward();
+    },
+    close: () => {
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+test('a restarted edge serves nothing a write replaced while it was down, even before it has read the log: until then what it holds is revalidated', async (t) => {
+  const origin = await startTestImgedgeOrigin();
+  t.after(() => origin.close());
+  const proxy = await logHoldingProxy(origin.url);
+  t.after(() => proxy.close());
+  const images = await Promise.all([1, 2, 3].map((i) => samplePng(40 + i)));
+  for (const [i, body] of images.entries()) await origin.put(`/d/${i}.png`, body);
+  const cacheDir = path.join(tempDir('doubt'), 'cache');
+  const first = await edgeFor(proxy, { cacheDir });
+  for (let i = 0; i < images.length; i++) assert.equal((await get(first.url, `/d/${i}.png`)).status, 200);
+  await until(async () => (await metricValue(first.edge, 'imgedge_cache_objects')) === images.length, 'the objects stored');
+  await first.close();
+
+  const changed = await samplePng(77);
+  await origin.put('/d/0.png', changed);
+  proxy.hold();
+  const second = await startTestEdge(proxy.url, { cacheDir, changelogTiming: QUICK });
+  t.after(() => second.close());
+  const replaced = await get(second.url, '/d/0.png');
+  assert.equal(sha256(replaced.body), sha256(changed), 'the overwrite is served before the entry that names it is read');
+  const unchanged = await get(second.url, '/d/1.png');
+  assert.equal(sha256(unchanged.body), sha256(images[1]!));
+  assert.match(String(unchanged.headers['cache-status']), /fwd=stale/, 'revalidated while the log is not read');
+  assert.equal(await metricValue(second.edge, 'imgedge_changelog_position'), 3, 'the log has not been read');
+
+  proxy.release();
+  await until(async () => (await metricValue(second.edge, 'imgedge_changelog_position')) === 4, 'the edge to catch up');
+  const later = await get(second.url, '/d/2.png');
+  assert.match(String(later.headers['cache-status']), /^imgedge; hit/, 'once caught up, what is held is a hit again');
+  assert.equal(sha256(later.body), sha256(images[2]!));
   assert.equal(await metricValue(second.edge, 'imgedge_changelog_gaps_total'), 0);
 });
 
