@@ -37,6 +37,8 @@ test('two IDCs for 20 s: writes reach every edge, nothing stale after the deadli
     ...DEFAULTS, idcs: 2, durationMs: 20_000, cutMs: 4000, readsPerSec: 20, writesPerSec: 2, objects: 60, rttMs: [20, 60], lossPct: 1, seed: 23,
   });
   const json = JSON.parse(JSON.stringify(report)) as Record<string, Record<string, unknown>>;
+  // A failure shows the run's figures, not just the one that failed.
+  const figures = JSON.stringify({ partition: report.partition, faults: report.faults, perIdc: report.perIdc, notMeasured: report.notMeasured });
   for (const key of ['idcs', 'invalidation', 'staleAfterDeadline', 'originFetchesPerObjectPerIdc', 'crossIdcBytesRatio', 'partition', 'wrongBodies']) {
     assert.ok(key in json, `key ${key}`);
   }
@@ -44,8 +46,8 @@ test('two IDCs for 20 s: writes reach every edge, nothing stale after the deadli
   assert.ok('catchUpMs' in json.partition!);
 
   assert.equal(report.idcs, 2);
-  assert.equal(report.wrongBodies, 0);
-  assert.equal(report.staleAfterDeadline, 0, 'no read got old bytes after every edge of its IDC served the new ones');
+  assert.equal(report.wrongBodies, 0, figures);
+  assert.equal(report.staleAfterDeadline, 0, `no read got old bytes after every edge of its IDC served the new ones: ${figures}`);
   assert.ok(report.invalidation.timed > 10, `${report.invalidation.timed} overwrites timed to every edge`);
   assert.ok(report.invalidation.p50_ms! <= report.invalidation.max_ms!);
   assert.ok(report.writes.overwrites > 10 && report.writes.uploads > 0, JSON.stringify(report.writes));
@@ -74,14 +76,16 @@ test('on loopback (no namespaces) the links themselves are cut, and nothing wron
   const report = await runSim({
     ...DEFAULTS, idcs: 1, durationMs: 12_000, cutMs: 3000, readsPerSec: 30, objects: 50, rttMs: [30, 30], lossPct: 1, seed: 7, allowNetns: false,
   });
+  // A failure shows the run's figures, not just the one that failed.
+  const figures = JSON.stringify({ partition: report.partition, faults: report.faults, idc: report.perIdc[0], notMeasured: report.notMeasured });
   assert.equal(report.network.kind, 'loopback');
   assert.match(report.network.note, /127\.0\.0\.1/);
-  assert.equal(report.wrongBodies, 0);
-  assert.equal(report.staleAfterDeadline, 0);
+  assert.equal(report.wrongBodies, 0, figures);
+  assert.equal(report.staleAfterDeadline, 0, figures);
   assert.match(report.partition.mechanism, /links freeze/);
-  assert.ok(report.partition.cutMs >= 3000);
-  assert.ok(report.partition.servedDuringCut > 0, 'the cut IDC served what it held');
-  assert.ok(report.perIdc[0]!.served > 100);
+  assert.ok(report.partition.cutMs >= 3000, figures);
+  assert.ok(report.partition.servedDuringCut > 0, `the cut IDC served what it held: ${figures}`);
+  assert.ok(report.perIdc[0]!.served > 100, figures);
 });
 
 test('SIGTERM stops a run early: the report says so, and no process or namespace is left', { timeout: 90_000, skip: NO_REDIS }, async (t) => {
