@@ -16,6 +16,12 @@ import type { Metrics, ChangelogState } from '../metrics.js';
 import { CHANGELOG_STATES } from '../metrics.js';
 import { Wakeup } from './wakeup.js';
 
+/** A place in a log: its id and a sequence in it. */
+export interface LogPoint {
+  readonly log: string;
+  readonly seq: number;
+}
+
 export interface FollowerTiming {
   /** How long one long poll waits for a new entry. */
   readonly waitSec: number;
@@ -139,6 +145,27 @@ export class Follower {
   /** Entries of the followed log, asked from upstream (for a relay reading older than `recent`, when the feed pages). */
   fetchPage(from: number, limit: number): Promise<ChangesPage> {
     return this.deps.feed.fetchPage(from, limit, this.#stop.signal);
+  }
+
+  /**
+   * Whether this edge has applied the log `point` names up to its sequence
+   * (a peer's, see peers/log-position.ts),
+   * waiting up to ms for it: false when it has not by then (its log is
+   * slower, unreachable, or another one).
+   */
+  async reached(point: LogPoint, ms: number): Promise<boolean> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      if (this.hasReached(point)) return true;
+      const left = deadline - Date.now();
+      if (left <= 0 || this.#stop.signal.aborted) return false;
+      await this.#applied.wait(left, this.#stop.signal);
+    }
+  }
+
+  hasReached(point: LogPoint): boolean {
+    const p = this.#position;
+    return p?.log === point.log && p.seq >= point.seq;
   }
 
   /** Resolves when an entry after seq is applied, after ms, or on abort. */

@@ -16,6 +16,7 @@ import { fastHits, type FastPath } from './fast-hit.js';
 import { HitLane, timeoutCheckMs } from './hit-lane.js';
 import { registerRelayRoute } from './relay-route.js';
 import type { ChangeSource } from '../changelog/serve.js';
+import { peerLogGate, type PeerLogGate } from '../peers/log-position.js';
 
 export interface AppOptions {
   readonly metrics: Metrics;
@@ -34,6 +35,8 @@ export interface PublicAppDeps extends AppOptions {
   readonly relay?: ChangeSource | null;
   /** Where access lines go as finished JSON text; the logger when not given. */
   readonly accessLine?: (text: string) => void;
+  /** Whether a peer's request is answered from here at once; always, when not given. */
+  readonly peerLog?: PeerLogGate;
 }
 
 export interface AdminAppDeps extends AppOptions {
@@ -151,12 +154,14 @@ export function buildPublicApp(deps: PublicAppDeps): FastifyInstance {
   const publicApp = Fastify(baseOptions(deps, (req, res) => fast(req, res)));
   const access = new AccessLog(deps.metrics, publicApp.log, deps.accessLine);
   const accepting = () => publicApp.server.listening;
-  fast = fastHits(deps.cache, deps.images, access, accepting);
+  const peerLog = deps.peerLog ?? peerLogGate(null);
+  fast = fastHits(deps.cache, deps.images, access, accepting, peerLog);
   const lane = HitLane.install(publicApp.server, {
     cache: deps.cache,
     images: deps.images,
     access,
     accepting,
+    vouches: peerLog.vouches,
     maxHeadBytes: deps.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES,
     timeoutMs: deps.clientTimeoutMs ?? DEFAULT_CLIENT_TIMEOUT_MS,
     refuse: (socket, reason) => refuseClient(deps.metrics, reason === 'timeout' ? HEAD_TIMEOUT : HEAD_CUT_OFF, socket),
@@ -171,7 +176,7 @@ export function buildPublicApp(deps: PublicAppDeps): FastifyInstance {
   });
 
   registerAccessLog(publicApp, access);
-  registerPublicRoutes(publicApp, deps.cache, deps.images, deps.pseudonym ?? newPseudonym());
+  registerPublicRoutes(publicApp, deps.cache, deps.images, deps.pseudonym ?? newPseudonym(), peerLog);
   // A long poll must end before the connection's idle limit cuts it.
   const timeoutSec = (deps.clientTimeoutMs ?? DEFAULT_CLIENT_TIMEOUT_MS) / 1000;
   registerRelayRoute(publicApp, deps.relay ?? null, Math.max(0, Math.min(25, Math.floor(timeoutSec / 2))));

@@ -11,10 +11,11 @@ import { cacheStatus } from '../http/cache-status.js';
 import { hasRepeatedHost, httpDateNow } from '../http/headers.js';
 import { deliveryFields } from '../http/answer-head.js';
 import { requestId, type AccessLog } from './access.js';
+import { LOG_POSITION_HEADER, type PeerLogGate } from '../peers/log-position.js';
 
 export type FastPath = (req: IncomingMessage, res: ServerResponse) => boolean;
 
-export function fastHits(cache: Cache, images: ImageRequests, access: AccessLog, accepting: () => boolean): FastPath {
+export function fastHits(cache: Cache, images: ImageRequests, access: AccessLog, accepting: () => boolean, peerLog: PeerLogGate): FastPath {
   return (req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return false;
     const asked = req.headers;
@@ -32,7 +33,7 @@ export function fastHits(cache: Cache, images: ImageRequests, access: AccessLog,
     const key = target && images.hitKey(target.path, target.query);
     const hit = key && cache.hotHit(key);
     // Checked for hits only: the app refuses the rest with its own check.
-    if (!hit || hasRepeatedHost(req.rawHeaders)) return false;
+    if (!hit || hasRepeatedHost(req.rawHeaders) || !peerLog.vouches(asked[LOG_POSITION_HEADER] as string | undefined)) return false;
     access.watch(req, res, performance.now(), () => 'hit', () => requestId(req));
     const { object, age, ttl } = hit;
     res.writeHead(object.meta.status, [

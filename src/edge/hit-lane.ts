@@ -32,6 +32,8 @@ export interface HitLaneOptions {
   readonly access: AccessLog;
   /** False once the edge drains: requests go to the app, which closes kept-alive connections. */
   readonly accepting: () => boolean;
+  /** Whether a peer's request may be answered from memory at once (see peers/log-position.ts); else the app answers it. */
+  readonly vouches: (logPoint: string) => boolean;
   /** A head larger than this goes to Node's parser, which refuses it (431). */
   readonly maxHeadBytes: number;
   /** Idle connections are closed, and a head must arrive whole, within this. */
@@ -58,6 +60,7 @@ const HOST = /\r\nhost:/i;
 const TWO_HOSTS = /\r\nhost:[^]*\r\nhost:/i;
 const TWO_CONNECTIONS = /\r\nconnection:[^]*\r\nconnection:/i;
 const REQUEST_ID = /\r\nx-request-id:/i;
+const LOG_POSITION = /\r\nimgedge-log-position:/i;
 /** An LF not preceded by CR: no quantifier, so one pass. */
 const BARE_LF = /(?:^|[^\r])\n/;
 const TWO_REQUEST_IDS = /\r\nx-request-id:[^]*\r\nx-request-id:/i;
@@ -66,6 +69,8 @@ interface PlainRequest {
   readonly method: 'GET' | 'HEAD';
   readonly target: string;
   readonly requestId: string | undefined;
+  /** How far the asking replica had read the change log, when a peer asks. */
+  readonly logPoint: string | undefined;
 }
 
 /**
@@ -83,7 +88,7 @@ export function plainRequest(head: string): PlainRequest | null {
   if (head.length > MIN_FIELDS_OVER_LIMIT_BYTES && fieldCount(head) > MAX_FIELDS) return null;
   const get = head.charCodeAt(0) === 0x47;
   const from = get ? 4 : 5;
-  return { method: get ? 'GET' : 'HEAD', target: head.slice(from, head.indexOf(' ', from)), requestId };
+  return { method: get ? 'GET' : 'HEAD', target: head.slice(from, head.indexOf(' ', from)), requestId, logPoint: fieldValue(head, LOG_POSITION) };
 }
 
 /**
@@ -318,7 +323,7 @@ class LaneConnection {
       const target = request && canonicalTarget(request.target);
       const key = target && this.options.images.hitKey(target.path, target.query);
       const hit = key && this.options.cache.hotHit(key);
-      if (!hit || hit.object.wholeHead === null) return this.#handOver();
+      if (!hit || hit.object.wholeHead === null || (request.logPoint !== undefined && !this.options.vouches(request.logPoint))) return this.#handOver();
       this.#unread = this.#unread.length === end + 4 ? '' : this.#unread.slice(end + 4);
       if (!this.#answer(request, hit.object, wireOf(hit.object, hit.age, hit.ttl, this.keepAlive), started)) return;
     }

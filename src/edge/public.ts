@@ -14,8 +14,16 @@ import { hasRepeatedHost, httpDateNow, type HeaderMap } from '../http/headers.js
 import { deliveryFields, objectFields, type BodyFraming } from '../http/answer-head.js';
 import { BadRequest, LoopDetected, MethodNotAllowed, RangeNotSatisfiable } from '../errors.js';
 import { PEER_HEADER } from '../peers/peer-client.js';
+import { LOG_POSITION_HEADER, type PeerLogGate } from '../peers/log-position.js';
 
 export const ALLOW = 'GET, HEAD';
+
+/**
+ * How long an owner reads its change log to catch up with a peer that has
+ * read further (replicas follow the same log, a few milliseconds apart)
+ * before it fetches for that peer alone instead of answering from its cache.
+ */
+const PEER_LOG_WAIT_MS = 1000;
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -30,7 +38,7 @@ declare module 'fastify' {
  * `pseudonym` is how this edge names itself in Via: a request that already
  * carries it has come back around a loop of origins, and is refused.
  */
-export function registerPublicRoutes(app: FastifyInstance, cache: Cache, images: ImageRequests, pseudonym: string): void {
+export function registerPublicRoutes(app: FastifyInstance, cache: Cache, images: ImageRequests, pseudonym: string, peerLog: PeerLogGate): void {
   app.decorateRequest('cacheLabel', undefined);
   app.decorateRequest('cacheStatus', undefined);
   // Before any body is read: uploads go to the origin, never through an edge.
@@ -41,11 +49,13 @@ export function registerPublicRoutes(app: FastifyInstance, cache: Cache, images:
   app.route({
     method: ['GET', 'HEAD'],
     url: '*',
-    handler: (request, reply) => serve(cache, images, pseudonym, request, reply),
+    handler: (request, reply) => serve(cache, images, pseudonym, peerLog, request, reply),
   });
 }
 
-async function serve(cache: Cache, images: ImageRequests, pseudonym: string, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+async function serve(
+  cache: Cache, images: ImageRequests, pseudonym: string, peerLog: PeerLogGate, request: FastifyRequest, reply: FastifyReply,
+): Promise<FastifyReply> {
   // Before any fill is joined: a looping request would otherwise wait on the fill it is part of.
   if (passedThrough(request.headers.via, pseudonym)) throw new LoopDetected(pseudonym);
   const url = request.raw.url ?? '/';
@@ -55,7 +65,15 @@ async function serve(cache: Cache, images: ImageRequests, pseudonym: string, req
   const { key } = images.resolve(q === -1 ? url : url.slice(0, q), target.path, target.query);
   // A peer waits for this acknowledgement only a short while, then asks the
   // origin itself; an object held in memory is answered at once instead.
-  if (request.headers[PEER_HEADER] !== undefined && request.method === 'GET' && !cache.hotHit(key)) reply.raw.writeProcessing();
+  let vouched = true;
+  if (request.headers[PEER_HEADER] !== undefined && request.method === 'GET') {
+    const logPoint = request.headers[LOG_POSITION_HEADER] as string | undefined;
+    if (!peerLog.vouches(logPoint)) {
+      reply.raw.writeProcessing();
+      // What is held here may be what the peer's log has already replaced.
+      vouched = await peerLog.waitFor(logPoint, PEER_LOG_WAIT_MS);
+    } else if (!cache.hotHit(key)) reply.raw.writeProcessing();
+  }
   const lookup = {
     key, target: key, headers: forwardedHeaders(request.headers, pseudonym), request: request.headers,
     onInterim: (status: number, fields: Readonly<Record<string, string | string[]>>) => passInterim(reply, status, fields),
@@ -64,7 +82,7 @@ async function serve(cache: Cache, images: ImageRequests, pseudonym: string, req
   const authorization = request.headers.authorization;
   const answer = authorization
     ? await cache.pass({ ...lookup, headers: { ...lookup.headers, authorization } })
-    : await cache.get(lookup);
+    : vouched ? await cache.get(lookup) : await cache.pass(lookup);
   request.cacheLabel = cacheStatusLabel(answer.cacheStatus);
   request.cacheStatus = cacheStatus(answer.cacheStatus);
   try {

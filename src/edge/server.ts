@@ -23,6 +23,7 @@ import { acceptVaryKey } from '../transform/negotiate.js';
 import os from 'node:os';
 import { newPseudonym } from '../http/forward.js';
 import { Peering, startPeering } from '../peers/peering.js';
+import { peerLogGate } from '../peers/log-position.js';
 import { DEFAULT_TIMING, Follower, type FollowerTiming } from '../changelog/follower.js';
 import { Relay } from '../changelog/relay.js';
 import { HttpFeed } from '../changelog/http-feed.js';
@@ -143,6 +144,7 @@ export async function startEdge(config: EdgeConfig, seams: EdgeSeams = {}): Prom
           metrics.peerPurges.inc({ result: 'failed' }, failed);
         },
         log,
+        logPosition: () => follower?.position ?? null,
       })
     : null;
   const pipeline = new Pipeline(
@@ -200,6 +202,7 @@ export async function startEdge(config: EdgeConfig, seams: EdgeSeams = {}): Prom
   follower?.start();
   const publicApp = buildPublicApp({
     ...common, logger: log, cache, images, pseudonym, accessLine: processLog.line, relay: follower && new Relay(follower),
+    peerLog: peerLogGate(follower),
   });
   await publicApp.listen({ host: config.listen.host, port: config.listen.port });
   state = 'ready';

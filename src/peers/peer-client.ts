@@ -8,6 +8,8 @@ import { Agent } from 'undici';
 import { PeerUnreachable } from '../errors.js';
 import type { HeaderMap } from '../http/headers.js';
 import { guardedResponse, type InterimListener, type OriginResponse } from '../origin-client.js';
+import type { Position } from '../changelog/position.js';
+import { LOG_POSITION_HEADER, formatLogPoint } from './log-position.js';
 
 /** Marks a request as coming from a peer; its value is the asking replica. */
 export const PEER_HEADER = 'imgedge-peer';
@@ -20,6 +22,8 @@ export interface PeerClientOptions {
   /** Once acknowledged: the owner has its own origin timeout, so a little more than it. */
   readonly timeoutMs: number;
   readonly userAgent: string;
+  /** How far this replica has read the change log (null: it follows none, or not yet): the owner reads as far first. */
+  readonly logPosition: () => Position | null;
 }
 
 export class PeerClient {
@@ -39,12 +43,16 @@ export class PeerClient {
     const ack = new AbortController();
     const timer = setTimeout(() => ack.abort(), this.options.ackTimeoutMs);
     const abort = signal ? AbortSignal.any([signal, ack.signal]) : ack.signal;
+    const position = this.options.logPosition();
     try {
       const response = await this.#agent.request({
         origin: peer,
         method: 'GET',
         path: target,
-        headers: { 'user-agent': this.options.userAgent, ...headers, [PEER_HEADER]: this.options.self },
+        headers: {
+          'user-agent': this.options.userAgent, ...headers, [PEER_HEADER]: this.options.self,
+          ...(position ? { [LOG_POSITION_HEADER]: formatLogPoint(position) } : {}),
+        },
         signal: abort,
         onInfo: (info) => {
           clearTimeout(timer);

@@ -15,6 +15,7 @@ import { RoutedFetcher, type PeerEvents } from './routed-fetcher.js';
 import { fanOutPurge } from './purge-fanout.js';
 import { deriveSelf } from './self.js';
 import { systemResolver } from './resolver.js';
+import type { Position } from '../changelog/position.js';
 
 export interface PeeringDeps {
   readonly origin: OriginFetcher;
@@ -23,6 +24,8 @@ export interface PeeringDeps {
   /** How many peers confirmed a purge passed on, and how many did not. */
   readonly purged: (confirmed: number, failed: number) => void;
   readonly log: FastifyBaseLogger;
+  /** How far this replica has read the change log, sent to owners with each request. */
+  readonly logPosition: () => Position | null;
 }
 
 export interface Peering {
@@ -59,6 +62,7 @@ export async function startPeering(config: EdgeConfig, deps: PeeringDeps): Promi
     ackTimeoutMs: config.peerTimeoutMs,
     timeoutMs: config.originTimeoutMs + config.peerTimeoutMs,
     userAgent: `imgedge/${VERSION}`,
+    logPosition: deps.logPosition,
   });
   const adminToken = config.adminToken;
   return {

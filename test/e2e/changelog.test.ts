@@ -9,9 +9,8 @@ import { startTestImgedgeOrigin, samplePng, type TestImgedgeOrigin } from '../he
 import { startTestEdge, tempDir, until, metricValue, type TestEdge } from '../helpers/edge.js';
 import { get, sha256 } from '../helpers/http.js';
 import { TestOrigin } from '../helpers/origin.js';
-import http from 'node:http';
 import { POSITION_FILE } from '../../src/changelog/position.js';
-import { CHANGES_PATH } from '../../src/changelog/wire.js';
+import { logHoldingProxy } from '../helpers/log-proxy.js';
 
 const QUICK = { minBackoffMs: 20, maxBackoffMs: 200 };
 
@@ -98,39 +97,6 @@ test('a restarted edge resumes at its saved position: what changed meanwhile is 
   }
   assert.equal(await metricValue(second.edge, 'imgedge_changelog_gaps_total'), 0);
 });
-
-/** A proxy in front of the origin that can hold back the change log's requests (a log slow or unreachable at an edge's start). */
-async function logHoldingProxy(originUrl: string): Promise<{ url: string; hold(): void; release(): void; close(): Promise<void> }> {
-  const target = new URL(originUrl);
-  let held: (() => void)[] | null = null;
-  const server = http.createServer((req, res) => {
-    const forward = () => {
-      const upstream = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
-      });
-      upstream.on('error', () => res.destroy());
-      req.pipe(upstream);
-    };
-    if (held && req.url?.startsWith(CHANGES_PATH)) held.push(forward);
-    else forward();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  return {
-    url: `http://127.0.0.1:${port}`,
-    hold: () => (held ??= []),
-    release: () => {
-      const waiting = held ?? [];
-      held = null;
-      for (const forward of waiting) forward();
-    },
-    close: () => {
-      server.closeAllConnections();
-      return new Promise((resolve) => server.close(() => resolve()));
-    },
-  };
-}
 
 test('a restarted edge serves nothing a write replaced while it was down, even before it has read the log: until then what it holds is revalidated', async (t) => {
   const origin = await startTestImgedgeOrigin();

@@ -41,7 +41,8 @@ export async function portFreeOn(hosts: string[]): Promise<number> {
   throw new Error('no port free on every replica address');
 }
 
-export async function startReplicas(count: number, origin: string, args: string[] = []): Promise<ReplicaGroup> {
+/** `origin` is every replica's, or one per replica. */
+export async function startReplicas(count: number, origin: string | readonly string[], args: string[] = []): Promise<ReplicaGroup> {
   const hosts = Array.from({ length: count }, (_, i) => hostOf(i));
   const dir = tempDir('replicas');
   // A port found free may be taken before the replicas bind it: then all start again.
@@ -52,7 +53,7 @@ export async function startReplicas(count: number, origin: string, args: string[
     const started = await Promise.allSettled(
       hosts.map((host, i) =>
         spawnEdge([
-          'edge', '--origin', origin, '--listen', `${host}:${port}`, '--admin-listen', `${host}:${adminPort}`,
+          'edge', '--origin', typeof origin === 'string' ? origin : origin[i]!, '--listen', `${host}:${port}`, '--admin-listen', `${host}:${adminPort}`,
           '--cache-dir', path.join(dir, `r${i}-${attempt}`), '--peers', urls.join(','), '--admin-token', 'peer-test-token', ...args,
         ]),
       ),

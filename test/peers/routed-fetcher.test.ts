@@ -21,7 +21,7 @@ after(async () => {
 async function setup(peer: string) {
   const origin = await TestOrigin.start();
   const originClient = new OriginClient({ origin: new URL(origin.url), timeoutMs: 5000, maxConnections: 4, userAgent: 'test' });
-  const peers = new PeerClient({ self: SELF, ackTimeoutMs: 200, timeoutMs: 5000, userAgent: 'test' });
+  const peers = new PeerClient({ self: SELF, ackTimeoutMs: 200, timeoutMs: 5000, userAgent: 'test', logPosition: () => null });
   const membership = new Membership({ self: SELF, downMs: 60_000 }, [peer]);
   const results: PeerFetchResult[] = [];
   const fetcher = new RoutedFetcher(originClient, peers, membership, { peerFetched: (result) => results.push(result) });
