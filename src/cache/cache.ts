@@ -2,7 +2,7 @@
 // index, serves fresh objects from memory or disk, revalidates stale ones,
 // and sends misses to one coalesced fill. The sole user of store, index and
 // fills.
-import { Fills, type Fill, type FillHead } from './fill.js';
+import { Fills, etagOf, type Fill, type FillHead } from './fill.js';
 import { HotObjects, storedCopy, type HotObject } from './hot.js';
 import { keyPath } from './key.js';
 import { CorruptObject, type Store } from './store.js';
@@ -18,6 +18,8 @@ import { varySpec, type RequestHeaders, type VaryNormaliser } from '../http/vary
 import { primaryKey, variantKey } from './key.js';
 import type { CacheStatusParts } from '../http/cache-status.js';
 import { OriginFailed } from '../errors.js';
+
+const NO_VERSIONS: ReadonlyMap<string, string> = new Map();
 import type { InterimListener, OriginFetcher } from '../origin-client.js';
 
 export type { Answer } from './answer.js';
@@ -162,16 +164,30 @@ export class Cache {
    * which are then neither joined nor stored, so that nothing fetched before
    * the invalidation is served as fresh after it. Returns how many copies.
    */
-  invalidate(paths: readonly string[], prefixes: readonly string[]): number {
+  invalidate(paths: readonly string[], prefixes: readonly string[], replacedBy: ReadonlyMap<string, string> = NO_VERSIONS): number {
     const named = new Set(paths);
-    const matches = (key: string) => {
-      const path = keyPath(key);
-      return named.has(path) || prefixes.some((prefix) => path.startsWith(prefix));
-    };
-    let dropped = this.#fills.invalidate(matches) + this.#hot.dropBorrowed(paths, prefixes);
-    for (const path of paths) for (const key of this.index.keysOfPath(path)) if (this.index.delete(key)) dropped++;
+    // A copy of the very version that replaced the path (fetched before the change was heard of) is kept.
+    const isReplacement = (key: string, etag: string | undefined) => etag !== undefined && replacedBy.get(keyPath(key)) === etag;
+    const underPrefix = (key: string) => prefixes.some((prefix) => keyPath(key).startsWith(prefix));
+    const matches = (key: string, fill: Fill) =>
+      (named.has(keyPath(key)) && !isReplacement(key, fill.etag)) || underPrefix(key);
+    let dropped = this.#fills.invalidate(matches);
+    dropped += this.#hot.dropBorrowed(paths, prefixes, (key, object) => isReplacement(key, etagOf(object.headers)));
+    for (const path of paths) {
+      for (const key of this.index.keysOfPath(path)) {
+        if (isReplacement(key, this.#storedEtag(key)) && !underPrefix(key)) continue;
+        if (this.index.delete(key)) dropped++;
+      }
+    }
     for (const prefix of prefixes) for (const key of this.index.keysWithPrefix(prefix)) if (this.index.delete(key)) dropped++;
     return dropped;
+  }
+
+  /** The ETag of a stored object held in memory; unknown (undefined) for one on disk only. */
+  #storedEtag(key: string): string | undefined {
+    const entry = this.index.peek(key);
+    const copy = entry && this.#hot.peek(entry.file);
+    return copy ? etagOf(copy.headers) : undefined;
   }
 
   /** Resolves once every fill under way has committed, been discarded, or failed. */

@@ -54,6 +54,12 @@ function deferred<T>(): Deferred<T> {
   return { promise, resolve, reject };
 }
 
+/** A strong ETag, the only kind that names one version's bytes. */
+export function etagOf(headers: Readonly<HeaderMap>): string | undefined {
+  const etag = headers.etag;
+  return typeof etag === 'string' && etag.startsWith('"') ? etag : undefined;
+}
+
 /** How much of the latest body a fill keeps in memory for readers at the tip. */
 const RECENT_BYTES = 1024 * 1024;
 
@@ -81,6 +87,7 @@ export class Fill {
   #invalidated = false;
   #storing = false;
   #size: number | undefined;
+  #etag: string | undefined;
   /** The writer holds one reference; each reader one more. The fd closes at zero. */
   #refs = 1;
 
@@ -136,11 +143,17 @@ export class Fill {
     return this.#invalidated;
   }
 
+  /** The ETag of the body this fill brings, once its head is known. */
+  get etag(): string | undefined {
+    return this.#etag;
+  }
+
   announce(head: FillHead): void {
     if (this.#invalidated) head = head.kind === 'body' ? { ...head, stored: false, freshUntil: Number.NEGATIVE_INFINITY } : head;
     this.#storing = head.kind === 'body' && head.stored;
     this.#joinableUntil = head.kind === 'body' ? head.freshUntil : Number.NEGATIVE_INFINITY;
     this.#size = head.kind === 'body' ? head.size : undefined;
+    this.#etag = head.kind === 'body' ? etagOf(head.headers) : undefined;
     this.#head.resolve(head);
   }
 
@@ -298,11 +311,11 @@ export class Fills {
     return this.#active.size;
   }
 
-  /** Invalidates every fill under way whose key `matches`, and lets go of it; returns how many. */
-  invalidate(matches: (key: string) => boolean): number {
+  /** Invalidates every fill under way that `matches`, and lets go of it; returns how many. */
+  invalidate(matches: (key: string, fill: Fill) => boolean): number {
     let count = 0;
     for (const [key, fill] of this.#active) {
-      if (!matches(key)) continue;
+      if (!matches(key, fill)) continue;
       fill.invalidate();
       this.#active.delete(key);
       count++;

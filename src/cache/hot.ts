@@ -78,6 +78,11 @@ export class HotObjects {
     return this.#lru?.get(file);
   }
 
+  /** Like get, without counting as a use. */
+  peek(file: string): HotObject | undefined {
+    return this.#lru?.peek(file);
+  }
+
   set(file: string, hot: HotObject): void {
     this.#lru?.set(file, hot);
   }
@@ -101,9 +106,13 @@ export class HotObjects {
     if (this.#lru.has(key)) this.#borrowedByPath.add(key);
   }
 
-  /** Drops the borrowed objects of these paths (every query) and under these prefixes; returns how many. */
-  dropBorrowed(paths: readonly string[], prefixes: readonly string[]): number {
-    const keys = [...paths.flatMap((path) => this.#borrowedByPath.of(path)), ...prefixes.flatMap((prefix) => this.#borrowedByPath.under(prefix))];
+  /** Drops the borrowed objects of these paths (every query; those `keep` names apart) and under these prefixes; returns how many. */
+  dropBorrowed(paths: readonly string[], prefixes: readonly string[], keep: (key: string, object: HotObject) => boolean = () => false): number {
+    const named = paths.flatMap((path) => this.#borrowedByPath.of(path)).filter((key) => {
+      const object = this.#lru?.peek(key);
+      return !object || !keep(key, object);
+    });
+    const keys = [...named, ...prefixes.flatMap((prefix) => this.#borrowedByPath.under(prefix))];
     let dropped = 0;
     for (const key of keys) if (this.#lru?.delete(key)) dropped++;
     return dropped;

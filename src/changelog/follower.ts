@@ -36,8 +36,12 @@ export const DEFAULT_TIMING: FollowerTiming = { waitSec: 25, probeMs: 60_000, mi
 export interface FollowerDeps {
   readonly feed: ChangeFeed;
   readonly cacheDir: string;
-  /** Drops every stored object of these canonical paths and under these prefixes (the edge's purge). */
-  invalidate(paths: readonly string[], prefixes: readonly string[]): void;
+  /**
+   * Drops every stored object of these canonical paths and under these
+   * prefixes (the edge's purge), but a copy of a path's replacing version
+   * when `replacedBy` gives its ETag.
+   */
+  invalidate(paths: readonly string[], prefixes: readonly string[], replacedBy: ReadonlyMap<string, string>): void;
   markStaleBefore(time: number): void;
   /** What was held before `time` is doubted (revalidated before use) until lifted with null. */
   doubtBefore(time: number | null): void;
@@ -301,11 +305,18 @@ export class Follower {
       for (const e of applied) if (e.unusable) this.deps.log.warn({ id: e.id, seq: e.seq, reason: e.unusable }, 'change log entry ignored');
       const paths: string[] = [];
       const prefixes: string[] = [];
+      // Per path, the ETag of the write that last replaced it here, if that was its last change.
+      const replacedBy = new Map<string, string>();
       for (const e of applied) {
         const edgePath = e.unusable ? null : this.edgePath(e.path);
-        if (edgePath !== null) (e.prefix ? prefixes : paths).push(edgePath);
+        if (edgePath === null) continue;
+        (e.prefix ? prefixes : paths).push(edgePath);
+        if (e.prefix) {
+          for (const path of replacedBy.keys()) if (path.startsWith(edgePath)) replacedBy.delete(path);
+        } else if (e.op === 'put' && e.etag !== undefined) replacedBy.set(edgePath, e.etag);
+        else replacedBy.delete(edgePath);
       }
-      if (paths.length || prefixes.length) this.deps.invalidate(paths, prefixes);
+      if (paths.length || prefixes.length) this.deps.invalidate(paths, prefixes, replacedBy);
       const last = applied.at(-1);
       // An empty page short of the end: a relay had nothing there for this edge.
       const skipped = page.entries.length === 0 && known.seq < end.seq;

@@ -187,7 +187,7 @@ export async function startEdge(config: EdgeConfig, seams: EdgeSeams = {}): Prom
       feed,
       cacheDir: config.cacheDir,
       // Every replica follows the log itself: an entry is applied here alone, never passed to the peers.
-      invalidate: (paths, prefixes) => void loadedCache.invalidate(paths, prefixes),
+      invalidate: (paths, prefixes, replacedBy) => void loadedCache.invalidate(paths, prefixes, replacedBy),
       markStaleBefore: (time) => loadedCache.markStaleBefore(time),
       doubtBefore: (time) => loadedCache.doubtBefore(time),
       holdsObjects: () => indexed.count > 0,

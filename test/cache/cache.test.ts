@@ -451,6 +451,36 @@ test('doubtBefore: what was held is doubted until lifted, and a lasting mark out
   assert.equal(h.cache.hotHit('/b.jpg'), null, 'the lasting mark stays');
 });
 
+test('invalidate with the replacing versions: a copy of that very version stays, any other goes, and a prefix drops all', async (t) => {
+  const { origin, client } = await httpOrigin(t);
+  for (const [path, etag] of [['/r/new.jpg', '"v2"'], ['/r/old.jpg', '"v1"'], ['/r/weak.jpg', 'W/"v2"'], ['/q/new.jpg', '"v2"']]) {
+    origin.set(path!, { body: Buffer.alloc(100, 1), headers: { 'content-type': 'image/jpeg', 'cache-control': 'max-age=600', etag: etag! } });
+  }
+  const h = await harness(t, client, { memoryBytes: 1 << 20 });
+  for (const path of ['/r/new.jpg', '/r/old.jpg', '/r/weak.jpg', '/q/new.jpg']) await read(await h.cache.get(lookup(path)));
+  await h.cache.fillsSettled();
+  const replacedBy = new Map([['/r/new.jpg', '"v2"'], ['/r/old.jpg', '"v2"'], ['/r/weak.jpg', 'W/"v2"'], ['/q/new.jpg', '"v2"']]);
+  const dropped = h.cache.invalidate(['/r/new.jpg', '/r/old.jpg', '/r/weak.jpg', '/q/new.jpg'], ['/q/'], replacedBy);
+  assert.equal(dropped, 3);
+  assert.deepEqual(['/r/new.jpg', '/r/old.jpg', '/r/weak.jpg', '/q/new.jpg'].filter((key) => h.index.get(key)), ['/r/new.jpg']);
+  assert.ok(h.cache.hotHit('/r/new.jpg'), 'still a hit');
+});
+
+test('invalidate with the replacing versions: a fill bringing that version is still stored, one bringing another is not', async (t) => {
+  const { origin, client } = await httpOrigin(t);
+  const gate = new Gate();
+  for (const [path, etag] of [['/f/new.jpg', '"v2"'], ['/f/old.jpg', '"v1"']]) {
+    origin.set(path!, { body: Buffer.alloc(5000, 1), gate, gateAfter: 100, headers: { 'content-type': 'image/jpeg', 'cache-control': 'max-age=600', etag: etag! } });
+  }
+  const h = await harness(t, client);
+  const answers = await Promise.all(['/f/new.jpg', '/f/old.jpg'].map((path) => h.cache.get(lookup(path))));
+  assert.equal(h.cache.invalidate(['/f/new.jpg', '/f/old.jpg'], [], new Map([['/f/new.jpg', '"v2"'], ['/f/old.jpg', '"v2"']])), 1);
+  gate.open();
+  await Promise.all(answers.map(read));
+  await h.cache.fillsSettled();
+  assert.deepEqual(['/f/new.jpg', '/f/old.jpg'].filter((key) => h.index.get(key)), ['/f/new.jpg']);
+});
+
 test('a response that varies is stored per variant, and each request gets its own', async (t) => {
   const { origin, client } = await httpOrigin(t);
   origin.set('/v.jpg', (req) => ({

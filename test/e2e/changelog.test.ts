@@ -131,6 +131,44 @@ test('a restarted edge serves nothing a write replaced while it was down, even b
   assert.equal(await metricValue(second.edge, 'imgedge_changelog_gaps_total'), 0);
 });
 
+test('an edge that fetched the new version before the entry reached it keeps that copy; an older one goes', async (t) => {
+  const origin = await startTestImgedgeOrigin();
+  t.after(() => origin.close());
+  const proxy = await logHoldingProxy(origin.url);
+  t.after(() => proxy.close());
+  const versions = await Promise.all([1, 2, 3].map((i) => samplePng(90 + i)));
+  await origin.put('/e/a.png', versions[0]!);
+  const edge = await edgeFor(proxy);
+  t.after(() => edge.close());
+  await until(async () => (await metricValue(edge.edge, 'imgedge_changelog_position')) === 1, 'the edge to read the upload');
+
+  proxy.hold();
+  await origin.put('/e/a.png', versions[1]!);
+  const early = await get(edge.url, '/e/a.png');
+  assert.match(String(early.headers['cache-status']), /fwd=miss/);
+  assert.equal(sha256(early.body), sha256(versions[1]!), 'fetched after the write, before its entry arrived');
+  await until(async () => (await metricValue(edge.edge, 'imgedge_cache_objects')) === 1, 'the copy stored');
+  proxy.release();
+  await until(async () => (await metricValue(edge.edge, 'imgedge_changelog_position')) === 2, 'the entry to arrive');
+  const kept = await get(edge.url, '/e/a.png');
+  assert.match(String(kept.headers['cache-status']), /^imgedge; hit/, 'the entry names the version held: it stays');
+  assert.equal(sha256(kept.body), sha256(versions[1]!));
+
+  proxy.hold();
+  await origin.put('/e/a.png', versions[2]!);
+  assert.equal(sha256((await get(edge.url, '/e/a.png')).body), sha256(versions[1]!), 'the entry has not arrived');
+  proxy.release();
+  await servesWithin(edge, '/e/a.png', versions[2]!, 2000);
+
+  // Put again, then deleted: what the edge fetched in between is not the path's last word.
+  proxy.hold();
+  await origin.put('/e/b.png', versions[0]!);
+  assert.equal((await get(edge.url, '/e/b.png')).status, 200);
+  await origin.del('/e/b.png');
+  proxy.release();
+  await servesWithin(edge, '/e/b.png', null, 2000);
+});
+
 async function holdTwo(origin: TestImgedgeOrigin, edge: TestEdge): Promise<Buffer[]> {
   const images = [await samplePng(10), await samplePng(11)];
   await origin.put('/g/0.png', images[0]!);
