@@ -152,10 +152,10 @@ export class Follower {
   }
 
   /**
-   * Whether this edge has applied the log `point` names up to its sequence
-   * (a peer's, see peers/log-position.ts),
-   * waiting up to ms for it: false when it has not by then (its log is
-   * slower, unreachable, or another one).
+   * Whether this edge has applied the log `point` names (a peer's, see
+   * peers/log-position.ts) up to its sequence, waiting up to ms for it:
+   * false when it has not by then (its log is slower, unreachable, or
+   * another one).
    */
   async reached(point: LogPoint, ms: number): Promise<boolean> {
     const deadline = Date.now() + ms;
