@@ -171,7 +171,7 @@ export class Cache {
     const underPrefix = (key: string) => prefixes.some((prefix) => keyPath(key).startsWith(prefix));
     const matches = (key: string, fill: Fill) =>
       (named.has(keyPath(key)) && !isReplacement(key, fill.etag)) || underPrefix(key);
-    let dropped = this.#fills.invalidate(matches);
+    let dropped = this.#fills.invalidate(matches, (key) => (underPrefix(key) ? undefined : replacedBy.get(keyPath(key))));
     dropped += this.#hot.dropBorrowed(paths, prefixes, (key, object) => isReplacement(key, etagOf(object.headers)));
     for (const path of paths) {
       for (const key of this.index.keysOfPath(path)) {

@@ -88,6 +88,8 @@ export class Fill {
   #storing = false;
   #size: number | undefined;
   #etag: string | undefined;
+  /** The ETag of the version an invalidation said replaced this key, while the head is awaited. */
+  #replacement: string | undefined;
   /** The writer holds one reference; each reader one more. The fd closes at zero. */
   #refs = 1;
 
@@ -131,9 +133,13 @@ export class Fill {
   /**
    * A purge (or a change) named this fill's key after it began: its bytes may
    * be the old ones, so it is never joined again nor stored. Those already
-   * reading it asked before the invalidation and read on.
+   * reading it asked before the invalidation and read on. When the change
+   * named the version that replaced the key (its strong ETag) and the head
+   * is yet to come, a head with that ETag is that version: it is stored.
    */
-  invalidate(): void {
+  invalidate(replacement?: string): void {
+    // Only the latest change counts, and a change that named no version (a purge) for good.
+    this.#replacement = this.#invalidated && this.#replacement === undefined ? undefined : replacement;
     this.#invalidated = true;
     this.#storing = false;
     this.#joinableUntil = Number.NEGATIVE_INFINITY;
@@ -149,6 +155,9 @@ export class Fill {
   }
 
   announce(head: FillHead): void {
+    if (this.#invalidated && this.#replacement !== undefined && head.kind === 'body' && etagOf(head.headers) === this.#replacement) {
+      this.#invalidated = false;
+    }
     if (this.#invalidated) head = head.kind === 'body' ? { ...head, stored: false, freshUntil: Number.NEGATIVE_INFINITY } : head;
     this.#storing = head.kind === 'body' && head.stored;
     this.#joinableUntil = head.kind === 'body' ? head.freshUntil : Number.NEGATIVE_INFINITY;
@@ -283,6 +292,12 @@ export class Fill {
 /** The fills under way, by key. */
 export class Fills {
   readonly #active = new Map<string, Fill>();
+  /**
+   * Fills let go by an invalidation that named the version replacing their
+   * key before their head came: they may still turn out to be that version
+   * and be stored, so later invalidations reach them too.
+   */
+  readonly #letGo = new Map<Fill, string>();
 
   /** The running fill for `key` if it may be joined at `now`, or a new one from `start`. */
   join(key: string, now: number, start: (fill: Fill) => void): { fill: Fill; joined: boolean } {
@@ -311,23 +326,29 @@ export class Fills {
     return this.#active.size;
   }
 
-  /** Invalidates every fill under way that `matches`, and lets go of it; returns how many. */
-  invalidate(matches: (key: string, fill: Fill) => boolean): number {
+  /** Invalidates every fill under way that `matches` (with the version that replaced its key, if known), and lets go of it; returns how many. */
+  invalidate(matches: (key: string, fill: Fill) => boolean, replacementOf: (key: string) => string | undefined = () => undefined): number {
+    for (const [fill, key] of this.#letGo) if (matches(key, fill)) fill.invalidate(replacementOf(key));
     let count = 0;
     for (const [key, fill] of this.#active) {
       if (!matches(key, fill)) continue;
-      fill.invalidate();
+      const replacement = replacementOf(key);
+      fill.invalidate(replacement);
       this.#active.delete(key);
+      if (replacement !== undefined) {
+        this.#letGo.set(fill, key);
+        void fill.done.catch(() => {}).finally(() => this.#letGo.delete(fill));
+      }
       count++;
     }
     return count;
   }
 
   async settled(): Promise<void> {
-    await Promise.allSettled([...this.#active.values()].map((fill) => fill.done));
+    await Promise.allSettled([...this.#active.values(), ...this.#letGo.keys()].map((fill) => fill.done));
   }
 
   abortAll(): void {
-    for (const fill of this.#active.values()) fill.abort.abort();
+    for (const fill of [...this.#active.values(), ...this.#letGo.keys()]) fill.abort.abort();
   }
 }

@@ -481,6 +481,23 @@ test('invalidate with the replacing versions: a fill bringing that version is st
   assert.deepEqual(['/f/new.jpg', '/f/old.jpg'].filter((key) => h.index.get(key)), ['/f/new.jpg']);
 });
 
+test('invalidate with the replacing version before a fill\'s head: a head with that ETag is stored after all, another is not, nor after a purge', async (t) => {
+  const { origin, client } = await httpOrigin(t);
+  for (const path of ['/h/new.jpg', '/h/old.jpg', '/h/purged.jpg']) {
+    origin.set(path, { body: Buffer.alloc(3000, 1), latencyMs: 300, headers: { 'content-type': 'image/jpeg', 'cache-control': 'max-age=600', etag: path === '/h/old.jpg' ? '"v1"' : '"v2"' } });
+  }
+  const h = await harness(t, client);
+  // The heads are held back at the origin: each fill is under way, its version unknown.
+  const answers = ['/h/new.jpg', '/h/old.jpg', '/h/purged.jpg'].map((path) => h.cache.get(lookup(path)));
+  while (['/h/new.jpg', '/h/old.jpg', '/h/purged.jpg'].some((path) => origin.count(path) === 0)) await new Promise((resolve) => setTimeout(resolve, 5));
+  const v2 = new Map([['/h/new.jpg', '"v2"'], ['/h/old.jpg', '"v2"'], ['/h/purged.jpg', '"v2"']]);
+  assert.equal(h.cache.invalidate(['/h/new.jpg', '/h/old.jpg', '/h/purged.jpg'], [], v2), 3);
+  h.cache.invalidate(['/h/purged.jpg'], []);
+  for (const answer of await Promise.all(answers)) await read(answer);
+  await h.cache.fillsSettled();
+  assert.deepEqual(['/h/new.jpg', '/h/old.jpg', '/h/purged.jpg'].filter((key) => h.index.get(key)), ['/h/new.jpg']);
+});
+
 test('a response that varies is stored per variant, and each request gets its own', async (t) => {
   const { origin, client } = await httpOrigin(t);
   origin.set('/v.jpg', (req) => ({
