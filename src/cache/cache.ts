@@ -266,6 +266,8 @@ export class Cache {
     // requests for the same variant only.
     const [names] = this.index.variedNames(asked.key);
     const lookup = names ? { ...asked, key: this.#variantKey(asked, names) } : asked;
+    // A fetch let go by a change may be bringing that change's version: if so it is joined.
+    await this.#fills.awaitingReplacement(lookup.key)?.head.catch(() => {});
     const { fill, joined } = this.#join(lookup, null, true);
     const head = await fill.head;
     if (head.kind === 'body' && head.vary && joined) {

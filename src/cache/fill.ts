@@ -88,6 +88,7 @@ export class Fill {
   #storing = false;
   #size: number | undefined;
   #etag: string | undefined;
+  #announced = false;
   /** The ETag of the version an invalidation said replaced this key, while the head is awaited. */
   #replacement: string | undefined;
   /** The writer holds one reference; each reader one more. The fd closes at zero. */
@@ -149,6 +150,10 @@ export class Fill {
     return this.#invalidated;
   }
 
+  get awaitingHead(): boolean {
+    return !this.#announced && this.#failure === null;
+  }
+
   /** The ETag of the body this fill brings, once its head is known. */
   get etag(): string | undefined {
     return this.#etag;
@@ -158,6 +163,7 @@ export class Fill {
     if (this.#invalidated && this.#replacement !== undefined && head.kind === 'body' && etagOf(head.headers) === this.#replacement) {
       this.#invalidated = false;
     }
+    this.#announced = true;
     if (this.#invalidated) head = head.kind === 'body' ? { ...head, stored: false, freshUntil: Number.NEGATIVE_INFINITY } : head;
     this.#storing = head.kind === 'body' && head.stored;
     this.#joinableUntil = head.kind === 'body' ? head.freshUntil : Number.NEGATIVE_INFINITY;
@@ -317,6 +323,16 @@ export class Fills {
     return { fill, joined: false };
   }
 
+  /**
+   * A fill of `key` let go by a change that named the version replacing it,
+   * its head still to come: a request may wait for that head rather than
+   * fetch the same version again beside it.
+   */
+  awaitingReplacement(key: string): Fill | undefined {
+    for (const [fill, of] of this.#letGo) if (of === key && fill.awaitingHead && fill.invalidated) return fill;
+    return undefined;
+  }
+
   /** The fill under way for `key`, if any. */
   running(key: string): Fill | undefined {
     return this.#active.get(key);
@@ -338,6 +354,10 @@ export class Fills {
       if (replacement !== undefined) {
         this.#letGo.set(fill, key);
         void fill.done.catch(() => {}).finally(() => this.#letGo.delete(fill));
+        // The new version after all: joined again, as if never let go.
+        void fill.head.then(() => {
+          if (!fill.invalidated && !this.#active.has(key)) this.#active.set(key, fill);
+        }, () => {});
       }
       count++;
     }

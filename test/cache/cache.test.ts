@@ -493,9 +493,17 @@ test('invalidate with the replacing version before a fill\'s head: a head with t
   const v2 = new Map([['/h/new.jpg', '"v2"'], ['/h/old.jpg', '"v2"'], ['/h/purged.jpg', '"v2"']]);
   assert.equal(h.cache.invalidate(['/h/new.jpg', '/h/old.jpg', '/h/purged.jpg'], [], v2), 3);
   h.cache.invalidate(['/h/purged.jpg'], []);
+  // Asked again meanwhile: the fetch that brings the new version is joined, the others are not.
+  const again = ['/h/new.jpg', '/h/old.jpg'].map((path) => h.cache.get(lookup(path)));
   for (const answer of await Promise.all(answers)) await read(answer);
+  const [newAgain, oldAgain] = await Promise.all(again);
+  assert.ok(newAgain!.cacheStatus.collapsed || newAgain!.cacheStatus.hit, 'joined the fetch of the new version');
+  assert.equal((await read(newAgain!)).bytes.length, 3000);
+  await read(oldAgain!);
+  assert.equal(origin.count('/h/new.jpg'), 1);
+  assert.equal(origin.count('/h/old.jpg'), 2);
   await h.cache.fillsSettled();
-  assert.deepEqual(['/h/new.jpg', '/h/old.jpg', '/h/purged.jpg'].filter((key) => h.index.get(key)), ['/h/new.jpg']);
+  assert.deepEqual(['/h/new.jpg', '/h/old.jpg', '/h/purged.jpg'].filter((key) => h.index.get(key)), ['/h/new.jpg', '/h/old.jpg']);
 });
 
 test('a response that varies is stored per variant, and each request gets its own', async (t) => {
