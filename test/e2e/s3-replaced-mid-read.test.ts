@@ -1,5 +1,5 @@
-// An object replaced between the origin's HEAD and its GET of the bytes, on a
-// store that ignores If-Match (s3rver does): the answer is one version whole,
+// An object replaced between the origin's HEAD and its GET of the bytes (a
+// conditional or range request), on a store that ignores If-Match (s3rver does): the answer is one version whole,
 // never the new object's first bytes under the old head. A real proxy in
 // front of s3rver lands the overwrite at that exact moment.
 import { test } from 'node:test';
@@ -20,7 +20,9 @@ test('an object replaced between the head and the body is read again, not served
   t.after(() => redis.close());
   const target = new URL(s3.endpoint);
   let replace: (() => Promise<void>) | null = null;
+  const seen: string[] = [];
   const proxy = http.createServer((req, res) => {
+    seen.push(req.method!);
     const forward = () => {
       const upstream = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
         res.writeHead(answer.statusCode!, answer.headers);
@@ -44,13 +46,19 @@ test('an object replaced between the head and the body is read again, not served
 
   const [small, large] = await Promise.all([samplePng(1, 40, 30), samplePng(2, 400, 300)]);
   assert.equal((await put(small!)).status, 201);
+  // A plain GET, as an edge's miss is: one request to the bucket, its head and bytes one version.
+  seen.length = 0;
+  const plain = await get(origin.url, '/p/x.png');
+  assert.equal(sha256(plain.body), sha256(small!));
+  assert.deepEqual(seen, ['GET']);
   let newEtag = '';
   replace = async () => {
     const replaced = await put(large!);
     assert.equal(replaced.status, 204);
     newEtag = replaced.headers.get('etag')!;
   };
-  const got = await get(origin.url, '/p/x.png');
+  // A conditional GET (a plain one is a single request to the bucket, and cannot mix versions).
+  const got = await get(origin.url, '/p/x.png', { headers: { 'if-none-match': '"another"' } });
   assert.equal(replace, null, 'the overwrite landed between the head and the body');
   assert.equal(got.status, 200);
   assert.equal(sha256(got.body), sha256(large!), 'the new version, whole');

@@ -10,7 +10,7 @@
 import type http from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { S3Client, HeadObjectCommand, GetObjectCommand, DeleteObjectCommand, type HeadObjectCommandOutput } from '@aws-sdk/client-s3';
+import { S3Client, HeadObjectCommand, GetObjectCommand, DeleteObjectCommand, type GetObjectCommandOutput, type HeadObjectCommandOutput } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { BadPath, BucketUnavailable, ImgedgeError, NotFound, PayloadTooLarge, UnsupportedMediaType } from '../../errors.js';
 import { planAnswer } from './answer.js';
@@ -21,6 +21,12 @@ import { segmentsOf, type OriginRoot } from './root.js';
 import { sniffImage, SNIFF_BYTES } from './sniff.js';
 
 const PART_BYTES = 5 * 1024 * 1024;
+
+/** No range and no condition: the whole current version, whatever it is. */
+function isPlainGet(req: http.IncomingMessage): boolean {
+  const h = req.headers;
+  return req.method === 'GET' && h.range === undefined && h['if-none-match'] === undefined && h['if-modified-since'] === undefined && h['if-range'] === undefined;
+}
 
 function statusOf(error: unknown): number | undefined {
   return (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
@@ -141,6 +147,7 @@ export class S3Root implements OriginRoot {
 
   async serve(canonicalPath: string, req: http.IncomingMessage, res: http.ServerResponse, maxAgeSec: number): Promise<void> {
     const key = this.#key(canonicalPath);
+    if (isPlainGet(req)) return this.#serveWhole(key, req, res, maxAgeSec);
     // Replaced between the head and the body (the GET is made If-Match): ask again, a few times.
     for (let attempt = 0; ; attempt++) {
       const head = await this.#head(key);
@@ -175,6 +182,35 @@ export class S3Root implements OriginRoot {
       await pipeline(body, res);
       return;
     }
+  }
+
+  /** A plain GET (an edge's miss) is one request to the bucket: its answer's head is the version whose bytes follow. */
+  async #serveWhole(key: string, req: http.IncomingMessage, res: http.ServerResponse, maxAgeSec: number): Promise<void> {
+    let got: GetObjectCommandOutput;
+    try {
+      got = await this.#client.send(new GetObjectCommand({ Bucket: this.location.bucket, Key: key }));
+    } catch (error) {
+      if (statusOf(error) === 404) throw new NotFound();
+      throw new BucketUnavailable((error as Error).message);
+    }
+    const body = got.Body as Readable;
+    if (!got.ETag) {
+      body.destroy();
+      throw new NotFound();
+    }
+    const plan = planAnswer(req, {
+      size: got.ContentLength ?? 0,
+      etag: got.ETag,
+      lastModified: got.LastModified ?? new Date(0),
+      contentType: got.ContentType ?? 'application/octet-stream',
+    }, maxAgeSec);
+    if (plan.status === 304 || !plan.body) {
+      body.destroy();
+      res.writeHead(plan.status, plan.headers).end();
+      return;
+    }
+    res.writeHead(plan.status, plan.headers);
+    await pipeline(body, res);
   }
 
   async close(): Promise<void> {
