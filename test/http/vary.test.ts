@@ -22,3 +22,29 @@ test('varySpec: equal for requests that mean the same, different otherwise', () 
   assert.ok(!same(['bar', 'foo'], { foo: '1', bar: 'abc' }, { foo: '1', bar: 'abcde' }));
   assert.ok(!same(['foo'], { foo: 'A' }, { foo: 'a' }), 'values of unknown headers keep their case');
 });
+
+test('varySpec: its exact text, which stored variants are keyed by', () => {
+  // The text is hashed into every variant's key on disk: another text for the
+  // same request orphans what is stored.
+  assert.equal(varySpec([], {}), '');
+  assert.equal(varySpec(['foo'], {}), 'foo\n');
+  assert.equal(varySpec(['bar', 'foo'], { bar: ' a , b ', foo: '1' }), 'bar=a,b\nfoo=1\n');
+  assert.equal(varySpec(['accept-language'], { 'accept-language': 'EN-gb, de;q=0.5' }), 'accept-language=de;q=0.5,en-gb\n');
+});
+
+test('varySpec: list members keep their bounds, empty members go', () => {
+  const spec = (names: string[], request: Record<string, string | string[]>) => varySpec(names, request);
+  assert.notEqual(spec(['foo'], { foo: '1,23' }), spec(['foo'], { foo: '12,3' }));
+  assert.notEqual(spec(['accept-language'], { 'accept-language': 'de, en' }), spec(['accept-language'], { 'accept-language': 'd, een' }));
+  assert.equal(spec(['foo'], { foo: '1, ,2,' }), spec(['foo'], { foo: '1,2' }));
+  assert.equal(spec(['accept-language'], { 'accept-language': 'en,,de' }), spec(['accept-language'], { 'accept-language': 'de,en' }));
+  assert.notEqual(spec(['foo'], { foo: 'undefined' }), spec(['foo'], {}), 'absent is not the word undefined');
+  assert.equal(spec(['foo'], { foo: ['1', '2'] }), spec(['foo'], { foo: '1, 2' }), 'repeated lines are one list');
+  assert.notEqual(spec(['foo'], { foo: ['1', '2'] }), spec(['foo'], { foo: '12' }));
+});
+
+test('varySpec: a caller\'s normaliser comes before the built-in one', () => {
+  const byFormat = { accept: (value: string | undefined) => (value?.includes('image/avif') ? 'avif' : 'jpeg') };
+  assert.equal(varySpec(['accept'], { accept: 'image/avif,image/webp' }, byFormat), 'accept=avif\n');
+  assert.equal(varySpec(['accept'], {}, byFormat), 'accept=jpeg\n');
+});
