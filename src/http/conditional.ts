@@ -1,6 +1,7 @@
 // RFC 9110 §13: conditional requests a cache answers from what it holds.
 import { parseHttpDate, type HeaderMap } from './headers.js';
 
+/** The opaque part of an entity-tag; a stored ETag may end in whitespace (undici keeps a field value's trailing OWS). */
 function opaque(tag: string): string {
   return tag.trim().replace(/^W\//, '');
 }
@@ -11,12 +12,8 @@ export function noneMatch(ifNoneMatch: string, etag: string | undefined): boolea
   if (wanted === '*') return etag !== undefined;
   if (etag === undefined) return false;
   const mine = opaque(etag);
-  return splitTags(wanted).some((tag) => opaque(tag) === mine);
-}
-
-/** Entity-tags in a list; commas may appear inside the quotes. */
-function splitTags(list: string): string[] {
-  return list.match(/(?:W\/)?"[^"]*"/g) ?? [];
+  // Entity-tags in the list; commas may appear inside the quotes.
+  return Array.from(wanted.matchAll(/(?:W\/)?"[^"]*"/g), ([tag]) => opaque(tag)).includes(mine);
 }
 
 /**
@@ -26,23 +23,19 @@ function splitTags(list: string): string[] {
 export function isNotModified(request: HeaderMap, response: HeaderMap): boolean {
   const inm = request['if-none-match'];
   if (inm !== undefined) return noneMatch(inm, response.etag);
-  const ims = parseHttpDate(request['if-modified-since']);
-  const lastModified = parseHttpDate(response['last-modified']);
-  if (Number.isNaN(ims) || Number.isNaN(lastModified)) return false;
-  return lastModified <= ims;
+  // An absent or unreadable date is NaN, and a comparison with NaN is false: no 304.
+  return parseHttpDate(response['last-modified']) <= parseHttpDate(request['if-modified-since']);
 }
 
 /** §13.1.5: If-Range with a strong entity-tag or a date; else the whole object. */
 export function ifRangeHolds(ifRange: string | undefined, response: HeaderMap): boolean {
   if (ifRange === undefined) return true;
   const value = ifRange.trim();
-  if (value.startsWith('"') || value.startsWith('W/')) {
-    const etag = response.etag;
-    return value.startsWith('"') && etag !== undefined && !etag.startsWith('W/') && etag === value;
-  }
-  const date = parseHttpDate(value);
-  const lastModified = parseHttpDate(response['last-modified']);
-  return !Number.isNaN(date) && !Number.isNaN(lastModified) && date === lastModified;
+  // A strong entity-tag holds when it is the stored one (which is then strong
+  // too). A weak one, W/"…", never holds: it is no date either.
+  if (value.startsWith('"')) return response.etag?.trim() === value;
+  // A date holds when it is exactly Last-Modified; an unreadable one is NaN, equal to nothing.
+  return parseHttpDate(value) === parseHttpDate(response['last-modified']);
 }
 
 /** §15.4.5: the fields a 304 carries from the 200 it stands for. */

@@ -129,3 +129,17 @@ test('property: If-Range with a strong tag holds exactly for the same strong tag
     PROPS,
   );
 });
+
+test('a stored ETag with trailing whitespace (undici keeps a field\'s trailing OWS) is the same tag', () => {
+  assert.ok(noneMatch('"a"', '"a"  \t '));
+  assert.ok(noneMatch('"x", W/"a"', 'W/"a" '));
+  assert.ok(isNotModified({ 'if-none-match': '"a"' }, { etag: '"a" ' }));
+  assert.ok(ifRangeHolds('"a"', { etag: '"a" \t' }));
+  assert.ok(!ifRangeHolds('"a"', { etag: 'W/"a" ' }));
+});
+
+test('ifRangeHolds: a value that starts like a tag is compared as one, exactly as the origin sent the ETag', () => {
+  assert.ok(ifRangeHolds('"v1', { etag: '"v1' }));
+  assert.ok(!ifRangeHolds('"v1', { etag: '"v1"' }));
+  assert.ok(!ifRangeHolds('W/"v1"', { etag: 'W/"v1"', 'last-modified': MODIFIED }));
+});
