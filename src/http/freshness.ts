@@ -3,7 +3,7 @@
 // for 404 and 410, and the stale windows. http-cache-semantics keeps the
 // stored response's clock (its age).
 import CachePolicy from 'http-cache-semantics';
-import { parseHttpDate, deltaSeconds, normaliseCacheControl, type HeaderMap } from './headers.js';
+import { parseHttpDate, deltaSeconds, normaliseCacheControl, parseCacheControl, type HeaderMap } from './headers.js';
 import { edgeDirectives } from './targeted.js';
 import { varyNames } from './vary.js';
 
@@ -133,16 +133,15 @@ export function decideStore(status: number, headers: HeaderMap, rules: Freshness
  */
 export function surrogateControl(headers: HeaderMap): { noStore: boolean; maxAge: number | undefined } {
   const value = headers['surrogate-control'];
+  // Most responses carry none.
+  if (value === undefined) return { noStore: false, maxAge: undefined };
   const unqualified = new Map<string, string>();
   const targeted = new Map<string, string>();
-  for (const part of (value ?? '').split(',')) {
-    const [directive = '', target] = part.split(';').map((piece) => piece.trim());
-    const eq = directive.indexOf('=');
-    const name = (eq === -1 ? directive : directive.slice(0, eq)).toLowerCase();
-    if (!name) continue;
-    const argument = eq === -1 ? '' : directive.slice(eq + 1).replace(/^"(.*)"$/, '$1');
-    if (target === undefined) unqualified.set(name, argument);
-    else if (target.toLowerCase() === 'imgedge') targeted.set(name, argument);
+  for (const part of value.split(',')) {
+    const [directive, target] = part.split(';') as [string, string?];
+    const into = target === undefined ? unqualified : target.trim().toLowerCase() === 'imgedge' ? targeted : undefined;
+    // One directive (the list is split at commas), read as Cache-Control's are.
+    for (const [name, argument] of parseCacheControl(directive)) into?.set(name, argument);
   }
   const ours = new Map([...unqualified, ...targeted]);
   return { noStore: ours.has('no-store'), maxAge: deltaSeconds(ours, 'max-age') };

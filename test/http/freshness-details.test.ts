@@ -18,6 +18,10 @@ test('surrogateControl: unqualified and ;imgedge directives, the targeted ones w
   assert.deepEqual(surrogateControl({ 'surrogate-control': 'No-Store' }), { noStore: true, maxAge: undefined });
   assert.deepEqual(surrogateControl({ 'surrogate-control': 'max-age=abc' }), { noStore: false, maxAge: undefined });
   assert.deepEqual(surrogateControl({ 'surrogate-control': '=5, ;imgedge' }), { noStore: false, maxAge: undefined });
+  // Each directive is read as Cache-Control's are: spaces around "=", quotes, no value.
+  assert.deepEqual(surrogateControl({ 'surrogate-control': 'max-age = 20 ;imgedge, max-age=5' }), { noStore: false, maxAge: 20 });
+  assert.deepEqual(surrogateControl({ 'surrogate-control': 'max-age, no-store;other' }), { noStore: false, maxAge: undefined });
+  assert.deepEqual(surrogateControl({ 'surrogate-control': 'max-age="5"3"' }), { noStore: false, maxAge: undefined });
 });
 
 test('decideStore: Surrogate-Control max-age=0 stores for revalidation only; an invalid one leaves Cache-Control in charge', () => {

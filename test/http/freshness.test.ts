@@ -50,6 +50,8 @@ test('decideStore: 200 responses', () => {
     [{ 'cache-control': 'max-age=0', etag: '"v"' }, stored(0), 'max-age=0 with an ETag'],
     [{ 'cache-control': 'max-age=0', 'last-modified': DATE }, stored(0), 'max-age=0 with Last-Modified'],
     [{ 'cache-control': 'max-age=abc' }, notStored('no freshness or validator'), 'invalid max-age is stale'],
+    [{ 'cache-control': 's-maxage=abc', expires: httpDate(NOW + 120_000), etag: '"v"' }, stored(0), 'invalid s-maxage is stale, whatever Expires says'],
+    [{ 'cache-control': 'max-age=abc', expires: httpDate(NOW + 120_000), etag: '"v"' }, stored(0), 'invalid max-age is stale, whatever Expires says'],
     [{ 'cache-control': 'no-cache' }, notStored('no freshness or validator'), 'no-cache without validator'],
     [{ 'cache-control': 'no-cache, max-age=600', etag: '"v"' }, stored(0), 'no-cache: revalidate every time'],
     [{ 'cache-control': 'no-store' }, notStored('no-store'), 'no-store'],
@@ -120,8 +122,9 @@ test('decideStore: 404 and 410 are remembered for their explicit lifetime, else 
 test(
   'decideStore: a 404 marked no-cache is not reused without revalidation (RFC 9111 §5.2.2.4)',
   () => {
-    assert.equal(decide(404, { 'cache-control': 'no-cache' }).store, false);
-    assert.equal(decide(404, { 'cache-control': 'max-age=0' }).store, false);
+    assert.deepEqual(decide(404, { 'cache-control': 'no-cache' }), notStored('no-cache'));
+    assert.deepEqual(decide(404, { 'cache-control': 'max-age=0' }), notStored('no-cache'));
+    assert.deepEqual(decide(410, { 'surrogate-control': 'max-age=0', 'cache-control': 'max-age=60' }), notStored('no-cache'));
   },
 );
 
@@ -129,6 +132,8 @@ test('decideStore: other final statuses, 5xx included, are kept only with an exp
   for (const status of [201, 202, 203, 204, 299, 300, 301, 302, 303, 307, 308, 400, 401, 403, 405, 416, 429, 499, 500, 501, 502, 503, 504, 599]) {
     assert.deepEqual(decide(status, { 'cache-control': 'public, max-age=600' }), stored(600), String(status));
     assert.deepEqual(decide(status, { etag: '"v"', 'last-modified': DATE }), notStored(`status ${status} without freshness`), `${status} heuristic`);
+    // A lifetime of 0 is no lifetime: unlike a 200, it is not kept to be revalidated.
+    assert.deepEqual(decide(status, { 'cache-control': 'max-age=0', etag: '"v"' }), notStored(`status ${status} without freshness`), `${status} max-age=0`);
   }
   for (const status of [100, 103, 206, 304]) {
     assert.deepEqual(decide(status, { 'cache-control': 'public, max-age=600' }), notStored(`status ${status}`), String(status));
