@@ -58,6 +58,7 @@ const RFC850_DATE = new RegExp(`^${DAY_LONG}, (\\d{2})-${MONTH}-(\\d{2}) ${TIME}
 const ASCTIME_DATE = new RegExp(`^${DAY} ${MONTH} ( \\d|\\d{2}) ${TIME} (\\d{4})$`, 'i');
 
 function utc(year: number, month: string, day: string, hour: string, minute: string, second: string): number {
+  // Number reads asctime's space-padded day (" 8") as 8.
   const [d, h, m, s] = [Number(day), Number(hour), Number(minute), Number(second)];
   const monthIndex = MONTHS.indexOf(month.toLowerCase());
   // A leap second (60) is allowed by the grammar; Date.UTC rolls it over.
@@ -78,7 +79,7 @@ export function parseHttpDate(value: string | undefined, now: number = Date.now(
   let m = IMF_FIXDATE.exec(text);
   if (m) return utc(Number(m[3]), m[2]!, m[1]!, m[4]!, m[5]!, m[6]!);
   m = ASCTIME_DATE.exec(text);
-  if (m) return utc(Number(m[6]), m[1]!, m[2]!.trim(), m[3]!, m[4]!, m[5]!);
+  if (m) return utc(Number(m[6]), m[1]!, m[2]!, m[3]!, m[4]!, m[5]!);
   m = RFC850_DATE.exec(text);
   if (!m) return Number.NaN;
   const thisYear = new Date(now).getUTCFullYear();

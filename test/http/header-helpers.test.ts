@@ -13,6 +13,8 @@ test('parseCacheControl: names lower-cased, values unquoted, the first of a repe
     [['max-age', '60'], ['no-cache', ''], ['private', 'x-a'], ['s-maxage', '30'], ['ext', 'a=b']],
   );
   assert.equal(parseCacheControl('x="unterminated').get('x'), '"unterminated');
+  assert.equal(parseCacheControl('max-age=5"3"').get('max-age'), '5"3"', 'quotes only around the whole value');
+  assert.equal(parseCacheControl('max-age="5"3').get('max-age'), '"5"3');
 });
 
 test('normaliseCacheControl: lower-case names, values as sent, empty parts dropped', () => {

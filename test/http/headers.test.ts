@@ -1,7 +1,7 @@
 // Header value helpers: HTTP-dates exactly as RFC 9110 §5.6.7 has them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseHttpDate, httpDate } from '../../src/http/headers.js';
+import { parseHttpDate, httpDate, httpDateNow } from '../../src/http/headers.js';
 
 const NOW = Date.parse('2026-12-05T12:00:00Z');
 const WHEN = Date.parse('2050-08-18T02:01:18Z');
@@ -32,9 +32,30 @@ test('parseHttpDate: anything else is invalid', () => {
     'Thu 18 Aug 2050 02:01:18 GMT', 'Thu, 18  Aug  2050 02:01:18 GMT', 'Thu, 18-Aug-2050 02:01:18 GMT',
     'Thu, 18 Aug 2050 02.01.18 GMT', 'Thu, 18 Aug 2050 2:01:18 GMT', 'Thu, 31 Feb 2050 02:01:18 GMT',
     'Thu, 18 Aug 2050 24:01:18 GMT', 'Thu, 18 Aug 2050 2:01:18 GMT, Thu, 18 Aug 2050 2:01:19 GMT',
+    // Within the hour or the day once rolled over, so the day alone cannot tell.
+    'Thu, 18 Aug 2050 02:60:18 GMT', 'Thu, 18 Aug 2050 02:01:61 GMT', 'Thu Aug 18 02:99:18 2050', 'Thu, 00 Aug 2050 02:01:18 GMT',
     '0', '-1', '', '2050-08-18T02:01:18Z',
   ]) {
     assert.ok(Number.isNaN(parseHttpDate(text, NOW)), text);
   }
   assert.ok(Number.isNaN(parseHttpDate(undefined)));
+});
+
+test('parseHttpDate: a leap second, even the last of a month; whitespace around (undici keeps a trailing one)', () => {
+  assert.equal(parseHttpDate('Wed, 31 Dec 2008 23:59:60 GMT', NOW), Date.parse('2009-01-01T00:00:00Z'));
+  assert.equal(parseHttpDate('Thu, 18 Aug 2050 02:01:60 GMT', NOW), Date.parse('2050-08-18T02:02:00Z'));
+  assert.equal(parseHttpDate(' Thu, 18 Aug 2050 02:01:18 GMT \t', NOW), WHEN);
+  assert.equal(parseHttpDate('Thu Aug 18 02:01:18 2050  ', NOW), WHEN);
+});
+
+test('httpDateNow: the Date text of the current second', () => {
+  // Bounded by the clock read before and after, so a second turning over in between passes.
+  for (let i = 0; i < 3; i++) {
+    const before = Math.floor(Date.now() / 1000) * 1000;
+    const text = httpDateNow();
+    const after = Math.floor(Date.now() / 1000) * 1000;
+    const at = Date.parse(text);
+    assert.ok(at >= before && at <= after, `${text} between ${httpDate(before)} and ${httpDate(after)}`);
+    assert.equal(text, httpDate(at));
+  }
 });
