@@ -22,8 +22,9 @@ const UNRESERVED = /[A-Za-z0-9\-._~]/;
 const PLAIN_QUERY = /^[A-Za-z0-9\-._~!$&'()*+,;=:@/?]*$/;
 const ALREADY_CANONICAL = /^(?:\/(?!\.\.?(?:\/|$))[A-Za-z0-9\-._~!$&'()*+,;=:@]+)+\/?$|^\/$/;
 
+/** Every byte encoded is 0x20 or more (control characters are refused first), so two hex digits. */
 function hex(byte: number): string {
-  return `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  return `%${byte.toString(16).toUpperCase()}`;
 }
 
 /**
@@ -104,8 +105,10 @@ export function normaliseTarget(target: string): RequestTarget {
   let trailingSlash = false;
   for (const raw of parts) {
     // RFC 3986 §5.2.4: a path ending in "/", "." or ".." names a directory.
-    trailingSlash = raw === '';
-    if (raw === '') continue;
+    if (raw === '') {
+      trailingSlash = true;
+      continue;
+    }
     checkSegment(raw);
     const segment = canonicalSegment(raw);
     trailingSlash = segment === '.' || segment === '..';

@@ -174,6 +174,7 @@ test('the canonical path is held to the same 2048 bytes as the raw one', () => {
   // Node's HTTP parser lets a raw "{" through; it is re-encoded as three bytes.
   assert.ok(badPath(`/${'{'.repeat(700)}`));
   assert.equal(normaliseTarget(`/${'{'.repeat(682)}`).path.length, 1 + 682 * 3);
+  assert.equal(normaliseTarget(`/a${'{'.repeat(682)}`).path.length, MAX_PATH_BYTES, 'exactly the limit once encoded');
   assert.ok(badPath(`/${'é'.repeat(400)}`), 'raw é is re-encoded as six bytes');
 });
 

@@ -15,6 +15,8 @@ test('parseRange: RFC 9110 §14.1.2 byte ranges against a 10 000-byte object', (
     [undefined, WHOLE],
     // §14.1.2 examples: first 500, second 500, last 500.
     ['bytes=0-499', part(0, 499)],
+    ['xbytes=0-499', WHOLE],
+    ['megabytes=0-499', WHOLE],
     ['bytes=500-999', part(500, 999)],
     ['bytes=-500', part(9500, 9999)],
     ['bytes=9500-', part(9500, 9999)],
