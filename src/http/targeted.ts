@@ -84,9 +84,8 @@ export function parseDictionary(text: string): Map<string, BareItem> | null {
     if (p.i === p.s.length) return out;
     if (p.s[p.i] !== ',') return null;
     p.i++;
+    // A trailing comma leaves no key to read: an error.
     skip(p, /[ \t]/);
-    // A trailing comma is an error.
-    if (p.i === p.s.length) return null;
   }
 }
 
@@ -96,7 +95,8 @@ interface Cursor {
 }
 
 function skip(p: Cursor, chars: RegExp): void {
-  while (p.i < p.s.length && chars.test(p.s[p.i]!)) p.i++;
+  // charAt is "" past the end, which no class matches.
+  while (chars.test(p.s.charAt(p.i))) p.i++;
 }
 
 function take(p: Cursor, pattern: RegExp): string | null {
@@ -114,13 +114,11 @@ function parseBareItem(p: Cursor): BareItem | null {
   const c = p.s[p.i];
   if (c === undefined) return null;
   if (c === '-' || (c >= '0' && c <= '9')) {
-    const n = take(p, /^-?\d{1,15}(\.\d{1,3})?/);
-    if (n === null) return null;
-    const [int = ''] = n.replace('-', '').split('.');
-    if (n.includes('.') && int.length > 12) return null;
-    // A digit straight after the longest number allowed is an overlong number.
-    if (/[0-9.]/.test(p.s[p.i] ?? '')) return null;
-    return Number(n);
+    // A Decimal has at most 12 digits before the point and 3 after, an
+    // Integer 15. A longer number leaves a digit or point after what is
+    // taken, where every caller wants a separator: the whole is refused.
+    const n = take(p, /^-?(?:\d{1,12}\.\d{1,3}|\d{1,15})/);
+    return n === null ? null : Number(n);
   }
   if (c === '"') {
     const str = take(p, /^"(?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\["\\])*"/);

@@ -27,7 +27,50 @@ test('parseDictionary: anything else is null', () => {
   }
 });
 
+test('parseDictionary: numbers, RFC 8941 §3.3.1 and §3.3.2: Integers of up to 15 digits, Decimals of 12.3', () => {
+  const table: [string, number][] = [
+    ['a=-1', -1], ['a=0', 0], ['a=123456789012345', 123456789012345], ['a=-123456789012345', -123456789012345],
+    ['a=1.125', 1.125], ['a=-1.5', -1.5], ['a=123456789012.5', 123456789012.5], ['a=-123456789012.125', -123456789012.125],
+  ];
+  for (const [text, expected] of table) assert.deepEqual(Object.fromEntries(parseDictionary(text)!), { a: expected }, text);
+  for (const text of ['a=1234567890123.5', 'a=1.1255', 'a=1.', 'a=-', 'a=--1', 'a=1.2.3', 'a=(1234567890123456)', 'a;p=1234567890123456']) {
+    assert.equal(parseDictionary(text), null, text);
+  }
+});
+
+test('parseDictionary: Booleans, Byte Sequences, Inner Lists and parameters', () => {
+  assert.deepEqual(Object.fromEntries(parseDictionary('a=?1, b=?0, c=:YQ==:, d=(1 "x" tok);p=1, e;q;r=?0')!), {
+    a: true, b: false, c: ':YQ==:', d: '(1 "x" tok);p=1', e: true,
+  });
+  for (const text of ['a=?x', 'a=?2', 'a=:é:', 'a=(1"a")', 'a=(1,2)', 'a=(;p)', 'a=(1;)', 'a;,b', 'a;b=', 'a;B=1', 'a=1 b=2', 'a b']) {
+    assert.equal(parseDictionary(text), null, text);
+  }
+});
+
+test('parseDictionary: an item is read where the value starts, never found further on', () => {
+  // Each is null; reading the first well-formed item further on would take the
+  // rest for a second member.
+  for (const text of ['A,b', 'a=#;a', 'a=#,b', 'a="éxx",b="z"', 'a=:éé,b=:z:', 'a=?x,b=?1', 'a=-,b=1']) {
+    assert.equal(parseDictionary(text), null, text);
+  }
+});
+
+test('targetedDirectives: an extension keeps its value, a bare one or ?1 as ""', () => {
+  assert.deepEqual(Object.fromEntries(targetedDirectives('ext, ext2=?1, ext3=?0, ext4=1.5, ext5=tok')!), {
+    ext: '', ext2: '', ext3: 'false', ext4: '1.5', ext5: 'tok',
+  });
+});
+
 test('targetedDirectives: known directives must have their types, else the field is ignored whole', () => {
+  for (const name of ['no-store', 'no-cache', 'private', 'public', 'must-revalidate', 'proxy-revalidate', 'immutable', 'must-understand', 'no-transform']) {
+    assert.deepEqual(Object.fromEntries(targetedDirectives(name)!), { [name]: '' }, name);
+    for (const value of ['1', '?0', '"x"']) assert.equal(targetedDirectives(`${name}=${value}`), null, `${name}=${value}`);
+  }
+  for (const name of ['max-age', 's-maxage', 'stale-while-revalidate', 'stale-if-error']) {
+    assert.deepEqual(Object.fromEntries(targetedDirectives(`${name}=30`)!), { [name]: '30' }, name);
+    for (const value of ['?1', '1.5', '-1', '"30"', 'tok']) assert.equal(targetedDirectives(`${name}=${value}`), null, `${name}=${value}`);
+    assert.equal(targetedDirectives(name), null, `${name} without a value`);
+  }
   assert.deepEqual(Object.fromEntries(targetedDirectives('max-age=3600, no-store, ext="x"')!), { 'max-age': '3600', 'no-store': '', ext: 'x' });
   for (const text of ['max-age="10000"', 'max-age=1.5', 'max-age=-1', 'no-store=1', 'private="set-cookie"', '', 'max-age=?1']) {
     assert.equal(targetedDirectives(text), null, text);
