@@ -98,7 +98,7 @@ export function normaliseTarget(target: string): RequestTarget {
   if (/[\u0000-\u0020\u007f-\u009f#]/.test(target)) throw new BadPath('raw control character or space in target');
   if (/%00/i.test(query)) throw new BadPath('NUL in query');
   // Most paths are canonical already: pchars only, no empty or dot segment.
-  if (ALREADY_CANONICAL.test(rawPath) && rawPath.length <= MAX_PATH_BYTES) return { path: rawPath, query };
+  if (ALREADY_CANONICAL.test(rawPath)) return { path: rawPath, query };
 
   const segments: string[] = [];
   const parts = rawPath.split('/');
