@@ -25,7 +25,11 @@ export function policyFor(
   const cacheControl = response.headers['cache-control'];
   const headers =
     typeof cacheControl === 'string' ? { ...response.headers, 'cache-control': normaliseCacheControl(cacheControl) } : response.headers;
-  const policy = new CachePolicy(request, { ...response, headers }, { shared: true, cacheHeuristic: 0, ignoreCargoCult: false });
+  // Only its record of the response is read (headers, time, Age): this
+  // cache's own rules decide storing and lifetimes, so the library's options
+  // (shared, heuristics) change nothing read. Its default keeps the headers
+  // as sent, even beside pre-check and post-check (no ignoreCargoCult).
+  const policy = new CachePolicy(request, { ...response, headers });
   // The constructor stamps the response time from its own clock; ours is the truth.
   (policy as unknown as { _responseTime: number })._responseTime = now;
   return policy;

@@ -270,6 +270,13 @@ test('policyFor and currentAge: the clock is the caller\'s', () => {
   assert.equal(currentAge(policyFor({ url: '/a.jpg', method: 'GET', headers: {} }, response, ahead).toObject(), ahead), 0);
 });
 
+test('policyFor: the stored response headers are the origin\'s, Cache-Control\'s names in lower case', () => {
+  const headers = { 'cache-control': 'No-Cache, pre-check=0, post-check=0, Max-Age=60', expires: '0', pragma: 'no-cache', 'x-a': 'b' };
+  assert.deepEqual(policyFor({ url: '/a.jpg', method: 'GET', headers: {} }, { status: 200, headers }, NOW).toObject().resh, {
+    ...headers, 'cache-control': 'no-cache, pre-check=0, post-check=0, max-age=60',
+  });
+});
+
 test('currentAge: the Age the response arrived with, plus the time held; never negative', () => {
   const withAge = (age: string) => policyFor({ url: '/a.jpg', method: 'GET', headers: {} }, { status: 200, headers: { age } }, NOW).toObject();
   assert.equal(currentAge(withAge('100'), NOW + 5_000), 105);
