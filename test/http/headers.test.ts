@@ -34,11 +34,27 @@ test('parseHttpDate: anything else is invalid', () => {
     'Thu, 18 Aug 2050 24:01:18 GMT', 'Thu, 18 Aug 2050 2:01:18 GMT, Thu, 18 Aug 2050 2:01:19 GMT',
     // Within the hour or the day once rolled over, so the day alone cannot tell.
     'Thu, 18 Aug 2050 02:60:18 GMT', 'Thu, 18 Aug 2050 02:01:61 GMT', 'Thu Aug 18 02:99:18 2050', 'Thu, 00 Aug 2050 02:01:18 GMT',
+    // A leap second does not make a day or an hour out of range valid.
+    'Thu, 00 Aug 2050 02:01:60 GMT', 'Thu, 32 Aug 2050 02:01:60 GMT', 'Thu, 18 Aug 2050 24:01:60 GMT',
     '0', '-1', '', '2050-08-18T02:01:18Z',
   ]) {
     assert.ok(Number.isNaN(parseHttpDate(text, NOW)), text);
   }
   assert.ok(Number.isNaN(parseHttpDate(undefined)));
+});
+
+test('parseHttpDate: every month, in each of the three forms', () => {
+  const LONG = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
+  for (let month = 0; month < 12; month++) {
+    const when = Date.UTC(2050, month, 18, 2, 1, 18);
+    const imf = httpDate(when);
+    const [day, date, mon, year, time] = imf.replace(',', '').split(' ') as [string, string, string, string, string];
+    assert.equal(parseHttpDate(imf, NOW), when, imf);
+    const rfc850 = `${LONG[new Date(when).getUTCDay()]!}, ${date}-${mon}-${year.slice(2)} ${time} GMT`;
+    assert.equal(parseHttpDate(rfc850, NOW), when, rfc850);
+    const asctime = `${day} ${mon} ${date} ${time} ${year}`;
+    assert.equal(parseHttpDate(asctime, NOW), when, asctime);
+  }
 });
 
 test('parseHttpDate: a leap second, even the last of a month; whitespace around (undici keeps a trailing one)', () => {
