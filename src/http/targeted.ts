@@ -111,25 +111,18 @@ function parseKey(p: Cursor): string | null {
 }
 
 function parseBareItem(p: Cursor): BareItem | null {
-  const c = p.s[p.i];
-  if (c === undefined) return null;
-  if (c === '-' || (c >= '0' && c <= '9')) {
-    // A Decimal has at most 12 digits before the point and 3 after, an
-    // Integer 15. A longer number leaves a digit or point after what is
-    // taken, where every caller wants a separator: the whole is refused.
-    const n = take(p, /^-?(?:\d{1,12}\.\d{1,3}|\d{1,15})/);
-    return n === null ? null : Number(n);
-  }
-  if (c === '"') {
-    const str = take(p, /^"(?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\["\\])*"/);
-    return str === null ? null : str.slice(1, -1).replace(/\\(["\\])/g, '$1');
-  }
-  if (c === ':') return take(p, /^:[A-Za-z0-9+/=]*:/);
-  if (c === '?') {
-    const b = take(p, /^\?[01]/);
-    return b === null ? null : b === '?1';
-  }
-  return take(p, /^[A-Za-z*][!#$%&'*+\-.^_`|~0-9A-Za-z:/]*/);
+  // Each kind starts with its own character, so at most one of these takes
+  // anything; when none does, there is no item (null).
+  // A Decimal has at most 12 digits before the point and 3 after, an Integer
+  // 15. A longer number leaves a digit or point after what is taken, where
+  // every caller wants a separator: the whole is refused.
+  const number = take(p, /^-?(?:\d{1,12}\.\d{1,3}|\d{1,15})/);
+  if (number !== null) return Number(number);
+  const boolean = take(p, /^\?[01]/);
+  if (boolean !== null) return boolean === '?1';
+  const string = take(p, /^"(?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\["\\])*"/);
+  if (string !== null) return string.slice(1, -1).replace(/\\(["\\])/g, '$1');
+  return take(p, /^:[A-Za-z0-9+/=]*:/) ?? take(p, /^[A-Za-z*][!#$%&'*+\-.^_`|~0-9A-Za-z:/]*/);
 }
 
 function parseInnerList(p: Cursor): string | null {

@@ -42,7 +42,7 @@ test('parseDictionary: Booleans, Byte Sequences, Inner Lists and parameters', ()
   assert.deepEqual(Object.fromEntries(parseDictionary('a=?1, b=?0, c=:YQ==:, d=(1 "x" tok);p=1, e;q;r=?0')!), {
     a: true, b: false, c: ':YQ==:', d: '(1 "x" tok);p=1', e: true,
   });
-  for (const text of ['a=?x', 'a=?2', 'a=:é:', 'a=(1"a")', 'a=(1,2)', 'a=(;p)', 'a=(1;)', 'a;,b', 'a;b=', 'a;B=1', 'a=1 b=2', 'a b']) {
+  for (const text of ['a=?x', 'a=?2', 'a=:é:', 'a=(1"a")', 'a=(1,2)', 'a=(;p)', 'a=(1;)', 'a;,b', 'a;b=', 'a;B=1', 'a=1 b=2', 'a b', 'a=1xb', 'a=?1xb', 'a="x"yb']) {
     assert.equal(parseDictionary(text), null, text);
   }
 });
