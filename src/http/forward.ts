@@ -28,7 +28,7 @@ export function viaEntry(pseudonym: string): string {
 
 /** Whether a Via field value carries an entry received by `pseudonym`. */
 export function passedThrough(via: string | string[] | undefined, pseudonym: string): boolean {
-  if (via === undefined) return false;
+  // An absent Via joins to "", which names no one.
   for (const entry of [via].flat().join(',').split(',')) {
     // received-protocol SP received-by [ SP comment ]
     const [, receivedBy] = entry.trim().split(/[ \t]+/);
