@@ -49,8 +49,9 @@ function encodeHeader(meta: ObjectMeta, reserved: number): Buffer {
 
 function isMeta(value: unknown): value is ObjectMeta {
   const m = value as ObjectMeta;
+  // JSON.parse gives null, an array, an object or a primitive: only an object can have v === 1.
   return (
-    typeof m === 'object' && m !== null && m.v === 1 && typeof m.key === 'string' &&
+    m !== null && m.v === 1 && typeof m.key === 'string' &&
     Number.isInteger(m.status) && Number.isFinite(m.lifetimeSec) &&
     Number.isSafeInteger(m.bodyBytes) && m.bodyBytes >= 0 && typeof m.policy === 'object' && m.policy !== null
   );
@@ -157,7 +158,7 @@ export class Store {
       Array.from({ length: 256 }, (_, i) => fsp.mkdir(path.join(store.objectsDir, i.toString(16).padStart(2, '0')), { recursive: true })),
     );
     await fsp.rm(store.tmpDir, { recursive: true, force: true });
-    await fsp.mkdir(store.tmpDir, { recursive: true });
+    await fsp.mkdir(store.tmpDir);
     return store;
   }
 

@@ -78,6 +78,8 @@ test('Store.open makes objects/ and tmp/, and empties tmp/ of what a crash left'
   assert.equal(store.dir, path.resolve(dir));
   assert.deepEqual(fs.readdirSync(store.tmpDir), []);
   assert.equal(fs.readFileSync(path.join(store.objectsDir, 'ab', 'kept'), 'utf8'), 'kept', 'objects/ is left alone');
+  const fanOut = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+  assert.deepEqual(fs.readdirSync(store.objectsDir).sort(), fanOut, 'one dir for each first byte of a hash, two hex digits');
   // Opening a fresh directory works too, and twice in a row.
   const fresh = path.join(dir, 'fresh', 'cache');
   await Store.open(fresh);
@@ -139,6 +141,8 @@ test('commit keeps the reservation: a final header a little longer than the firs
     const offset = temp.bodyOffset;
     await temp.writeBody(Buffer.from('x'), 0);
     await assert.rejects(temp.commit({ ...meta, key: `/${'k'.repeat(100)}` }, objectFileName(keyHash('/grow.jpg'))), /outgrew/);
+    // The reservation is 64 bytes past the first header: 65 more do not fit.
+    await assert.rejects(temp.commit({ ...meta, bodyBytes: 0, key: `${meta.key}${'k'.repeat(65)}` }, objectFileName(keyHash('/grow.jpg'))), /outgrew/);
     assert.equal(temp.bodyOffset, offset);
     await temp.discard();
   } finally {
@@ -189,36 +193,45 @@ test('damaged files are CorruptObject, a missing one is ENOENT, and no fd leaks'
   const badMagic = Buffer.from(bytes);
   badMagic.write('IMGEDGE2', 0);
 
-  const damaged: [label: string, content: Buffer, openFails: boolean][] = [
-    ['empty file', Buffer.alloc(0), true],
-    ['shorter than the fixed header', bytes.subarray(0, 7), true],
-    ['bad magic', badMagic, true],
-    ['a JPEG, not ours', Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), randomBytes(100)]), true],
-    ['header cut short', bytes.subarray(0, bodyOffset - 10), true],
-    ['header length past the end of the file', lengthField(10_000), true],
-    ['header length over 1 MiB', lengthField(2 * 1024 * 1024), true],
-    ['header is not JSON', notJson, true],
-    ['JSON lacking fields', withJson('{"v":1,"key":"/x"}'), true],
-    ['JSON of another version', withJson(JSON.stringify({ ...metaFor('/x', 0), v: 2 })), true],
-    ['JSON null', withJson('null'), true],
-    ['negative body length', withJson(JSON.stringify({ ...metaFor('/x', 0), bodyBytes: -1 })), true],
-    ['body cut short', bytes.subarray(0, bytes.length - 1), true],
-    ['body missing', bytes.subarray(0, bodyOffset), true],
-    ['body longer than the header says', Buffer.concat([bytes, Buffer.from('extra')]), false],
-    ['large body cut short (past the first read)', bigBytes.subarray(0, bigBytes.length - 1000), false],
+  // Each with the reason openObject gives, or, where the file opens, the one readMeta gives.
+  const damaged: [label: string, content: Buffer, openFails: boolean, reason: string][] = [
+    ['empty file', Buffer.alloc(0), true, 'short header'],
+    ['shorter than the fixed header', bytes.subarray(0, 7), true, 'short header'],
+    ['bad magic', badMagic, true, 'bad magic'],
+    ['a JPEG, not ours', Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), randomBytes(100)]), true, 'bad magic'],
+    ['header cut short', bytes.subarray(0, bodyOffset - 10), true, 'short header'],
+    ['header length past the end of the file', lengthField(10_000), true, 'short header'],
+    ['header length of exactly 1 MiB, past the end', lengthField(1024 * 1024), true, 'short header'],
+    ['header length over 1 MiB', lengthField(1024 * 1024 + 1), true, 'header too long'],
+    ['header is not JSON', notJson, true, 'header is not JSON'],
+    ['JSON lacking fields', withJson('{"v":1,"key":"/x"}'), true, 'header lacks fields'],
+    ['JSON of another version', withJson(JSON.stringify({ ...metaFor('/x', 0), v: 2 })), true, 'header lacks fields'],
+    ['JSON null', withJson('null'), true, 'header lacks fields'],
+    ['JSON a number', withJson('1'), true, 'header lacks fields'],
+    ['a key that is not a string', withJson(JSON.stringify({ ...metaFor('/x', 0), key: 7 })), true, 'header lacks fields'],
+    ['a policy that is not an object', withJson(JSON.stringify({ ...metaFor('/x', 0), policy: 'fresh' })), true, 'header lacks fields'],
+    ['a null policy', withJson(JSON.stringify({ ...metaFor('/x', 0), policy: null })), true, 'header lacks fields'],
+    ['negative body length', withJson(JSON.stringify({ ...metaFor('/x', 0), bodyBytes: -1 })), true, 'header lacks fields'],
+    ['body cut short', bytes.subarray(0, bytes.length - 1), true, 'short body'],
+    ['body missing', bytes.subarray(0, bodyOffset), true, 'short body'],
+    ['body longer than the header says', Buffer.concat([bytes, Buffer.from('extra')]), false, 'size differs from header'],
+    ['large body cut short (past the first read)', bigBytes.subarray(0, bigBytes.length - 1000), false, 'size differs from header'],
   ];
   const before = openFds();
-  for (const [label, content, openFails] of damaged) {
+  for (const [label, content, openFails, reason] of damaged) {
     const file = `ab/${label.replaceAll(/\W+/g, '-')}`;
     fs.mkdirSync(path.join(store.objectsDir, 'ab'), { recursive: true });
     fs.writeFileSync(path.join(store.objectsDir, file), content);
+    const corrupt = (error: unknown) => error instanceof CorruptObject && error.message === reason;
     if (openFails) {
-      await assert.rejects(store.openObject(file), CorruptObject, `openObject: ${label}`);
+      await assert.rejects(store.openObject(file), corrupt, `openObject: ${label}`);
     } else {
       const object = await store.openObject(file);
       await closeFd(object.fd);
+      // The prefix holds body bytes only, never what follows the body.
+      assert.ok(object.prefix.length <= object.meta.bodyBytes, label);
     }
-    await assert.rejects(store.readMeta(file), CorruptObject, `readMeta: ${label}`);
+    await assert.rejects(store.readMeta(file), corrupt, `readMeta: ${label}`);
   }
   await assert.rejects(store.openObject('ab/missing'), (error: NodeJS.ErrnoException) => error.code === 'ENOENT');
   await assert.rejects(store.readMeta('ab/missing'), (error: NodeJS.ErrnoException) => error.code === 'ENOENT');
@@ -256,4 +269,52 @@ test('property: any meta and body round-trip through a real Store', async (t) =>
     }),
     { seed: 42, numRuns: 60 },
   );
+});
+
+test('a final header exactly 64 bytes longer than the first still fits its reservation', async (t) => {
+  const store = await Store.open(tempDir(t));
+  const meta = metaFor('/fits.jpg', 0);
+  const grown = { ...meta, key: `${meta.key}${'k'.repeat(64)}` };
+  const temp = await store.createTemp();
+  const file = objectFileName(keyHash(grown.key));
+  try {
+    await temp.begin(meta);
+    await temp.commit(grown, file);
+  } finally {
+    await closeFd(temp.fd);
+  }
+  assert.deepEqual((await store.readMeta(file)).meta, grown);
+});
+
+test('a commit makes its fan-out dir again when it was removed; discard twice is harmless', async (t) => {
+  const store = await Store.open(tempDir(t));
+  const meta = metaFor('/again.jpg', 3);
+  fs.rmSync(path.join(store.objectsDir, keyHash(meta.key).slice(0, 2)), { recursive: true });
+  const file = await writeObject(store, meta, Buffer.from('abc'));
+  assert.ok((await readBody(store, file)).body.equals(Buffer.from('abc')));
+  const temp = await store.createTemp();
+  await closeFd(temp.fd);
+  await temp.discard();
+  await temp.discard();
+  assert.deepEqual(fs.readdirSync(store.tmpDir), []);
+});
+
+test('a header longer than the first read: the second read takes the header and a first read of body', async (t) => {
+  const store = await Store.open(tempDir(t));
+  const body = randomBytes(3 * FIRST_READ_BYTES);
+  const meta = metaFor('/long-head.bin', body.length, { 'x-big': 'x'.repeat(FIRST_READ_BYTES + 5000) });
+  const file = await writeObject(store, meta, body);
+  const object = await store.openObject(file);
+  await closeFd(object.fd);
+  assert.equal(object.prefix.length, FIRST_READ_BYTES);
+  assert.ok(object.prefix.equals(body.subarray(0, FIRST_READ_BYTES)));
+});
+
+test('committedHere names the files this process committed, until recovery is over', async (t) => {
+  const store = await Store.open(tempDir(t));
+  const mine = await writeObject(store, metaFor('/mine.jpg', 1), Buffer.from('m'));
+  assert.equal(store.committedHere(mine), true);
+  assert.equal(store.committedHere(objectFileName(keyHash('/other.jpg'))), false);
+  store.recoveryDone();
+  assert.equal(store.committedHere(mine), false, 'after recovery nothing is asked for, and nothing is kept');
 });
