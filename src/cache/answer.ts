@@ -38,14 +38,11 @@ export async function openEntry(store: Store, index: CacheIndex, entry: IndexEnt
     // The file says which key it holds: an index entry that disagrees is not trusted.
     if (object.meta.key === entry.key) return object;
     closeQuietly(object.fd);
-    throw new CorruptObject('object file holds another key');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT' || error instanceof CorruptObject) {
-      index.deleteIfCurrent(entry);
-      return null;
-    }
-    throw error;
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT' && !(error instanceof CorruptObject)) throw error;
   }
+  index.deleteIfCurrent(entry);
+  return null;
 }
 
 export function closeQuietly(fd: number): void {
@@ -66,7 +63,6 @@ export function releaseCopy(copy: StoredCopy): void {
 /** The whole body of a small object: usually already read with its header. */
 export async function readWhole(object: OpenObject): Promise<Buffer> {
   const size = object.meta.bodyBytes;
-  if (object.prefix.length === size) return Buffer.from(object.prefix);
   const body = Buffer.allocUnsafe(size);
   object.prefix.copy(body);
   for (let at = object.prefix.length; at < size; ) {
