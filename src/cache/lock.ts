@@ -24,7 +24,8 @@ export async function lockCacheDir(dir: string): Promise<() => Promise<void>> {
       return () => fsp.rm(file, { force: true });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const holder = Number((await fsp.readFile(file, 'utf8').catch(() => '')).trim());
+      // Number() ignores the newline; an unreadable or empty lock reads as 0, no process.
+      const holder = Number(await fsp.readFile(file, 'utf8').catch(() => ''));
       if (Number.isInteger(holder) && holder > 0 && alive(holder)) {
         throw new CacheDirLocked(`cache dir ${dir} is in use by process ${holder}`);
       }

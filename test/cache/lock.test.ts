@@ -2,8 +2,9 @@
 // keeps others out, a dead one's lock is taken over.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { lockCacheDir, CacheDirLocked } from '../../src/cache/lock.js';
@@ -46,3 +47,51 @@ test('a cache dir that cannot hold a lock file is an error of its own, not a loc
   const dir = tempDir(t);
   await assert.rejects(lockCacheDir(path.join(dir, 'missing')), (error: unknown) => (error as NodeJS.ErrnoException).code === 'ENOENT');
 });
+
+test('unlocking a lock that is already gone is not an error', async (t) => {
+  const dir = tempDir(t);
+  const unlock = await lockCacheDir(dir);
+  fs.rmSync(path.join(dir, 'lock'));
+  await unlock();
+});
+
+test('a stale lock that goes while it is read is taken over all the same', async (t) => {
+  const dir = tempDir(t);
+  const child = spawn(process.execPath, ['-e', '0'], { stdio: 'ignore' });
+  await new Promise((resolve) => child.once('exit', resolve));
+  // A FIFO as the lock: its reader waits for the writer, so the test removes
+  // the lock at a known point, after the taker found it and before it removes it.
+  const lock = path.join(dir, 'lock');
+  execFileSync('mkfifo', [lock]);
+  const taking = lockCacheDir(dir);
+  const writer = await fsp.open(lock, 'w');
+  fs.rmSync(lock);
+  await writer.write(`${child.pid}\n`);
+  await writer.close();
+  const unlock = await taking;
+  assert.equal(fs.readFileSync(lock, 'utf8'), `${process.pid}\n`);
+  await unlock();
+});
+
+test(
+  'a lock held by a live process of another user is in use: not being allowed to signal it does not make it gone',
+  { skip: process.getuid?.() === 0 ? false : 'needs root, to run the taker as another user' },
+  async (t) => {
+    const dir = tempDir(t);
+    fs.chmodSync(dir, 0o777);
+    // This process (root) holds the lock; the taker runs as nobody, from a copy of the module it can read.
+    fs.writeFileSync(path.join(dir, 'lock'), `${process.pid}\n`);
+    const module = path.join(dir, 'lock.mjs');
+    fs.copyFileSync(new URL('../../src/cache/lock.js', import.meta.url), module);
+    fs.chmodSync(module, 0o644);
+    const script = `import(process.argv[1]).then((m) => m.lockCacheDir(process.argv[2])).then(
+      () => console.log('taken'), (error) => console.log(error.constructor.name + ': ' + error.message))`;
+    const taker = spawn(process.execPath, ['-e', script, module, dir], { uid: 65534, gid: 65534, stdio: ['ignore', 'pipe', 'inherit'] });
+    t.after(() => taker.kill());
+    let out = '';
+    taker.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    await new Promise((resolve) => taker.once('exit', resolve));
+    assert.equal(out.trim(), `CacheDirLocked: cache dir ${dir} is in use by process ${process.pid}`);
+    assert.equal(fs.readFileSync(path.join(dir, 'lock'), 'utf8'), `${process.pid}\n`);
+  },
+);
