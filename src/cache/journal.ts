@@ -29,20 +29,19 @@ export function parseJournal(text: string): JournalState {
   let lines = 0;
   // A last line without its newline was cut by a crash mid-append: whatever
   // it says (a key cut short is another key) it is not to be trusted.
-  const complete = text.endsWith('\n') ? text : text.slice(0, text.lastIndexOf('\n') + 1);
+  const complete = text.slice(0, text.lastIndexOf('\n') + 1);
   for (const line of complete.split('\n')) {
     if (!line) continue;
     lines++;
     if (line.startsWith('+ ')) {
-      const first = line.indexOf(' ', 2);
-      const second = first === -1 ? -1 : line.indexOf(' ', first + 1);
-      if (second === -1) continue;
-      const file = line.slice(2, first);
-      const size = Number(line.slice(first + 1, second));
-      const key = line.slice(second + 1);
+      // "+ file size key": a key may hold spaces (a variant's), a file name and a size never do.
+      const [file, sizeText, ...keyParts] = line.slice(2).split(' ') as [string, ...string[]];
+      const size = Number(sizeText);
+      const key = keyParts.join(' ');
       if (!Number.isSafeInteger(size) || size < 0 || !key.startsWith('/')) continue;
+      // The same file added again is live: it is taken off the superseded below.
       const previous = byKey.get(key);
-      if (previous && previous.file !== file) superseded.add(previous.file);
+      if (previous) superseded.add(previous.file);
       // Re-inserting moves the key to the end: journal order is use order.
       byKey.delete(key);
       byKey.set(key, { key, file, size });
@@ -156,7 +155,7 @@ export class Journal {
 
 function endStream(stream: fs.WriteStream): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (stream.closed) return resolve();
+    // A stream already ended calls back at once (with an error that says so).
     stream.once('error', reject);
     stream.end(() => resolve());
   });

@@ -42,6 +42,8 @@ test('parseJournal: adds, removes, replacements and use order', () => {
     [add(a1) + '+ cd/a2', { entries: [a1], superseded: [], lines: 1 }, 'torn inside the file'],
     [add(a1) + '+ cd/a2 20 ', { entries: [a1], superseded: [], lines: 1 }, 'torn before the key'],
     [add(a1) + '+', { entries: [a1], superseded: [], lines: 1 }, 'torn after the sign'],
+    ['\n' + add(a1) + add(b).slice(0, -1), { entries: [a1], superseded: [], lines: 1 }, 'torn, after a first blank line'],
+    [add(a1) + '+ ab/x\n+ ab/x 1\n+ ab/x 1 \n', { entries: [a1], superseded: [], lines: 4 }, 'adds lacking fields skipped'],
   ];
   for (const [text, expected, why] of table) assert.deepEqual(parseJournal(text), expected, why);
 });
@@ -234,4 +236,43 @@ test('property: a Journal written with any ops reads back as parseJournal of wha
     }),
     { seed: 42, numRuns: 40 },
   );
+});
+
+test('Journal: an append after a torn tail that follows a blank first line is its own line', async (t) => {
+  const dir = tempDir(t);
+  const a = entry('ab/a', 1, '/a');
+  const c = entry('ab/c', 3, '/c');
+  fs.writeFileSync(path.join(dir, 'index.log'), `\n${add(a)}+ ab/b 2`);
+  const { journal, state } = await Journal.load(dir);
+  assert.deepEqual(state.entries, [a]);
+  journal.added(c);
+  await journal.close();
+  const again = await Journal.load(dir);
+  await again.journal.close();
+  assert.deepEqual(again.state.entries, [a, c]);
+});
+
+test('Journal: an index.log that cannot be read (a directory) is an error, not an empty journal', async (t) => {
+  const dir = tempDir(t);
+  fs.mkdirSync(path.join(dir, 'index.log'));
+  await assert.rejects(Journal.load(dir), (error: NodeJS.ErrnoException) => error.code === 'EISDIR');
+});
+
+test('Journal: load, compact and close leave no file open, and closing twice is harmless', async (t) => {
+  const dir = tempDir(t);
+  const fds = () => fs.readdirSync('/proc/self/fd').length;
+  const before = fds();
+  const { journal } = await Journal.load(dir);
+  journal.added(entry('ab/a', 1, '/a'));
+  await journal.compact(() => [entry('ab/a', 1, '/a')]);
+  journal.added(entry('ab/b', 2, '/b'));
+  await journal.close();
+  await journal.close();
+  // The stream's fd closes just after it has finished.
+  const deadline = Date.now() + 5000;
+  while (fds() > before) {
+    if (Date.now() > deadline) assert.fail(`${fds() - before} file(s) left open`);
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+  assert.equal(fs.readFileSync(path.join(dir, 'index.log'), 'utf8'), add(entry('ab/a', 1, '/a')) + add(entry('ab/b', 2, '/b')));
 });
