@@ -258,6 +258,21 @@ test('Journal: an index.log that cannot be read (a directory) is an error, not a
   await assert.rejects(Journal.load(dir), (error: NodeJS.ErrnoException) => error.code === 'EISDIR');
 });
 
+/** How this process has a file open for writing: 'append' (the journal's stream) or 'write', one per fd. */
+function writersOf(file: string): string[] {
+  const found: string[] = [];
+  for (const fd of fs.readdirSync('/proc/self/fd')) {
+    try {
+      if (fs.readlinkSync(`/proc/self/fd/${fd}`) !== file) continue;
+      const flags = Number.parseInt(/flags:\s*([0-7]+)/.exec(fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))![1]!, 8);
+      found.push(flags & fs.constants.O_APPEND ? 'append' : 'write');
+    } catch {
+      // Closed while listed.
+    }
+  }
+  return found;
+}
+
 test('Journal: load, compact and close leave no file open, and closing twice is harmless', async (t) => {
   const dir = tempDir(t);
   const fds = () => fs.readdirSync('/proc/self/fd').length;
@@ -265,6 +280,8 @@ test('Journal: load, compact and close leave no file open, and closing twice is 
   const { journal } = await Journal.load(dir);
   journal.added(entry('ab/a', 1, '/a'));
   await journal.compact(() => [entry('ab/a', 1, '/a')]);
+  // The journal's own stream appends; the compaction's temp file, written and renamed, is closed by its end.
+  assert.ok(!writersOf(path.join(dir, 'index.log')).includes('write'));
   journal.added(entry('ab/b', 2, '/b'));
   await journal.close();
   await journal.close();
