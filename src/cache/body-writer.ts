@@ -77,12 +77,10 @@ export class BodyWriter {
    * the reason it cut the sink short, if it did.
    */
   async writeTo(sink: BodySink): Promise<Error | null> {
-    let closed = false;
+    // A sink that closes is destroyed by then (streams and Node's responses
+    // alike): the close only wakes a writer that waits for a drain.
     let wake: (() => void) | null = null;
-    sink.once('close', () => {
-      closed = true;
-      wake?.();
-    });
+    sink.once('close', () => wake?.());
     const drained = () =>
       new Promise<void>((resolve) => {
         wake = resolve;
@@ -91,7 +89,7 @@ export class BodyWriter {
     let first = true;
     try {
       for (;;) {
-        if (closed || sink.destroyed) return null;
+        if (sink.destroyed) return null;
         const failure = this.source.failure();
         if (failure) return cut(sink, failure);
         const available = this.source.available();
@@ -107,7 +105,7 @@ export class BodyWriter {
           continue;
         }
         const chunk = await this.#readChunk(first ? Math.min(limit, this.#position + FIRST_CHUNK_BYTES) : limit);
-        if (closed || sink.destroyed) return null;
+        // A sink destroyed during the read drops the write; the loop ends at its top.
         this.#position += chunk.length;
         sink.write(chunk);
         // Many writers woken by one origin chunk (a stampede) each write a
@@ -117,7 +115,8 @@ export class BodyWriter {
           first = false;
           await new Promise((resolve) => setImmediate(resolve));
         }
-        if (sink.writableNeedDrain && !closed) await drained();
+        // Never true of a destroyed stream or response (Node's getters say so).
+        if (sink.writableNeedDrain) await drained();
       }
     } catch (error) {
       return cut(sink, error as Error);

@@ -164,3 +164,54 @@ test('a sink that needs draining is waited for; a sink that closes stops the wri
   writer.release();
   assert.equal(released.released, 1, 'released once however often asked');
 });
+
+test('after the first small chunk the rest goes in chunks of up to 256 KiB, not small ones', async () => {
+  const source = new Source();
+  source.grow(Buffer.alloc(600 * 1024, 1), true);
+  const out = sink();
+  assert.equal(await new BodyWriter(source).writeTo(out), null);
+  assert.deepEqual(out.chunks.map((c) => c.length), [16 * 1024, 256 * 1024, 256 * 1024, 600 * 1024 - 16 * 1024 - 512 * 1024]);
+});
+
+test('a client that stops reading and then leaves: the writer waiting for a drain ends and lets go of the source', async () => {
+  const source = new Source();
+  source.grow(Buffer.alloc(1024 * 1024, 3), true);
+  let firstWrite!: () => void;
+  const wrote = new Promise<void>((resolve) => (firstWrite = resolve));
+  // A sink that takes one chunk and never calls back: its buffer stays full.
+  const stalled = new Writable({
+    highWaterMark: 1024,
+    write() {
+      firstWrite();
+    },
+  });
+  const writing = new BodyWriter(source).writeTo(stalled);
+  await wrote;
+  while (stalled.listenerCount('drain') === 0) await new Promise((resolve) => setImmediate(resolve));
+  stalled.destroy();
+  let timer: NodeJS.Timeout | undefined;
+  const result = await Promise.race([
+    writing,
+    new Promise((resolve) => (timer = setTimeout(() => resolve('still waiting'), 5000))),
+  ]);
+  clearTimeout(timer);
+  assert.equal(result, null);
+  assert.equal(source.released, 1);
+});
+
+test('a sink destroyed by a write gets no further read of the source', async () => {
+  const source = new Source();
+  source.grow(Buffer.alloc(1024 * 1024, 4), true);
+  const chunks: Buffer[] = [];
+  const fragile = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      chunks.push(chunk);
+      if (chunks.length === 2) this.destroy();
+      done();
+    },
+  });
+  assert.equal(await new BodyWriter(source).writeTo(fragile), null);
+  assert.equal(chunks.length, 2);
+  assert.equal(source.fileReads.length, 2, 'the writer stops at the destroyed sink, before reading more');
+  assert.equal(source.released, 1);
+});
