@@ -32,8 +32,9 @@ export function storedHeaders(meta: ObjectMeta): HeaderMap {
 }
 
 // RFC 9111 §3.2: a 304 updates the stored header fields it carries, except
-// those that describe the body it does not carry.
-const KEPT_ON_REFRESH = new Set(['content-length', 'content-encoding', 'content-range', 'content-md5', 'etag']);
+// those that describe the body it does not carry (Content-Length among them,
+// which is never stored at all).
+const KEPT_ON_REFRESH = new Set(['content-encoding', 'content-range', 'content-md5', 'etag']);
 
 export function refreshedHeaders(stored: HeaderMap, notModified: HeaderMap): HeaderMap {
   const merged = { ...stored };

@@ -2,7 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { cacheKey, keyPath, keyHash, objectFileName, hashOfFileName, variantKey, primaryKey, variantNames } from '../../src/cache/key.js';
+import {
+  cacheKey, derivedKey, derivedParts, keyPath, keyHash, objectFileName, hashOfFileName, variantKey, primaryKey, variantNames,
+} from '../../src/cache/key.js';
 import { varySpec } from '../../src/http/vary.js';
 import { normaliseTarget } from '../../src/http/path.js';
 
@@ -44,6 +46,19 @@ test('variantKey: beside the primary key, found by its path, naming what it vari
   assert.equal(variantKey('/b.jpg', ['accept'], varySpec(['accept'], { accept: 'x' }, { accept: () => 'webp' })),
     variantKey('/b.jpg', ['accept'], varySpec(['accept'], { accept: 'y' }, { accept: () => 'webp' })),
     'a normaliser keys by what it reduces the value to (the chosen format, say)');
+  // The values' part is the first 32 hex digits of their spec's hash: the key's stored form.
+  assert.equal(variantKey('/c.jpg', ['accept'], 'spec'), `/c.jpg accept ${keyHash('spec').slice(0, 32)}`);
+});
+
+test('derivedKey and derivedParts: an image variant keeps its source key\'s path; other keys have no parts', () => {
+  const key = derivedKey('/photos/a.jpg?v=2', 'w=200,format=webp');
+  assert.equal(key, '/photos/a.jpg?v=2#w=200,format=webp');
+  assert.equal(keyPath(key), '/photos/a.jpg');
+  assert.deepEqual(derivedParts(key), { source: '/photos/a.jpg?v=2', transform: 'w=200,format=webp' });
+  // A variant (Vary) of a derived key names the same source and transform.
+  assert.deepEqual(derivedParts(variantKey(key, ['accept'], 'x')), { source: '/photos/a.jpg?v=2', transform: 'w=200,format=webp' });
+  assert.equal(derivedParts('/photos/a.jpg?v=2'), null);
+  assert.equal(derivedParts(variantKey('/photos/a.jpg', ['accept'], 'x')), null);
 });
 
 test('keyHash: SHA-256 in lower-case hex', () => {
