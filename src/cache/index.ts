@@ -153,13 +153,12 @@ export class CacheIndex {
   }
 
   #forget(entry: IndexEntry, key: string, reason: LRUCache.DisposeReason): void {
-    if (reason !== 'set') {
-      this.#byPath.delete(key);
-      const primary = primaryKey(key);
-      const variants = primary === key ? undefined : this.#variants.get(primary);
-      variants?.delete(key);
-      if (variants?.size === 0) this.#variants.delete(primary);
-    }
+    // A replacement ('set') is added back by set() just after.
+    this.#byPath.delete(key);
+    const primary = primaryKey(key);
+    const variants = this.#variants.get(primary);
+    variants?.delete(key);
+    if (variants?.size === 0) this.#variants.delete(primary);
     if (reason === 'evict') this.events.evicted?.(entry);
     this.events.removed?.(entry);
     if (!this.#loading) this.journal.removed(entry.file);

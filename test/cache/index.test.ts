@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Store, closeFd, type ObjectMeta } from '../../src/cache/store.js';
-import { CacheIndex, MAX_VARIANTS } from '../../src/cache/index.js';
+import { CacheIndex, MAX_VARIANTS, type IndexEvents } from '../../src/cache/index.js';
 import { keyHash, objectFileName, variantKey } from '../../src/cache/key.js';
 import { varySpec } from '../../src/http/vary.js';
 import { policyFor } from '../../src/http/freshness.js';
@@ -119,5 +119,114 @@ test('variants sit beside their primary key: found by path, bounded per key, and
   reloaded.set(await commit(store, '/v.jpg?w=1', 10));
   assert.deepEqual(reloaded.keysOfPath('/v.jpg'), ['/v.jpg?w=1'], 'an unvaried object replaces every variant');
   assert.deepEqual(reloaded.variedNames('/v.jpg?w=1'), []);
+  await reloaded.close();
+});
+
+/** A store and index in a temp dir; the index is closed before the dir is removed. */
+async function opened(t: { after(fn: () => unknown): void }, maxBytes = 1 << 30, events: IndexEvents = {}) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'imgedge-index-'));
+  const store = await Store.open(dir);
+  const index = await CacheIndex.load(store, maxBytes, events);
+  t.after(async () => {
+    await index.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  return { dir, store, index };
+}
+
+/** Waits (bounded) until index.log holds a line; the journal is written in the background. */
+async function journalHas(dir: string, line: string): Promise<boolean> {
+  const file = path.join(dir, 'index.log');
+  for (const deadline = Date.now() + 5000; Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 5))) {
+    if (fs.readFileSync(file, 'utf8').split('\n').includes(line)) return true;
+  }
+  return false;
+}
+
+test('each add and removal is written to the journal as it happens, not only at a clean close', async (t) => {
+  const { dir, store, index } = await opened(t);
+  const a = await commit(store, '/a.jpg', 10);
+  index.set(a);
+  assert.ok(await journalHas(dir, `+ ${a.file} ${a.size} /a.jpg`));
+  assert.equal(index.delete('/a.jpg'), true);
+  assert.ok(await journalHas(dir, `- ${a.file}`));
+});
+
+test('an object larger than the whole cache is never kept: not indexed, not found by path, its file deleted', async (t) => {
+  const { store, index } = await opened(t, 100);
+  const big = await commit(store, '/big.jpg', 500);
+  index.set(big);
+  assert.equal(index.count, 0);
+  assert.deepEqual(index.keysOfPath('/big.jpg'), []);
+  assert.deepEqual(index.keysWithPrefix('/'), []);
+  for (let waited = 0; exists(store, big.file) && waited < 10_000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.equal(exists(store, big.file), false);
+});
+
+test('deleteIfCurrent leaves an entry that has been replaced; evicted is told of evictions only, removed of every entry let go', async (t) => {
+  const evicted: string[] = [];
+  const removed: string[] = [];
+  // Room for two entries of 10 bytes (the sizes the entries say are what count).
+  const { store, index } = await opened(t, 25, {
+    evicted: (e) => evicted.push(e.file),
+    removed: (e) => removed.push(e.file),
+  });
+  const sized = async (key: string) => ({ ...(await commit(store, key, 10)), size: 10 });
+  const first = await sized('/a.jpg');
+  const second = await sized('/a.jpg');
+  index.set(first);
+  index.set(second);
+  index.deleteIfCurrent(first);
+  assert.equal(index.peek('/a.jpg'), second, 'the replacement stays');
+  assert.deepEqual(index.keysOfPath('/a.jpg'), ['/a.jpg']);
+  const b = await sized('/b.jpg');
+  index.set(b);
+  index.delete('/b.jpg');
+  assert.deepEqual(index.keysOfPath('/b.jpg'), []);
+  assert.deepEqual(index.keysOfPath('/never.jpg'), []);
+  assert.deepEqual(evicted, [], 'a replacement and a delete are not evictions');
+  index.set(await sized('/c.jpg'));
+  index.set(await sized('/d.jpg'));
+  assert.deepEqual(evicted, [second.file]);
+  assert.deepEqual(removed, [first.file, b.file, second.file]);
+});
+
+test('variants varying on different names are told apart, and one variant removed leaves the others found', async (t) => {
+  const { store, index } = await opened(t);
+  const one = variantKey('/n.jpg', ['x-a', 'b'], 'v');
+  const other = variantKey('/n.jpg', ['x-ab'], 'v');
+  index.set(await commit(store, one, 10));
+  index.set(await commit(store, other, 10));
+  assert.deepEqual(new Set(index.variedNames('/n.jpg').map((names) => names.join('|'))), new Set(['x-a|b', 'x-ab']));
+  index.delete(one);
+  assert.deepEqual(index.variedNames('/n.jpg'), [['x-ab']]);
+  assert.equal(index.getVariant(other)?.key, other);
+  index.delete(other);
+  assert.deepEqual(index.variedNames('/n.jpg'), []);
+});
+
+test('a journal that grows long while running is rewritten, without waiting for a close', async (t) => {
+  const { dir, index } = await opened(t);
+  // Each replacement writes two lines (the old file removed, the new one added); the files need not exist.
+  let last = '';
+  for (let i = 0; i < 5100; i++) index.set({ key: '/hot.jpg', file: (last = objectFileName(keyHash('/hot.jpg'))), size: 1 });
+  // The last add is in the file once the appends are written (after the rewrite, if there was one).
+  assert.ok(await journalHas(dir, `+ ${last} 1 /hot.jpg`));
+  const lines = fs.readFileSync(path.join(dir, 'index.log'), 'utf8').split('\n').length;
+  assert.ok(lines < 1000, `index.log has ${lines} lines`);
+});
+
+test('recovery removes an object file whose name is not its key\'s hash', async (t) => {
+  const dir = tempDir(t);
+  const store = await Store.open(dir);
+  const index = await CacheIndex.load(store, 1 << 30);
+  await index.close();
+  const object = await commit(store, '/real.jpg', 10);
+  const misnamed = objectFileName(keyHash('/other.jpg'));
+  fs.renameSync(path.join(store.objectsDir, object.file), path.join(store.objectsDir, misnamed));
+  const reloaded = await CacheIndex.load(await Store.open(dir), 1 << 30);
+  assert.deepEqual(await reloaded.recover(), { adopted: 0, removed: 1, dropped: 0 });
+  assert.equal(reloaded.count, 0);
+  assert.equal(exists(store, misnamed), false);
   await reloaded.close();
 });
