@@ -545,3 +545,238 @@ test('an answer that may not be shared is passed through, fetched again by the n
   await read(passed);
   assert.deepEqual(h.results, ['ok', 'ok', 'ok']);
 });
+
+test('what a miss and a pass say of themselves: no age, ranges only with a known size, the origin\'s 5xx, passed', async (t) => {
+  const { origin, client } = await httpOrigin(t);
+  origin.set('/sized.jpg', { body: Buffer.alloc(100, 1) });
+  origin.set('/chunked.jpg', { body: Buffer.alloc(100, 2), chunked: true });
+  origin.set('/error.jpg', { status: 500, body: 'broken', headers: { 'content-type': 'text/plain' } });
+  origin.set('/nostore.jpg', { body: 'x', extraHeaders: { 'cache-control': 'no-store' } });
+  const h = await harness(t, client);
+  const sized = await h.cache.get(lookup('/sized.jpg'));
+  assert.equal(sized.age, undefined, 'a miss has no age');
+  assert.equal(sized.rangeable, true);
+  await read(sized);
+  const chunked = await h.cache.get(lookup('/chunked.jpg'));
+  assert.equal(chunked.size, undefined);
+  assert.equal(chunked.rangeable, false, 'a body of unknown length is not sliced while it arrives');
+  await read(chunked);
+  const error = await h.cache.get(lookup('/error.jpg'));
+  assert.equal(error.status, 500);
+  assert.equal(error.cacheStatus.fwdStatus, 500);
+  await read(error);
+  const nostore = await h.cache.get(lookup('/nostore.jpg'));
+  assert.equal(nostore.cacheStatus.passed, true);
+  assert.equal(nostore.cacheStatus.collapsed, false);
+  await read(nostore);
+  const passed = await h.cache.pass(lookup('/sized.jpg'));
+  assert.deepEqual(passed.cacheStatus, { fwd: 'bypass', passed: true });
+  await read(passed);
+  await h.cache.fillsSettled();
+});
+
+test('stale-if-error ends exactly at its window: a copy that many seconds stale is not served', async (t) => {
+  const { origin, client } = await httpOrigin(t);
+  let failing = false;
+  origin.set('/edge.jpg', (): OriginSpec =>
+    failing
+      ? { status: 503, body: 'down', headers: { 'content-type': 'text/plain' }, date: false }
+      : { body: Buffer.alloc(10, 5), headers: { 'content-type': 'image/jpeg', 'cache-control': 'max-age=10' }, date: false },
+  );
+  const h = await harness(t, client, { staleIfErrorSec: 60 });
+  await read(await h.cache.get(lookup('/edge.jpg')));
+  await h.cache.fillsSettled();
+  failing = true;
+  h.clock.advance(10 + 60);
+  const past = await h.cache.get(lookup('/edge.jpg'));
+  assert.equal(past.status, 503);
+  await read(past);
+  await h.cache.fillsSettled();
+  // The same with no answer at all from the origin.
+  await origin.stop();
+  await assert.rejects(h.cache.get(lookup('/edge.jpg')));
+});
+
+test('an object received at the very time of markStaleBefore is trusted; one received before is not', async (t) => {
+  const { origin, client } = await httpOrigin(t);
+  origin.set('/at.jpg', { body: Buffer.alloc(10, 1) });
+  const h = await harness(t, client, { memoryBytes: 1 << 20 });
+  await read(await h.cache.get(lookup('/at.jpg')));
+  await h.cache.fillsSettled();
+  h.cache.markStaleBefore(h.clock.ms);
+  assert.ok(h.cache.hotHit('/at.jpg'), 'received at the mark, not before it');
+  h.cache.markStaleBefore(h.clock.ms + 1);
+  assert.equal(h.cache.hotHit('/at.jpg'), null);
+});
+
+test('markStaleBefore lets go of a fill under way: a later request fetches anew', async (t) => {
+  const { origin, client } = await httpOrigin(t);
+  const gate = new Gate();
+  origin.set('/running.jpg', { body: Buffer.alloc(1000, 1), gate, gateAfter: 10 });
+  const h = await harness(t, client);
+  const first = await h.cache.get(lookup('/running.jpg'));
+  const reading = read(first);
+  h.cache.markStaleBefore(h.clock.ms);
+  const second = await h.cache.get(lookup('/running.jpg'));
+  assert.equal(second.cacheStatus.collapsed, false);
+  gate.open();
+  await reading;
+  await read(second);
+  await h.cache.fillsSettled();
+  assert.equal(origin.count('/running.jpg'), 2);
+});
+
+test('abortFills cuts the readers of a fill under way', async (t) => {
+  const { origin, client } = await httpOrigin(t);
+  const gate = new Gate();
+  t.after(() => gate.open());
+  origin.set('/cut.jpg', { body: Buffer.alloc(1000, 1), gate, gateAfter: 10 });
+  const h = await harness(t, client);
+  const answer = await h.cache.get(lookup('/cut.jpg'));
+  const reading = read(answer);
+  h.cache.abortFills();
+  let timer: NodeJS.Timeout | undefined;
+  const result = await Promise.race([reading, new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), 5000)))]);
+  clearTimeout(timer);
+  assert.ok(result?.cut, 'the body is cut short at once');
+  await h.cache.fillsSettled();
+  assert.equal(h.index.count, 0);
+});
+
+test('a variant is found under every header-name list the key has varied on, not only the first', async (t) => {
+  const { origin, client } = await httpOrigin(t);
+  let varyOn = 'x-a';
+  origin.set('/vv.jpg', (req) => ({
+    body: `a=${req.headers['x-a']} b=${req.headers['x-b']}`,
+    headers: { 'content-type': 'image/jpeg', vary: varyOn, 'cache-control': 'max-age=600' },
+  }));
+  const h = await harness(t, client);
+  const ask = (request: HeaderMap) => ({ ...lookup('/vv.jpg', request), headers: request });
+  await read(await h.cache.get(ask({ 'x-a': '1' })));
+  await h.cache.fillsSettled();
+  varyOn = 'x-b';
+  await read(await h.cache.get(ask({ 'x-a': '2', 'x-b': '1' })));
+  await h.cache.fillsSettled();
+  assert.equal(h.index.count, 2);
+  const hit = await h.cache.get(ask({ 'x-a': '9', 'x-b': '1' }));
+  assert.equal(hit.cacheStatus.hit, true, 'found under the second list of names');
+  assert.equal((await read(hit)).bytes.toString(), 'a=2 b=1');
+  assert.equal(origin.count('/vv.jpg'), 2);
+});
+
+test('a stale variant is revalidated under its own key: the other variants stay', async (t) => {
+  const { origin, client } = await httpOrigin(t);
+  origin.set('/sv.jpg', (req) => ({
+    body: `for ${req.headers['accept-language']}`,
+    headers: { 'content-type': 'image/jpeg', vary: 'Accept-Language', etag: `"${req.headers['accept-language']}"`, 'cache-control': 'max-age=10' },
+    date: false,
+  }));
+  const h = await harness(t, client);
+  const ask = (lang: string) => ({ ...lookup('/sv.jpg', { 'accept-language': lang }), headers: { 'accept-language': lang } });
+  for (const lang of ['en', 'fr']) {
+    await read(await h.cache.get(ask(lang)));
+    await h.cache.fillsSettled();
+  }
+  h.clock.advance(20);
+  const revalidated = await h.cache.get(ask('en'));
+  assert.equal(revalidated.cacheStatus.fwdStatus, 304);
+  assert.equal((await read(revalidated)).bytes.toString(), 'for en');
+  await h.cache.fillsSettled();
+  assert.equal(h.index.count, 2, 'both variants are still stored');
+  const fr = await h.cache.get(ask('fr'));
+  assert.equal(fr.cacheStatus.fwdStatus, 304, 'the other variant, stale too, is revalidated, not fetched whole');
+  assert.equal((await read(fr)).bytes.toString(), 'for fr');
+  await h.cache.fillsSettled();
+  // Both stale at once: each revalidation is its variant's own, neither joins the other.
+  h.clock.advance(20);
+  const both = await Promise.all([h.cache.get(ask('en')), h.cache.get(ask('fr'))]);
+  assert.deepEqual(await Promise.all(both.map(async (answer) => (await read(answer)).bytes.toString())), ['for en', 'for fr']);
+});
+
+test('revalidations that wait for the origin count as coalesced when they join; background ones do not', async (t) => {
+  const { origin, client } = await httpOrigin(t);
+  origin.set('/rv.jpg', {
+    body: Buffer.alloc(10, 1),
+    headers: { 'content-type': 'image/jpeg', etag: '"r"', 'cache-control': 'max-age=10, stale-while-revalidate=30' },
+    date: false,
+  });
+  let coalesced = 0;
+  const { store, index } = await storage(t);
+  const clock = new Clock();
+  const cache = new Cache(store, index, client, { rules: { defaultTtlSec: 0, negativeTtlSec: 0, staleIfErrorSec: 0 }, maxObjectBytes: 1 << 20, now: clock.now }, {
+    coalesced: () => coalesced++,
+  });
+  await read(await cache.get(lookup('/rv.jpg')));
+  await cache.fillsSettled();
+  // Within stale-while-revalidate: both answered at once, one revalidation behind them.
+  clock.advance(20);
+  const swr = await Promise.all([cache.get(lookup('/rv.jpg')), cache.get(lookup('/rv.jpg'))]);
+  assert.deepEqual(swr.map((a) => a.cacheStatus.detail), ['stale-while-revalidate', 'stale-while-revalidate']);
+  await Promise.all(swr.map(read));
+  await cache.fillsSettled();
+  assert.equal(coalesced, 0, 'a revalidation in the background is no one\'s wait');
+  // Past it: the second request waits on the first one's revalidation.
+  clock.advance(100);
+  const waiting = await Promise.all([cache.get(lookup('/rv.jpg')), cache.get(lookup('/rv.jpg'))]);
+  await Promise.all(waiting.map(read));
+  await cache.fillsSettled();
+  assert.equal(coalesced, 1);
+});
+
+test('after a restart an object is read into memory when hit, up to the size memory takes; a short file is fetched again', async (t) => {
+  const { origin, client } = await httpOrigin(t);
+  const limit = (1 << 21) / 16;
+  origin.set('/fits.jpg', { body: Buffer.alloc(limit, 1) });
+  origin.set('/over.jpg', { body: Buffer.alloc(limit + 1, 2) });
+  origin.set('/cut.jpg', { body: Buffer.alloc(100_000, 3) });
+  const h = await harness(t, client, { memoryBytes: 1 << 21 });
+  for (const key of ['/fits.jpg', '/over.jpg', '/cut.jpg']) await read(await h.cache.get(lookup(key)));
+  await h.cache.fillsSettled();
+  const cutFile = path.join(h.store.objectsDir, h.index.peek('/cut.jpg')!.file);
+  fs.truncateSync(cutFile, fs.statSync(cutFile).size - 1000);
+  // A new cache over the same store and index: nothing in memory yet.
+  const restarted = new Cache(h.store, h.index, client, {
+    rules: { defaultTtlSec: 0, negativeTtlSec: 0, staleIfErrorSec: 0 }, maxObjectBytes: 1 << 20, memoryBytes: 1 << 21, now: h.clock.now,
+  });
+  const fds = fs.readdirSync('/proc/self/fd').length;
+  for (const key of ['/fits.jpg', '/over.jpg']) {
+    const hit = await restarted.get(lookup(key));
+    assert.equal(hit.cacheStatus.hit, true);
+    await read(hit);
+  }
+  assert.ok(restarted.hotHit('/fits.jpg'), 'read whole into memory');
+  assert.equal(restarted.hotHit('/over.jpg'), null, 'one byte over: served from its file');
+  const refetched = await restarted.get(lookup('/cut.jpg'));
+  assert.equal(refetched.cacheStatus.fwd, 'miss', 'a file shorter than its header says is dropped');
+  assert.deepEqual((await read(refetched)).bytes, Buffer.alloc(100_000, 3));
+  await restarted.fillsSettled();
+  assert.equal(origin.count('/cut.jpg'), 2);
+  for (const deadline = Date.now() + 5000; fs.readdirSync('/proc/self/fd').length > fds; await new Promise((resolve) => setTimeout(resolve, 5))) {
+    if (Date.now() > deadline) assert.fail('a file read into memory is left open');
+  }
+});
+
+test('a version the index lets go of leaves memory at once, making room for others', async (t) => {
+  const { origin, client } = await httpOrigin(t);
+  for (const name of ['a', 'b', 'c']) origin.set(`/${name}.jpg`, { body: Buffer.alloc(100, name.charCodeAt(0)) });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'imgedge-cache-'));
+  const store = await Store.open(dir);
+  let cache: Cache | null = null;
+  const index = await CacheIndex.load(store, 1 << 30, { removed: (entry) => cache?.forget(entry.file) });
+  t.after(async () => {
+    await index.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  // Memory for two of these objects (each counts its body and 1 KiB), no more.
+  cache = new Cache(store, index, client, { rules: { defaultTtlSec: 0, negativeTtlSec: 0, staleIfErrorSec: 0 }, maxObjectBytes: 1 << 20, memoryBytes: 2 * 1124 + 500 });
+  for (const key of ['/b.jpg', '/a.jpg']) {
+    await read(await cache.get(lookup(key)));
+    await cache.fillsSettled();
+  }
+  assert.ok(cache.hotHit('/b.jpg') && cache.hotHit('/a.jpg'));
+  cache.invalidate(['/a.jpg'], []);
+  await read(await cache.get(lookup('/c.jpg')));
+  await cache.fillsSettled();
+  assert.ok(cache.hotHit('/c.jpg'));
+  assert.ok(cache.hotHit('/b.jpg'), 'the purged object\'s memory went to the new one, not the older one\'s');
+});
