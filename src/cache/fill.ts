@@ -256,10 +256,9 @@ export class Fill {
       changed: () => (fill.#changed ??= deferred<void>()).promise,
       inMemory: (position, limit) => fill.#inMemory(position, limit),
       readFile: (buf, length, position) => {
-        // Everything not on disk is in #recent, so a read that gets here starts on disk.
-        const onDisk = Math.min(length, fill.#onDisk - position);
-        if (fill.#fd === null || onDisk <= 0) return Promise.reject(new Error('body not on disk yet'));
-        return readInto(fill.#fd, buf, onDisk, fill.#bodyOffset + position);
+        // Everything not on disk is in #recent, so a read that gets here starts
+        // on disk (of a fill that has a file) and stops where the disk does.
+        return readInto(fill.#fd!, buf, Math.min(length, fill.#onDisk - position), fill.#bodyOffset + position);
       },
       release: () => fill.#release(),
     };
@@ -268,15 +267,11 @@ export class Fill {
 
   #inMemory(position: number, limit: number): Buffer | null {
     const recent = this.#recent;
-    if (recent.length === 0 || position < recent[0]!.start) return null;
-    // Readers are nearly always at the tip: search from the newest chunk.
+    // Readers are nearly always at the tip: search from the newest chunk. A
+    // reader never asks past the bytes received, so the chunk found holds `position`.
     for (let i = recent.length - 1; i >= 0; i--) {
       const { start, chunk } = recent[i]!;
-      if (position >= start) {
-        const from = position - start;
-        if (from >= chunk.length) return null;
-        return chunk.subarray(from, Math.min(chunk.length, limit - start));
-      }
+      if (position >= start) return chunk.subarray(position - start, Math.min(chunk.length, limit - start));
     }
     return null;
   }

@@ -263,3 +263,56 @@ test('Fills: one fill per key while joinable; forgotten once settled; invalidate
   await tick();
   assert.equal(fills.size, 0, 'forgotten once settled');
 });
+
+test('the memory budget exactly: 1 MiB of written chunks is kept, the oldest beyond it go, and never the last one', async (t) => {
+  const file = bodyFile(t);
+  const KiB = 1024;
+  const chunk = (n: number) => Buffer.alloc(512 * KiB, n);
+  const fill = new Fill();
+  fill.announce(head({ size: 3 * 512 * KiB }));
+  fill.attach(file.fd, 0);
+  for (let n = 1; n <= 3; n++) fill.received(chunk(n));
+  // Only chunk 1 and 8 KiB of chunk 2 are on disk; what the file holds past that is not the body.
+  file.write(Buffer.concat([chunk(1), chunk(2).subarray(0, 8 * KiB)]), 0);
+  file.write(Buffer.alloc(3 * 512 * KiB - 520 * KiB, 0xee), 520 * KiB);
+  fill.written(511 * KiB);
+  assert.ok(fill.wholeBody(), 'over the budget, but chunk 1 is not all on disk yet: kept');
+  fill.written(512 * KiB);
+  assert.equal(fill.wholeBody(), null, 'chunk 1 all on disk: it goes');
+  fill.written(520 * KiB);
+  // From inside chunk 1 the reader reads the file up to where the disk ends, then memory.
+  const behind = drain(fill.body(400 * KiB, 3 * 512 * KiB));
+  assert.deepEqual((await behind).bytes, Buffer.concat([chunk(1), chunk(2), chunk(3)]).subarray(400 * KiB));
+  fill.finish();
+  fill.releaseWriter();
+
+  // One chunk over the budget by itself is kept: it is the tip.
+  const big = new Fill();
+  big.announce(head({ size: 1536 * KiB }));
+  big.attach(bodyFile(t).fd, 0);
+  big.received(Buffer.alloc(1536 * KiB, 5));
+  big.written(1536 * KiB);
+  assert.ok(big.wholeBody());
+  // Two chunks that make exactly the budget are both kept.
+  const exact = new Fill();
+  exact.announce(head({ size: 1024 * KiB }));
+  exact.attach(bodyFile(t).fd, 0);
+  exact.received(chunk(1));
+  exact.received(chunk(2));
+  exact.written(1024 * KiB);
+  assert.ok(exact.wholeBody());
+  // One byte more and chunk 1 goes, and only chunk 1. (The file holds other
+  // bytes than the fill received, so what is read from memory shows.)
+  const more = new Fill();
+  const moreFile = bodyFile(t);
+  more.announce(head({ size: 1024 * KiB + 1 }));
+  more.attach(moreFile.fd, 0);
+  moreFile.write(Buffer.alloc(1024 * KiB + 1, 0xee), 0);
+  for (const bytes of [chunk(1), chunk(2), Buffer.from([3])]) more.received(bytes);
+  more.written(1024 * KiB + 1);
+  assert.equal(more.wholeBody(), null);
+  const tip = drain(more.body(512 * KiB, 1024 * KiB + 1));
+  assert.deepEqual((await tip).bytes, Buffer.concat([chunk(2), Buffer.from([3])]));
+  more.finish();
+  more.releaseWriter();
+});
