@@ -403,6 +403,7 @@ test('an invalidation during a fill: the fill is not stored and not joined; stor
     ['/p/a.jpg', '/p/a.jpg?x=1', '/q/p/b.jpg', '/pp.jpg', '/px/c.jpg'].filter((key) => h.index.get(key)),
     ['/q/p/b.jpg', '/px/c.jpg'],
   );
+  assert.deepEqual(fs.readdirSync(h.store.tmpDir), [], 'the invalidated fill left no temp file');
 });
 
 test('markStaleBefore: what was held is revalidated at its next use, not dropped', async (t) => {
@@ -587,7 +588,12 @@ test('stale-if-error ends exactly at its window: a copy that many seconds stale 
   await read(await h.cache.get(lookup('/edge.jpg')));
   await h.cache.fillsSettled();
   failing = true;
-  h.clock.advance(10 + 60);
+  h.clock.advance(10 + 45);
+  const standIn = await h.cache.get(lookup('/edge.jpg'));
+  assert.equal(standIn.cacheStatus.detail, 'stale-if-error', '45 s stale: within the window');
+  await read(standIn);
+  await h.cache.fillsSettled();
+  h.clock.advance(15);
   const past = await h.cache.get(lookup('/edge.jpg'));
   assert.equal(past.status, 503);
   await read(past);
@@ -779,4 +785,233 @@ test('a version the index lets go of leaves memory at once, making room for othe
   await cache.fillsSettled();
   assert.ok(cache.hotHit('/c.jpg'));
   assert.ok(cache.hotHit('/b.jpg'), 'the purged object\'s memory went to the new one, not the older one\'s');
+});
+
+/** Resolves with the promise's value, or with 'timed out' after 5 s (a test fails rather than hangs). */
+async function within<T>(promise: Promise<T>): Promise<T | 'timed out'> {
+  let timer: NodeJS.Timeout | undefined;
+  const result = await Promise.race([promise, new Promise<'timed out'>((resolve) => (timer = setTimeout(() => resolve('timed out'), 5000)))]);
+  clearTimeout(timer);
+  return result;
+}
+
+test('each origin fetch is reported with its result and its time by the cache\'s clock', async (t) => {
+  const { origin, client } = await httpOrigin(t);
+  const gate = new Gate();
+  origin.set('/slow.jpg', { body: Buffer.alloc(1000, 1), gate, gateAfter: 10 });
+  origin.set('/500.jpg', { status: 500, body: 'no', headers: { 'content-type': 'text/plain' } });
+  origin.set('/404.jpg', { status: 404, body: 'no', headers: { 'content-type': 'text/plain' } });
+  origin.set('/400.jpg', { status: 400, body: 'no', headers: { 'content-type': 'text/plain' } });
+  origin.set('/private.jpg', { body: 'mine', gate, gateAfter: 1, extraHeaders: { 'cache-control': 'private' } });
+  const { store, index } = await storage(t);
+  const clock = new Clock();
+  const finished: [string, number][] = [];
+  const cache = new Cache(store, index, client, { rules: { defaultTtlSec: 0, negativeTtlSec: 0, staleIfErrorSec: 0 }, maxObjectBytes: 1 << 20, now: clock.now }, {
+    originFinished: (result, seconds) => finished.push([result, seconds]),
+  });
+  const slow = await cache.get(lookup('/slow.jpg'));
+  const reading = read(slow);
+  const passed = await cache.pass(lookup('/private.jpg'));
+  const passing = read(passed);
+  clock.advance(2);
+  gate.open();
+  await Promise.all([reading, passing]);
+  await cache.fillsSettled();
+  const reported = async (count: number) => {
+    // Reported once the fetch's last step is done, just after the fill settles.
+    for (const deadline = Date.now() + 5000; finished.length < count && Date.now() < deadline; ) await new Promise((resolve) => setTimeout(resolve, 5));
+  };
+  for (const key of ['/500.jpg', '/404.jpg', '/400.jpg']) await read(await cache.get(lookup(key)));
+  await reported(5);
+  // Nothing listens where this client goes: the fetch itself fails.
+  const closed = await TestOrigin.start();
+  await closed.stop();
+  const nowhere = new OriginClient({ origin: new URL(closed.url), timeoutMs: 10_000, maxConnections: 8, userAgent: 'test' });
+  t.after(() => nowhere.close());
+  const refused = new Cache(store, index, nowhere, { rules: { defaultTtlSec: 0, negativeTtlSec: 0, staleIfErrorSec: 0 }, maxObjectBytes: 1 << 20, now: clock.now }, {
+    originFinished: (result, seconds) => finished.push([result, seconds]),
+  });
+  await assert.rejects(refused.pass(lookup('/gone.jpg')));
+  await assert.rejects(refused.get(lookup('/gone.jpg')));
+  await reported(7);
+  assert.deepEqual(new Set(finished.slice(0, 2).map(String)), new Set(['ok,2']), 'the fill and the pass each took 2 s');
+  // Each is reported just after its fill settles, so not always in the order asked.
+  assert.deepEqual(finished.slice(2).map(String).sort(), ['client_error,0', 'client_error,0', 'server_error,0', 'unavailable,0', 'unavailable,0']);
+});
+
+test('a pass-through body that breaks is reported broken; a slow origin is reported as a timeout; a failing cache dir as a storage error', async (t) => {
+  const origin = await TestOrigin.start();
+  const client = new OriginClient({ origin: new URL(origin.url), timeoutMs: 300, maxConnections: 8, userAgent: 'test' });
+  t.after(async () => {
+    await client.close();
+    await origin.stop();
+  });
+  origin.set('/breaks.jpg', { body: Buffer.alloc(100_000, 1), breakAfter: 1000, extraHeaders: { 'cache-control': 'private' } });
+  origin.set('/hangs.jpg', { hang: true });
+  origin.set('/fine.jpg', { body: Buffer.alloc(10, 1) });
+  const results: OriginResult[] = [];
+  const { store, index } = await storage(t);
+  const clock = new Clock();
+  let passTook = 0;
+  const cache = new Cache(store, index, client, { rules: { defaultTtlSec: 0, negativeTtlSec: 0, staleIfErrorSec: 0 }, maxObjectBytes: 1 << 20, now: clock.now }, {
+    originFinished: (result, seconds) => {
+      results.push(result);
+      if (result === 'timeout') passTook = seconds;
+    },
+  });
+  const broken = await read(await cache.pass(lookup('/breaks.jpg')));
+  assert.ok(broken.cut);
+  const waiting = cache.pass(lookup('/hangs.jpg'));
+  clock.advance(3);
+  await assert.rejects(waiting);
+  assert.equal(passTook, 3, 'a pass that failed took 3 s by the cache\'s clock');
+  await assert.rejects(cache.get(lookup('/hangs.jpg')));
+  fs.rmSync(store.tmpDir, { recursive: true });
+  const unstored = await read(await cache.get(lookup('/fine.jpg')));
+  assert.ok(unstored.cut, 'the temp file could not be made');
+  await cache.fillsSettled();
+  for (const deadline = Date.now() + 5000; results.length < 4 && Date.now() < deadline; ) await new Promise((resolve) => setTimeout(resolve, 5));
+  assert.deepEqual(results, ['broken', 'timeout', 'timeout', 'storage_error']);
+});
+
+test('a fill that fails leaves no temp file, and says how many bytes of how many came', async (t) => {
+  const fetcher = new PlainFetcher(() => ({
+    status: 200,
+    headers: { 'content-type': 'image/jpeg', 'content-length': '1000', 'cache-control': 'public, max-age=600' },
+    body: Readable.from([Buffer.alloc(300, 1)]),
+  }));
+  const h = await harness(t, fetcher);
+  const { cut } = await read(await h.cache.get(lookup('/short.jpg')));
+  assert.equal(cut?.message, 'origin body broken: 300 of 1000 bytes');
+  await h.cache.fillsSettled();
+  assert.deepEqual(fs.readdirSync(h.store.tmpDir), []);
+});
+
+test('a response that turns out private, to a fill no request claims (a background revalidation), is let go of', async (t) => {
+  const { origin, client } = await httpOrigin(t);
+  let priv = false;
+  origin.set('/turns.jpg', () => ({
+    body: Buffer.alloc(100_000, 1),
+    headers: { 'content-type': 'image/jpeg', etag: '"t"', 'cache-control': priv ? 'private' : 'max-age=10, stale-while-revalidate=60' },
+    date: false,
+    conditional: false,
+  }));
+  const h = await harness(t, client);
+  await read(await h.cache.get(lookup('/turns.jpg')));
+  await h.cache.fillsSettled();
+  priv = true;
+  h.clock.advance(20);
+  await read(await h.cache.get(lookup('/turns.jpg')));
+  assert.equal(await within(h.cache.fillsSettled()), undefined, 'the revalidation ends though no one read its answer');
+});
+
+test('a private answer to a fill reaches its claimant whole, however slowly it comes', async (t) => {
+  const { origin, client } = await httpOrigin(t);
+  const gate = new Gate();
+  const body = Buffer.alloc(1 << 20, 7);
+  origin.set('/mine.jpg', { body, gate, gateAfter: 100, extraHeaders: { 'cache-control': 'private' } });
+  const h = await harness(t, client);
+  const answer = await h.cache.get(lookup('/mine.jpg'));
+  assert.equal(answer.cacheStatus.passed, true);
+  const reading = read(answer);
+  await new Promise((resolve) => setImmediate(resolve));
+  await new Promise((resolve) => setImmediate(resolve));
+  gate.open();
+  const got = await reading;
+  assert.equal(got.cut, null);
+  assert.equal(got.bytes.length, body.length);
+});
+
+test('a 304 refresh: its Surrogate-Control sets the new lifetime; a large body is copied whole; a 304 saying no-store drops the entry', async (t) => {
+  const { origin, client } = await httpOrigin(t);
+  const body = Buffer.alloc(600_000);
+  for (let i = 0; i < body.length; i++) body[i] = i % 251;
+  let notModified: Record<string, string> = {};
+  origin.set('/big.jpg', (req): OriginSpec =>
+    req.headers['if-none-match']
+      ? { status: 304, headers: { etag: '"b"', ...notModified }, date: false }
+      : { body, headers: { 'content-type': 'image/jpeg', etag: '"b"', 'cache-control': 'max-age=10' }, date: false, conditional: false },
+  );
+  const h = await harness(t, client);
+  await read(await h.cache.get(lookup('/big.jpg')));
+  await h.cache.fillsSettled();
+  const fds = fs.readdirSync('/proc/self/fd').length;
+  notModified = { 'surrogate-control': 'max-age=500' };
+  h.clock.advance(20);
+  const refreshed = await h.cache.get(lookup('/big.jpg'));
+  assert.equal(refreshed.cacheStatus.fwdStatus, 304);
+  assert.equal(refreshed.cacheStatus.ttl, 500);
+  assert.ok((await read(refreshed)).bytes.equals(body));
+  await h.cache.fillsSettled();
+  h.clock.advance(100);
+  const hit = await h.cache.get(lookup('/big.jpg'));
+  assert.equal(hit.cacheStatus.hit, true, 'fresh for the lifetime the 304 gave');
+  assert.ok((await read(hit)).bytes.equals(body), 'the new version holds the whole body');
+  for (const deadline = Date.now() + 5000; fs.readdirSync('/proc/self/fd').length > fds; await new Promise((resolve) => setTimeout(resolve, 5))) {
+    if (Date.now() > deadline) assert.fail('the refresh left a file open');
+  }
+  notModified = { 'cache-control': 'no-store' };
+  h.clock.advance(1000);
+  await read(await h.cache.get(lookup('/big.jpg')));
+  await h.cache.fillsSettled();
+  assert.equal(h.index.count, 0, 'no longer to be stored: dropped');
+  assert.deepEqual(fs.readdirSync(h.store.tmpDir), []);
+});
+
+test('a 304 for a stored file that turns out short: the answer is cut, the entry goes, no temp file is left', async (t) => {
+  const { origin, client } = await httpOrigin(t);
+  origin.set('/short.jpg', (req): OriginSpec =>
+    req.headers['if-none-match']
+      ? { status: 304, headers: { etag: '"s"' }, date: false }
+      : { body: Buffer.alloc(600_000, 3), headers: { 'content-type': 'image/jpeg', etag: '"s"', 'cache-control': 'max-age=10' }, date: false },
+  );
+  const h = await harness(t, client);
+  await read(await h.cache.get(lookup('/short.jpg')));
+  await h.cache.fillsSettled();
+  const file = path.join(h.store.objectsDir, h.index.peek('/short.jpg')!.file);
+  fs.truncateSync(file, fs.statSync(file).size - 100_000);
+  h.clock.advance(20);
+  const { cut } = await read(await h.cache.get(lookup('/short.jpg')));
+  assert.ok(cut);
+  assert.equal(await within(h.cache.fillsSettled()), undefined);
+  assert.deepEqual(fs.readdirSync(h.store.tmpDir), []);
+});
+
+test('a fill runs past its response\'s freshness: a request after that fetches anew; an unstored answer is never joined after its head', async (t) => {
+  const { origin, client } = await httpOrigin(t);
+  const gate = new Gate();
+  origin.set('/aged.jpg', { body: Buffer.alloc(1000, 1), gate, gateAfter: 10, extraHeaders: { age: '50', 'cache-control': 'max-age=60' } });
+  const h = await harness(t, client);
+  const first = await h.cache.get(lookup('/aged.jpg'));
+  const reading = read(first);
+  h.clock.advance(5);
+  const joined = await h.cache.get(lookup('/aged.jpg'));
+  assert.equal(joined.cacheStatus.collapsed, true, 'fresh for 10 s more when it came');
+  const joinedReading = read(joined);
+  h.clock.advance(10);
+  const late = await h.cache.get(lookup('/aged.jpg'));
+  assert.equal(late.cacheStatus.collapsed, false, 'past its freshness: not joined');
+  gate.open();
+  await Promise.all([reading, joinedReading, read(late)]);
+  await h.cache.fillsSettled();
+
+  // A peer's answer too large to keep in memory is streamed through, not stored: no one joins it.
+  const bodies: Readable[] = [];
+  const fetcher = new PlainFetcher(() => {
+    const body = new Readable({ read() {} });
+    bodies.push(body);
+    body.push(Buffer.alloc(10, 1));
+    return { status: 200, headers: { 'content-type': 'image/jpeg', 'content-length': '20', 'cache-control': 'max-age=600' }, body, fromPeer: true };
+  });
+  const peer = await harness(t, fetcher);
+  const own = await peer.cache.get(lookup('/peer.jpg'));
+  const ownReading = read(own);
+  const other = await peer.cache.get(lookup('/peer.jpg'));
+  assert.equal(other.cacheStatus.collapsed, false);
+  for (const body of bodies) {
+    body.push(Buffer.alloc(10, 2));
+    body.push(null);
+  }
+  await Promise.all([ownReading, read(other)]);
+  assert.equal(fetcher.calls, 2);
 });
