@@ -286,12 +286,16 @@ test('a final header exactly 64 bytes longer than the first still fits its reser
   assert.deepEqual((await store.readMeta(file)).meta, grown);
 });
 
-test('a commit makes its fan-out dir again when it was removed; discard twice is harmless', async (t) => {
+test('a commit makes its fan-out dir (and objects/) again when removed; discard twice is harmless', async (t) => {
   const store = await Store.open(tempDir(t));
   const meta = metaFor('/again.jpg', 3);
   fs.rmSync(path.join(store.objectsDir, keyHash(meta.key).slice(0, 2)), { recursive: true });
   const file = await writeObject(store, meta, Buffer.from('abc'));
   assert.ok((await readBody(store, file)).body.equals(Buffer.from('abc')));
+  // objects/ itself removed by hand: made again too.
+  fs.rmSync(store.objectsDir, { recursive: true });
+  const again = await writeObject(store, metaFor('/again2.jpg', 1), Buffer.from('z'));
+  assert.ok((await readBody(store, again)).body.equals(Buffer.from('z')));
   const temp = await store.createTemp();
   await closeFd(temp.fd);
   await temp.discard();
