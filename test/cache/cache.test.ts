@@ -242,11 +242,13 @@ test('a small object is in memory from its commit on; a large one is served from
   const { origin, client } = await httpOrigin(t);
   origin.set('/small.jpg', { body: Buffer.alloc(100, 1) });
   origin.set('/large.jpg', { body: Buffer.alloc(200_000, 2) });
+  origin.set('/empty.jpg', { body: Buffer.alloc(0) });
   const h = await harness(t, client, { memoryBytes: 1 << 20 });
-  for (const key of ['/small.jpg', '/large.jpg']) {
+  for (const key of ['/small.jpg', '/large.jpg', '/empty.jpg']) {
     await read(await h.cache.get(lookup(key)));
   }
   await h.cache.fillsSettled();
+  assert.equal(h.cache.hotHit('/empty.jpg')?.object.body.length, 0, 'an empty body too');
   const hot = h.cache.hotHit('/small.jpg');
   assert.ok(hot, 'held in memory without a read from disk');
   assert.equal(hot.object.body.length, 100);

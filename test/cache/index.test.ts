@@ -89,6 +89,7 @@ test('recovery adopts a whole file the journal missed, removes a foreign one, dr
   assert.equal(reloaded.peek('/lost.jpg'), undefined);
   assert.equal(fs.existsSync(path.join(restarted.objectsDir, 'ab', 'not-ours.tmp')), false);
   assert.ok(exists(restarted, mine.file), 'a file this process committed is left alone');
+  assert.equal(restarted.committedHere(mine.file), false, 'recovery over: the store no longer keeps what it committed');
   await reloaded.close();
 });
 
