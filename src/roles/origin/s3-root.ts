@@ -13,7 +13,7 @@ import { pipeline } from 'node:stream/promises';
 import { S3Client, HeadObjectCommand, GetObjectCommand, DeleteObjectCommand, type GetObjectCommandOutput, type HeadObjectCommandOutput } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { BadPath, BucketUnavailable, ImgedgeError, NotFound, PayloadTooLarge, UnsupportedMediaType } from '../../errors.js';
-import { planAnswer } from './answer.js';
+import { planAnswer, type VersionHead } from './answer.js';
 import type { ChangeEntry, ChangeLog } from '../../changelog/log.js';
 import type { ChangeAppender } from './store.js';
 import type { S3Settings } from '../../config.js';
@@ -21,6 +21,16 @@ import { segmentsOf, type OriginRoot } from './root.js';
 import { sniffImage, SNIFF_BYTES } from './sniff.js';
 
 const PART_BYTES = 5 * 1024 * 1024;
+
+/** The version a bucket's HEAD or GET describes. */
+function versionOf(object: Pick<HeadObjectCommandOutput, 'ContentLength' | 'LastModified' | 'ContentType'>, etag: string): VersionHead {
+  return {
+    size: object.ContentLength ?? 0,
+    etag,
+    lastModified: object.LastModified ?? new Date(0),
+    contentType: object.ContentType ?? 'application/octet-stream',
+  };
+}
 
 /** No range and no condition: the whole current version, whatever it is. */
 function isPlainGet(req: http.IncomingMessage): boolean {
@@ -152,12 +162,7 @@ export class S3Root implements OriginRoot {
     for (let attempt = 0; ; attempt++) {
       const head = await this.#head(key);
       if (!head?.ETag) throw new NotFound();
-      const plan = planAnswer(req, {
-        size: head.ContentLength ?? 0,
-        etag: head.ETag,
-        lastModified: head.LastModified ?? new Date(0),
-        contentType: head.ContentType ?? 'application/octet-stream',
-      }, maxAgeSec);
+      const plan = planAnswer(req, versionOf(head, head.ETag), maxAgeSec);
       if (plan.status === 304 || !plan.body) {
         res.writeHead(plan.status, plan.headers).end();
         return;
@@ -198,12 +203,7 @@ export class S3Root implements OriginRoot {
       body.destroy();
       throw new NotFound();
     }
-    const plan = planAnswer(req, {
-      size: got.ContentLength ?? 0,
-      etag: got.ETag,
-      lastModified: got.LastModified ?? new Date(0),
-      contentType: got.ContentType ?? 'application/octet-stream',
-    }, maxAgeSec);
+    const plan = planAnswer(req, versionOf(got, got.ETag), maxAgeSec);
     if (plan.status === 304 || !plan.body) {
       body.destroy();
       res.writeHead(plan.status, plan.headers).end();
