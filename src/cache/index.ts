@@ -13,6 +13,8 @@ export interface IndexEvents {
   evicted?(entry: IndexEntry): void;
   /** Any entry let go of, whatever the reason: its file is being deleted. */
   removed?(entry: IndexEntry): void;
+  /** The journal could not be written; the cache goes on without it (see journal.ts). */
+  journalFailed?(error: Error): void;
 }
 
 /**
@@ -45,7 +47,7 @@ export class CacheIndex {
 
   /** Loads the journal; cheap enough to run before the edge says it is ready. */
   static async load(store: Store, maxBytes: number, events: IndexEvents = {}): Promise<CacheIndex> {
-    const { journal, state } = await Journal.load(store.dir);
+    const { journal, state } = await Journal.load(store.dir, (error) => events.journalFailed?.(error));
     const index = new CacheIndex(store, journal, maxBytes, events);
     for (const file of state.superseded) void store.remove(file).catch(() => {});
     for (const entry of state.entries) index.set(entry);

@@ -67,14 +67,32 @@ export class Journal {
     readonly file: string,
     lines: number,
     tornTail: boolean,
+    private readonly failed: (error: Error) => void,
   ) {
-    this.#stream = fs.createWriteStream(file, { flags: 'a' });
+    this.#stream = this.#open();
     this.#lines = lines;
     // Appends start on a line of their own, never glued to a torn one.
     if (tornTail) this.#stream.write('\n');
   }
 
-  static async load(dir: string): Promise<{ journal: Journal; state: JournalState }> {
+  /**
+   * An append stream on the file. One that fails (a full disk, a file gone
+   * bad) is reported once and not written again: the journal is a hint, the
+   * start-up scan adopts what it missed, and the next compaction opens a new
+   * one. Unheard, its error would stop the process.
+   */
+  #open(): fs.WriteStream {
+    const stream = fs.createWriteStream(this.file, { flags: 'a' });
+    let reported = false;
+    stream.on('error', (error) => {
+      if (!reported) this.failed(error);
+      reported = true;
+    });
+    return stream;
+  }
+
+  /** `failed` hears of an append stream that failed. */
+  static async load(dir: string, failed: (error: Error) => void = () => {}): Promise<{ journal: Journal; state: JournalState }> {
     const file = path.join(dir, 'index.log');
     let text = '';
     try {
@@ -84,7 +102,7 @@ export class Journal {
     }
     const state = parseJournal(text);
     const tornTail = text.length > 0 && !text.endsWith('\n');
-    return { journal: new Journal(file, state.lines, tornTail), state };
+    return { journal: new Journal(file, state.lines, tornTail, failed), state };
   }
 
   get lines(): number {
@@ -102,7 +120,7 @@ export class Journal {
   #append(line: string): void {
     this.#lines++;
     if (this.#held) this.#held.push(line);
-    else this.#stream.write(line);
+    else if (!this.#stream.destroyed) this.#stream.write(line);
   }
 
   /**
@@ -138,7 +156,7 @@ export class Journal {
         await fsp.rename(temp, this.file);
         this.#lines = lines;
       } finally {
-        this.#stream = fs.createWriteStream(this.file, { flags: 'a' });
+        this.#stream = this.#open();
       }
     } finally {
       const held = this.#held;
@@ -154,6 +172,8 @@ export class Journal {
 }
 
 function endStream(stream: fs.WriteStream): Promise<void> {
+  // A failed stream was reported when it failed, and is closed already.
+  if (stream.destroyed) return Promise.resolve();
   return new Promise((resolve, reject) => {
     // A stream already ended calls back at once (with an error that says so).
     stream.once('error', reject);

@@ -126,6 +126,10 @@ export async function startEdge(config: EdgeConfig, seams: EdgeSeams = {}): Prom
       metrics.evictedBytes.inc(entry.size);
     },
     removed: (entry) => cache?.forget(entry.file),
+    journalFailed: (error) => {
+      metrics.storageErrors.inc();
+      log.error({ err: error.message }, 'cache index journal not written; a restart finds what it missed by scanning the cache dir');
+    },
   });
   const origin = new OriginClient({
     origin: config.origin,

@@ -293,3 +293,30 @@ test('Journal: load, compact and close leave no file open, and closing twice is 
   }
   assert.equal(fs.readFileSync(path.join(dir, 'index.log'), 'utf8'), add(entry('ab/a', 1, '/a')) + add(entry('ab/b', 2, '/b')));
 });
+
+test('a journal whose file cannot be written reports it once and goes on without it, instead of stopping the process', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'imgedge-journal-'));
+  try {
+    // index.log leads nowhere: read, it is empty; opened for appending, it fails.
+    fs.symlinkSync(path.join(dir, 'missing', 'index.log'), path.join(dir, 'index.log'));
+    const errors: Error[] = [];
+    const { journal } = await Journal.load(dir, (error) => errors.push(error));
+    journal.added({ key: '/a.jpg', file: 'f1', size: 10 });
+    for (let i = 0; i < 100 && errors.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    journal.added({ key: '/b.jpg', file: 'f2', size: 10 });
+    journal.removed('f1');
+    await journal.close();
+    assert.equal(errors.length, 1);
+    assert.equal((errors[0] as NodeJS.ErrnoException).code, 'ENOENT');
+
+    // A compaction writes a new file in its place, and appends go on there.
+    const { journal: again } = await Journal.load(dir, (error) => errors.push(error));
+    await again.compact(() => [{ key: '/c.jpg', file: 'f3', size: 10 }]);
+    again.added({ key: '/d.jpg', file: 'f4', size: 10 });
+    await again.close();
+    assert.equal(errors.length, 2, 'the new stream failed before the compaction, once');
+    assert.equal(fs.readFileSync(path.join(dir, 'index.log'), 'utf8'), '+ f3 10 /c.jpg\n+ f4 10 /d.jpg\n');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
