@@ -18,11 +18,11 @@ import { varySpec, type RequestHeaders, type VaryNormaliser } from '../http/vary
 import { primaryKey, variantKey } from './key.js';
 import type { CacheStatusParts } from '../http/cache-status.js';
 import { OriginFailed } from '../errors.js';
-
-const NO_VERSIONS: ReadonlyMap<string, string> = new Map();
 import type { InterimListener, OriginFetcher } from '../origin-client.js';
 
 export type { Answer } from './answer.js';
+
+const NO_VERSIONS: ReadonlyMap<string, string> = new Map();
 export type { CacheEvents, OriginResult } from './filler.js';
 
 export interface Lookup {
@@ -166,18 +166,15 @@ export class Cache {
    */
   invalidate(paths: readonly string[], prefixes: readonly string[], replacedBy: ReadonlyMap<string, string> = NO_VERSIONS): number {
     const named = new Set(paths);
-    // A copy of the very version that replaced the path (fetched before the change was heard of) is kept.
-    const isReplacement = (key: string, etag: string | undefined) => etag !== undefined && replacedBy.get(keyPath(key)) === etag;
     const underPrefix = (key: string) => prefixes.some((prefix) => keyPath(key).startsWith(prefix));
-    const matches = (key: string, fill: Fill) =>
-      (named.has(keyPath(key)) && !isReplacement(key, fill.etag)) || underPrefix(key);
-    let dropped = this.#fills.invalidate(matches, (key) => (underPrefix(key) ? undefined : replacedBy.get(keyPath(key))));
+    // A copy of the very version that replaced the path (fetched before the change was heard of) is kept; under a prefix, none is.
+    const replacement = (key: string) => (underPrefix(key) ? undefined : replacedBy.get(keyPath(key)));
+    const isReplacement = (key: string, etag: string | undefined) => etag !== undefined && replacement(key) === etag;
+    const matches = (key: string, fill: Fill) => (named.has(keyPath(key)) || underPrefix(key)) && !isReplacement(key, fill.etag);
+    let dropped = this.#fills.invalidate(matches, replacement);
     dropped += this.#hot.dropBorrowed(paths, prefixes, (key, object) => isReplacement(key, etagOf(object.headers)));
     for (const path of paths) {
-      for (const key of this.index.keysOfPath(path)) {
-        if (isReplacement(key, this.#storedEtag(key)) && !underPrefix(key)) continue;
-        if (this.index.delete(key)) dropped++;
-      }
+      for (const key of this.index.keysOfPath(path)) if (!isReplacement(key, this.#storedEtag(key)) && this.index.delete(key)) dropped++;
     }
     for (const prefix of prefixes) for (const key of this.index.keysWithPrefix(prefix)) if (this.index.delete(key)) dropped++;
     return dropped;
