@@ -18,8 +18,9 @@ export function parseLogPoint(value: string | string[] | undefined): LogPoint | 
   if (typeof value !== 'string') return null;
   const space = value.indexOf(' ');
   if (space <= 0 || space === value.length - 1) return null;
-  const seq = Number(value.slice(0, space));
-  return Number.isSafeInteger(seq) && seq >= 0 && /^\d+$/.test(value.slice(0, space)) ? { seq, log: value.slice(space + 1) } : null;
+  const digits = value.slice(0, space);
+  const seq = Number(digits);
+  return /^\d+$/.test(digits) && Number.isSafeInteger(seq) ? { seq, log: value.slice(space + 1) } : null;
 }
 
 /** What a replica's change log follower tells of its progress. */
