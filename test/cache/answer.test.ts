@@ -9,7 +9,7 @@ import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { Readable, Writable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { Store, CorruptObject, FIRST_READ_BYTES, closeFd, type ObjectMeta, type OpenObject } from '../../src/cache/store.js';
 import { CacheIndex } from '../../src/cache/index.js';
 import { keyHash, objectFileName } from '../../src/cache/key.js';
@@ -17,6 +17,7 @@ import { openEntry, passAnswer, readWhole, releaseCopy, storedAnswer, type Answe
 import { BodyWriter } from '../../src/cache/body-writer.js';
 import { storedHeaders } from '../../src/cache/stored-headers.js';
 import { policyFor } from '../../src/http/freshness.js';
+import { written } from '../helpers/body-sink.js';
 
 type T = { after(fn: () => unknown): void };
 const NOW = Date.parse('2026-06-01T00:00:00Z');
@@ -78,19 +79,6 @@ async function fsQueueDrained(dir: string): Promise<void> {
 
 function onDisk(object: OpenObject): StoredCopy {
   return { ...object, headers: storedHeaders(object.meta) };
-}
-
-/** Writes a BodyWriter into a sink that keeps each chunk as written. */
-async function written(writer: BodyWriter): Promise<{ chunks: Buffer[]; cut: Error | null }> {
-  const chunks: Buffer[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      chunks.push(chunk);
-      done();
-    },
-  });
-  const cut = await writer.writeTo(sink);
-  return { chunks, cut };
 }
 
 test('openEntry opens an entry whose file holds its key; a file gone, damaged or holding another key drops the entry', async (t) => {

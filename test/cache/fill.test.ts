@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { Fill, Fills, type FillHead } from '../../src/cache/fill.js';
 import type { BodyWriter } from '../../src/cache/body-writer.js';
+import { written } from '../helpers/body-sink.js';
 
 function head(overrides: Partial<Extract<FillHead, { kind: 'body' }>> = {}): FillHead {
   return {
@@ -27,14 +27,7 @@ function bodyFile(t: { after(fn: () => void): void }): { fd: number; write(bytes
 
 /** Everything a writer writes, and the reason it cut its sink short, if it did. */
 async function drain(writer: BodyWriter): Promise<{ bytes: Buffer; cut: Error | null }> {
-  const chunks: Buffer[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      chunks.push(chunk);
-      done();
-    },
-  });
-  const cut = await writer.writeTo(sink);
+  const { chunks, cut } = await written(writer);
   return { bytes: Buffer.concat(chunks), cut };
 }
 
