@@ -48,6 +48,15 @@ async function acquire(key: string, exclusive: boolean): Promise<() => void> {
   };
 }
 
+async function locked<T>(key: string, exclusive: boolean, run: () => Promise<T>): Promise<T> {
+  const release = await acquire(key, exclusive);
+  try {
+    return await run();
+  } finally {
+    release();
+  }
+}
+
 interface StoredObject {
   bucket: string;
   key: string;
@@ -66,23 +75,9 @@ interface Store {
 const server = new S3rver({ address: values.host, port: 0, silent: true, directory: values.dir, configureBuckets: [{ name: values.bucket }] });
 const store = (server as unknown as { store: Store }).store;
 const original = { getMetadata: store.getMetadata.bind(store), getObject: store.getObject.bind(store), deleteObject: store.deleteObject.bind(store) };
-store.getMetadata = async (bucket, key) => {
-  const release = await acquire(`${bucket}/${key}`, false);
-  try {
-    return await original.getMetadata(bucket, key);
-  } finally {
-    release();
-  }
-};
-store.getObject = async (bucket, key, options) => {
-  const release = await acquire(`${bucket}/${key}`, false);
-  try {
-    // Its metadata read and its file open: from here on it reads that file whatever is renamed over it.
-    return await original.getObject(bucket, key, options);
-  } finally {
-    release();
-  }
-};
+store.getMetadata = (bucket, key) => locked(`${bucket}/${key}`, false, () => original.getMetadata(bucket, key));
+// Its metadata read and its file open: from here on it reads that file whatever is renamed over it.
+store.getObject = (bucket, key, options) => locked(`${bucket}/${key}`, false, () => original.getObject(bucket, key, options));
 store.putObject = async (object) => {
   const chunks: Buffer[] = [];
   if (Buffer.isBuffer(object.content)) chunks.push(object.content);
@@ -93,23 +88,13 @@ store.putObject = async (object) => {
   await fsp.mkdir(path.dirname(file), { recursive: true });
   const temp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
   await fsp.writeFile(temp, body);
-  const release = await acquire(`${object.bucket}/${object.key}`, true);
-  try {
+  await locked(`${object.bucket}/${object.key}`, true, async () => {
     await fsp.rename(temp, file);
     await store.putMetadata(object.bucket, object.key, object.metadata, md5);
-  } finally {
-    release();
-  }
+  });
   return { size: body.length, md5 };
 };
-store.deleteObject = async (bucket, key) => {
-  const release = await acquire(`${bucket}/${key}`, true);
-  try {
-    return await original.deleteObject(bucket, key);
-  } finally {
-    release();
-  }
-};
+store.deleteObject = (bucket, key) => locked(`${bucket}/${key}`, true, () => original.deleteObject(bucket, key));
 
 const { port } = (await server.run()) as { port: number };
 process.stdout.write(`${JSON.stringify({ ready: true, port })}\n`);
