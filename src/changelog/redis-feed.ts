@@ -23,6 +23,14 @@ import { compareIds, connectRedis } from './redis-client.js';
 
 /** Entries read per round trip. */
 const BATCH = 1000;
+/**
+ * The longest a read blocks. Redis wakes a blocked XREAD when a write comes
+ * or a stream it held is replaced, but not when a replica's full sync loads a
+ * stream it did not hold (a replica back without its data, whose snapshot
+ * holds the writes made while it waited): what that brought is read when
+ * the block ends, so it must end soon.
+ */
+const MAX_BLOCK_SEC = 2;
 const OPS: readonly ChangeOp[] = ['put', 'delete', 'purge'];
 
 type RawEntry = [id: string, fields: string[]];
@@ -124,7 +132,7 @@ export class RedisFeed implements ChangeFeed {
     const stream = this.target.stream;
     const after = mine?.id ?? '0-0';
     if (mine && waitSec > 0 && !this.#checkDue) {
-      const woke = (await client.xread('COUNT', BATCH, 'BLOCK', waitSec * 1000, 'STREAMS', stream, after)) as [string, RawEntry[]][] | null;
+      const woke = (await client.xread('COUNT', BATCH, 'BLOCK', Math.min(waitSec, MAX_BLOCK_SEC) * 1000, 'STREAMS', stream, after)) as [string, RawEntry[]][] | null;
       const raw = woke?.[0]?.[1] ?? [];
       if (raw.length) {
         // Applied at once, then checked: the next read is the MULTI below,

@@ -261,3 +261,37 @@ test('an entry trimmed away while the edge waits for it is a gap, found on the c
   assert.match(await cacheStatus(edge, '/w/a.png'), /fwd=stale; fwd-status=304/);
   assert.equal(await metricValue(edge.edge, 'imgedge_changelog_position'), 3);
 });
+
+test('a replica restarted empty: what its first sync brings is applied though no write follows it', { skip: NO_REDIS }, async (t) => {
+  const { origin, redis } = await setup(t);
+  const replica = await startRedis({ replicaOf: redis });
+  t.after(() => replica.close());
+  // The long poll of an edge as it ships, not the tests' quick one: Redis
+  // wakes a blocked read when a write comes or a stream it held is replaced,
+  // not when a sync loads a stream it did not hold.
+  const edge = await startTestEdge(origin.url, {
+    args: ['--changelog', `${replica.url}/0?stream=${encodeURIComponent(STREAM)}`],
+    changelogTiming: { minBackoffMs: 20, maxBackoffMs: 200 },
+  });
+  t.after(() => edge.close());
+  const [a, a2] = await Promise.all([60, 61].map((i) => samplePng(i)));
+  await redis.client.xadd(STREAM, '*', 'op', 'put', 'path', '/elsewhere.png');
+  await until(async () => (await metricValue(edge.edge, 'imgedge_changelog_position')) === 1, 'entry 1 applied');
+  await hold(origin, edge, { '/f/a.png': a! });
+
+  // Back without its data, the replica serves an empty database until its
+  // full sync, whose snapshot the primary takes seconds later (Redis's
+  // repl-diskless-sync-delay): a write meanwhile reaches it in that load.
+  await replica.kill();
+  fs.rmSync(replica.dir, { recursive: true, force: true });
+  fs.mkdirSync(replica.dir);
+  const back = replica.restart();
+  await until(async () => (await metricValue(edge.edge, 'imgedge_changelog_gaps_total', { reason: 'reset' })) === 1, 'the edge to find the stream gone');
+  assert.match(await cacheStatus(edge, '/f/a.png'), /fwd=stale; fwd-status=304/, 'revalidated after the gap, and fresh again');
+  change(origin, '/f/a.png', a2!);
+  await redis.client.xadd(STREAM, '*', 'op', 'put', 'path', '/f/a.png');
+  await back;
+  // The edge's read blocks for a few seconds at most, so the entry is applied
+  // well before the 25 s long poll would have ended.
+  await serves(edge, '/f/a.png', a2!, 15_000);
+});
