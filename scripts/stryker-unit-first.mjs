@@ -1,16 +1,20 @@
 // Stryker's TAP runner, with the test files in a useful order. Each mutant
-// runs the files that cover it, in the order the runner found them, and stops
-// at the first failure. The runner's glob returns the end-to-end files first
-// (they are named one by one, so found without reading a directory), and an
-// end-to-end file starts an edge: seconds, where a unit test file kills the
-// same mutant in a fraction of one. Unit files go first, then the edge's
-// in-process tests, then the end-to-end ones.
+// runs the files that cover it, in the order given, and stops at the first
+// failure, so a mutant a quick unit file kills should not wait for a slow one
+// first. The runner's glob returns the end-to-end files first (they are named
+// one by one, so found without reading a directory), and an end-to-end file
+// starts an edge: seconds, where a unit test file kills the same mutant in a
+// fraction of one. Unit files go first, then the edge's in-process tests,
+// then the end-to-end ones; within each, the quickest first, as the initial
+// run timed them (in one worker: the others read its times from the sandbox).
+import fs from 'node:fs';
+import path from 'node:path';
 import { declareFactoryPlugin, PluginKind, commonTokens, tokens } from '@stryker-mutator/api/plugin';
 import { createTapTestRunnerFactory } from '@stryker-mutator/tap-runner';
 
 const createTap = createTapTestRunnerFactory();
 
-function rank(file) {
+function tier(file) {
   if (file.includes('/e2e/')) return 2;
   if (file.includes('/edge/')) return 1;
   return 0;
@@ -19,9 +23,26 @@ function rank(file) {
 function createUnitFirst(injector) {
   const runner = createTap(injector);
   const init = runner.init.bind(runner);
+  const dryRun = runner.dryRun.bind(runner);
+  const mutantRun = runner.mutantRun.bind(runner);
+  /** Each file's time in the initial run; a file not timed there goes last in its tier. */
+  let spent = new Map();
+  const timesFile = path.join(process.cwd(), '.stryker-test-file-times.json');
+  const order = (a, b) =>
+    tier(a) - tier(b) || (spent.get(a) ?? Infinity) - (spent.get(b) ?? Infinity) || a.localeCompare(b);
   runner.init = async () => {
     await init();
-    runner.testFiles.sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+    runner.testFiles.sort(order);
+  };
+  runner.dryRun = async (options) => {
+    const result = await dryRun(options);
+    for (const test of result.tests ?? []) spent.set(test.id, test.timeSpentMs);
+    fs.writeFileSync(timesFile, JSON.stringify([...spent]));
+    return result;
+  };
+  runner.mutantRun = (options) => {
+    if (spent.size === 0 && fs.existsSync(timesFile)) spent = new Map(JSON.parse(fs.readFileSync(timesFile, 'utf8')));
+    return mutantRun(options.testFilter ? { ...options, testFilter: [...options.testFilter].sort(order) } : options);
   };
   return runner;
 }
