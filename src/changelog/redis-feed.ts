@@ -102,7 +102,7 @@ export class RedisFeed implements ChangeFeed {
   }
 
   async #connected(): Promise<Redis> {
-    this.#client ??= await connectRedis(this.target, { commandTimeoutMs: (this.maxWaitSec + 10) * 1000 });
+    this.#client ??= await connectRedis(this.target, { commandTimeoutMs: (Math.min(this.maxWaitSec, MAX_BLOCK_SEC) + 10) * 1000 });
     return this.#client;
   }
 
