@@ -217,7 +217,7 @@ export class Filler {
         await write(chunk);
       }
       // undici refuses an HTTP body of the wrong length before this (test/e2e/short-body.test.ts);
-      // any other fetcher is held to its Content-Length here (test/cache/cache.test.ts).
+      // any other fetcher is held to its Content-Length here (test/cache/cache-fills.test.ts).
       if (length !== undefined && written !== length) throw new OriginBodyBroken(`${written} of ${length} bytes`);
       const temp = await opening;
       fill.complete();

@@ -6,10 +6,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Store, closeFd, type ObjectMeta } from '../../src/cache/store.js';
-import { CacheIndex, MAX_VARIANTS, type IndexEvents } from '../../src/cache/index.js';
+import { CacheIndex, MAX_VARIANTS } from '../../src/cache/index.js';
 import { keyHash, objectFileName, variantKey } from '../../src/cache/key.js';
 import { varySpec } from '../../src/http/vary.js';
 import { policyFor } from '../../src/http/freshness.js';
+import { storage } from '../helpers/cache.js';
 
 function tempDir(t: { after(fn: () => void): void }): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'imgedge-index-'));
@@ -123,18 +124,6 @@ test('variants sit beside their primary key: found by path, bounded per key, and
   await reloaded.close();
 });
 
-/** A store and index in a temp dir; the index is closed before the dir is removed. */
-async function opened(t: { after(fn: () => unknown): void }, maxBytes = 1 << 30, events: IndexEvents = {}) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'imgedge-index-'));
-  const store = await Store.open(dir);
-  const index = await CacheIndex.load(store, maxBytes, events);
-  t.after(async () => {
-    await index.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
-  return { dir, store, index };
-}
-
 /** Waits (bounded) until index.log holds a line; the journal is written in the background. */
 async function journalHas(dir: string, line: string): Promise<boolean> {
   const file = path.join(dir, 'index.log');
@@ -145,7 +134,7 @@ async function journalHas(dir: string, line: string): Promise<boolean> {
 }
 
 test('each add and removal is written to the journal as it happens, not only at a clean close', async (t) => {
-  const { dir, store, index } = await opened(t);
+  const { dir, store, index } = await storage(t);
   const a = await commit(store, '/a.jpg', 10);
   index.set(a);
   assert.ok(await journalHas(dir, `+ ${a.file} ${a.size} /a.jpg`));
@@ -154,7 +143,7 @@ test('each add and removal is written to the journal as it happens, not only at 
 });
 
 test('an object larger than the whole cache is never kept: not indexed, not found by path, its file deleted', async (t) => {
-  const { store, index } = await opened(t, 100);
+  const { store, index } = await storage(t, 100);
   const big = await commit(store, '/big.jpg', 500);
   index.set(big);
   assert.equal(index.count, 0);
@@ -168,7 +157,7 @@ test('deleteIfCurrent leaves an entry that has been replaced; evicted is told of
   const evicted: string[] = [];
   const removed: string[] = [];
   // Room for two entries of 10 bytes (the sizes the entries say are what count).
-  const { store, index } = await opened(t, 25, {
+  const { store, index } = await storage(t, 25, {
     evicted: (e) => evicted.push(e.file),
     removed: (e) => removed.push(e.file),
   });
@@ -193,7 +182,7 @@ test('deleteIfCurrent leaves an entry that has been replaced; evicted is told of
 });
 
 test('variants varying on different names are told apart, and one variant removed leaves the others found', async (t) => {
-  const { store, index } = await opened(t);
+  const { store, index } = await storage(t);
   const one = variantKey('/n.jpg', ['x-a', 'b'], 'v');
   const other = variantKey('/n.jpg', ['x-ab'], 'v');
   index.set(await commit(store, one, 10));
@@ -207,7 +196,7 @@ test('variants varying on different names are told apart, and one variant remove
 });
 
 test('a journal that grows long while running is rewritten, without waiting for a close', async (t) => {
-  const { dir, index } = await opened(t);
+  const { dir, index } = await storage(t);
   // Each replacement writes two lines (the old file removed, the new one added); the files need not exist.
   let last = '';
   for (let i = 0; i < 5100; i++) index.set({ key: '/hot.jpg', file: (last = objectFileName(keyHash('/hot.jpg'))), size: 1 });
