@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import { Readable } from 'node:stream';
 import { Cache } from '../../src/cache/cache.js';
 import { Gate } from '../helpers/origin.js';
-import { storage, harness, httpOrigin, lookup, read, PlainFetcher } from '../helpers/cache.js';
+import { storage, harness, heldBody, httpOrigin, lookup, read, PlainFetcher } from '../helpers/cache.js';
 
 test('a fetcher that is not HTTP and delivers fewer bytes than its Content-Length: the body is cut, nothing stored', async (t) => {
   const fetcher = new PlainFetcher(() => ({
@@ -206,4 +206,28 @@ test('a fill runs past its response\'s freshness: a request after that fetches a
   }
   await Promise.all([ownReading, read(other)]);
   assert.equal(fetcher.calls, 2);
+});
+
+test('a request joining a fill after its last byte and before its commit is answered as a hit', async (t) => {
+  const body = Buffer.alloc(20, 5);
+  // Every byte comes with the head; the end of the body waits for the test.
+  const arriving = heldBody(body);
+  t.after(() => arriving.destroy());
+  const fetcher = new PlainFetcher(() => ({
+    status: 200,
+    headers: { 'content-type': 'image/jpeg', 'content-length': '20', 'cache-control': 'max-age=600' },
+    body: arriving,
+  }));
+  const h = await harness(t, fetcher);
+  const first = await h.cache.get(lookup('/whole.jpg'));
+  assert.equal(first.cacheStatus.fwd, 'miss');
+  h.clock.advance(10);
+  const late = await h.cache.get(lookup('/whole.jpg'));
+  assert.deepEqual(late.cacheStatus, { hit: true, ttl: 590 });
+  assert.equal(h.index.count, 0, 'not committed yet');
+  arriving.push(null);
+  for (const answer of [first, late]) assert.deepEqual((await read(answer)).bytes, body);
+  await h.cache.fillsSettled();
+  assert.equal(fetcher.calls, 1);
+  assert.equal(h.index.count, 1);
 });

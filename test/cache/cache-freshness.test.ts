@@ -99,6 +99,8 @@ test('stale-if-error: a stored copy stands in for a 5xx or a dead origin inside 
   assert.equal(standIn.cacheStatus.fwdStatus, 503);
   assert.deepEqual((await read(standIn)).bytes, Buffer.alloc(100, 5));
   assert.deepEqual(h.served, ['stale_if_error']);
+  await h.cache.fillsSettled();
+  assert.deepEqual(h.results, ['ok', 'server_error'], 'the fetch a copy stood in for is reported as the origin\'s error');
 
   h.clock.advance(60);
   const past = await h.cache.get(lookup('/sie.jpg'));
@@ -233,4 +235,25 @@ test('a 304 for a stored file that turns out short: the answer is cut, the entry
   assert.ok(cut);
   assert.equal(await within(h.cache.fillsSettled()), undefined);
   assert.deepEqual(fs.readdirSync(h.store.tmpDir), []);
+});
+
+test('a 304 refresh that finds the stored body short fails its readers with that reason', async (t) => {
+  const { origin, client } = await httpOrigin(t);
+  origin.set('/cut.jpg', (req): OriginSpec =>
+    req.headers['if-none-match']
+      ? { status: 304, headers: { etag: '"c"' }, date: false }
+      : { body: Buffer.alloc(600_000, 3), headers: { 'content-type': 'image/jpeg', etag: '"c"', 'cache-control': 'max-age=10' }, date: false },
+  );
+  const h = await harness(t, client);
+  await read(await h.cache.get(lookup('/cut.jpg')));
+  await h.cache.fillsSettled();
+  const file = path.join(h.store.objectsDir, h.index.peek('/cut.jpg')!.file);
+  fs.truncateSync(file, fs.statSync(file).size - 100_000);
+  h.clock.advance(20);
+  const refreshed = await h.cache.get(lookup('/cut.jpg'));
+  assert.equal(refreshed.cacheStatus.fwdStatus, 304);
+  await h.cache.fillsSettled();
+  // Read once the refresh has failed: the reason is the refresh's, not a reader's own short read.
+  const { cut } = await read(refreshed);
+  assert.equal(cut?.message, 'origin unavailable: short body while refreshing');
 });

@@ -58,3 +58,15 @@ test('a private answer to a fill reaches its claimant whole, however slowly it c
   assert.equal(got.cut, null);
   assert.equal(got.bytes.length, body.length);
 });
+
+test('a pass-through its client abandons is not reported as an origin error', async (t) => {
+  const { origin, client } = await httpOrigin(t);
+  const gate = new Gate();
+  t.after(() => gate.open());
+  origin.set('/left.jpg', { body: Buffer.alloc(100_000, 1), gate, gateAfter: 1000, extraHeaders: { 'cache-control': 'private' } });
+  const h = await harness(t, client);
+  const answer = await h.cache.pass(lookup('/left.jpg'));
+  answer.discard();
+  for (const deadline = Date.now() + 5000; h.results.length < 1 && Date.now() < deadline; ) await new Promise((resolve) => setTimeout(resolve, 5));
+  assert.deepEqual(h.results, ['ok']);
+});

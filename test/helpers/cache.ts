@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { Store } from '../../src/cache/store.js';
 import { CacheIndex, type IndexEvents } from '../../src/cache/index.js';
 import { Cache, type Answer, type CacheEvents, type Lookup, type OriginResult } from '../../src/cache/cache.js';
@@ -45,9 +46,11 @@ export interface Harness {
   clock: Clock;
   results: OriginResult[];
   served: string[];
+  /** How many times a request joined a fetch under way. */
+  joins: { count: number };
 }
 
-/** A cache over fresh storage, on a clock of its own, recording each origin fetch's result and each stale answer's reason. */
+/** A cache over fresh storage, on a clock of its own, recording each origin fetch's result, each stale answer's reason and the joins. */
 export async function harness(
   t: T,
   fetcher: OriginFetcher,
@@ -57,9 +60,11 @@ export async function harness(
   const clock = new Clock();
   const results: OriginResult[] = [];
   const served: string[] = [];
+  const joins = { count: 0 };
   const events: CacheEvents = {
     originFinished: (result) => results.push(result),
     staleServed: (reason) => served.push(reason),
+    coalesced: () => joins.count++,
   };
   const cache = new Cache(
     store,
@@ -73,7 +78,7 @@ export async function harness(
     },
     events,
   );
-  return { cache, index, store, clock, results, served };
+  return { cache, index, store, clock, results, served, joins };
 }
 
 /** An HTTP origin on 127.0.0.1, reached through the edge's origin client. */
@@ -108,14 +113,21 @@ export async function read(answer: Answer): Promise<{ bytes: Buffer; cut: Error 
   }
 }
 
-/** A fetcher that is not HTTP: it answers what the test says, body and all, counting calls. */
+/** A fetcher that is not HTTP: it answers what the test says (given the request headers), body and all, counting calls. */
 export class PlainFetcher implements OriginFetcher {
   calls = 0;
-  constructor(private readonly answer: () => OriginResponse) {}
-  async fetch(): Promise<OriginResponse> {
+  constructor(private readonly answer: (headers: HeaderMap) => OriginResponse) {}
+  async fetch(_target: string, headers: HeaderMap): Promise<OriginResponse> {
     this.calls++;
-    return this.answer();
+    return this.answer(headers);
   }
+}
+
+/** A body the test writes: each chunk when it says, ended when it says (or never). */
+export function heldBody(...chunks: Buffer[]): Readable {
+  const body = new Readable({ read() {} });
+  for (const chunk of chunks) body.push(chunk);
+  return body;
 }
 
 /** Resolves with the promise's value, or with 'timed out' after 5 s (a test fails rather than hangs). */
