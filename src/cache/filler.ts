@@ -138,7 +138,8 @@ export class Filler {
   async #receive(fill: Fill, lookup: Lookup, response: OriginResponse): Promise<void> {
     const now = this.options.now();
     const headers = storableHeaders(response.headers);
-    const policy = policyFor({ method: 'GET', url: lookup.target, headers: {} }, { status: response.status, headers }, now);
+    // Only the policy's record of the response is read: the request is the library's default (GET).
+    const policy = policyFor({ url: lookup.target, headers: {} }, { status: response.status, headers }, now);
     const decision = decideStore(response.status, response.headers, this.options.rules, now);
     const length = contentLength(response.headers);
     const unshareable = privateReason(response.headers, response.status);
