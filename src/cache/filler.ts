@@ -239,8 +239,9 @@ export class Filler {
   /** An object another replica owns and stores, kept whole in memory here, never on disk. */
   async #borrow(fill: Fill, response: OriginResponse, meta: ObjectMeta, length: number): Promise<void> {
     for await (const chunk of response.body as AsyncIterable<Buffer>) fill.received(chunk);
-    const body = fill.wholeBody();
-    if (body?.length !== length) throw new OriginBodyBroken(`${body?.length ?? 0} of ${length} bytes`);
+    // Whole, never null: a borrowed body is not written to a file, so the fill lets go of none of it.
+    const body = fill.wholeBody()!;
+    if (body.length !== length) throw new OriginBodyBroken(`${body.length} of ${length} bytes`);
     fill.complete();
     if (!fill.invalidated) {
       const kept: ObjectMeta = { ...meta, bodyBytes: body.length };
@@ -255,7 +256,7 @@ export class Filler {
   async #refresh(fill: Fill, lookup: Lookup, entry: IndexEntry, stale: OpenObject, notModified: HeaderMap): Promise<void> {
     const headers = refreshedHeaders(storedHeaders(stale.meta), notModified);
     const now = this.options.now();
-    const policy = policyFor({ method: 'GET', url: lookup.target, headers: {} }, { status: stale.meta.status, headers }, now);
+    const policy = policyFor({ url: lookup.target, headers: {} }, { status: stale.meta.status, headers }, now);
     const surrogate = notModified['surrogate-control'];
     const decision = decideStore(stale.meta.status, surrogate ? { ...headers, 'surrogate-control': surrogate } : headers, this.options.rules, now);
     const meta: ObjectMeta = { ...stale.meta, policy: policy.toObject(), lifetimeSec: decision.lifetimeSec };
