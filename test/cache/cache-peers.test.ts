@@ -74,6 +74,22 @@ test('borrowed copies go with a purge of their path (every query) or a prefix, c
   assert.equal(h.cache.hotHit('/b/late.jpg'), null, 'not kept');
 });
 
+test('a borrowed copy of the version that replaced its path stays; another version, a weak ETag or a copy under a purged prefix goes', async (t) => {
+  const answers: OriginResponse[] = [];
+  const fetcher = new PlainFetcher(() => answers.shift()!);
+  const h = await harness(t, fetcher, { memoryBytes: 1 << 20 });
+  const versions: Record<string, string> = { '/r/new.jpg': '"v2"', '/r/old.jpg': '"v1"', '/r/weak.jpg': 'W/"v2"', '/q/new.jpg': '"v2"' };
+  const keys = Object.keys(versions);
+  for (const key of keys) {
+    answers.push(fromOwner(Buffer.from(key), { etag: versions[key]! }));
+    await read(await h.cache.get(lookup(key)));
+    await h.cache.fillsSettled();
+  }
+  const replacedBy = new Map([['/r/new.jpg', '"v2"'], ['/r/old.jpg', '"v2"'], ['/r/weak.jpg', 'W/"v2"'], ['/q/new.jpg', '"v2"']]);
+  assert.equal(h.cache.invalidate(keys, ['/q/'], replacedBy), 3);
+  assert.deepEqual(keys.filter((key) => h.cache.hotHit(key)), ['/r/new.jpg']);
+});
+
 test('an owner\'s answer shorter than its Content-Length is cut with how many bytes came, and not kept', async (t) => {
   const fetcher = new PlainFetcher(() => ({ ...fromOwner(Buffer.alloc(20)), body: Readable.from([Buffer.alloc(10, 1)]) }));
   const h = await harness(t, fetcher, { memoryBytes: 1 << 20 });
