@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Cache } from '../../src/cache/cache.js';
 import type { OriginSpec } from '../helpers/origin.js';
-import { storage, Clock, harness, httpOrigin, lookup, read, within } from '../helpers/cache.js';
+import { storage, Clock, harness, httpOrigin, lookup, read, within, type Harness, type T } from '../helpers/cache.js';
 
 test('a hit within its lifetime is served from disk with its age; once stale it is revalidated with a 304', async (t) => {
   const { origin, client } = await httpOrigin(t);
@@ -218,7 +218,8 @@ test('a 304 refresh: its Surrogate-Control sets the new lifetime; a large body i
   assert.deepEqual(fs.readdirSync(h.store.tmpDir), []);
 });
 
-test('a 304 for a stored file that turns out short: the answer is cut, the entry goes, no temp file is left', async (t) => {
+/** A stored object of 600 000 bytes whose file has since lost its last 100 000, stale now: its revalidation gets a 304. */
+async function storedThenCut(t: T): Promise<Harness> {
   const { origin, client } = await httpOrigin(t);
   origin.set('/short.jpg', (req): OriginSpec =>
     req.headers['if-none-match']
@@ -231,6 +232,11 @@ test('a 304 for a stored file that turns out short: the answer is cut, the entry
   const file = path.join(h.store.objectsDir, h.index.peek('/short.jpg')!.file);
   fs.truncateSync(file, fs.statSync(file).size - 100_000);
   h.clock.advance(20);
+  return h;
+}
+
+test('a 304 for a stored file that turns out short: the answer is cut, the entry goes, no temp file is left', async (t) => {
+  const h = await storedThenCut(t);
   const { cut } = await read(await h.cache.get(lookup('/short.jpg')));
   assert.ok(cut);
   assert.equal(await within(h.cache.fillsSettled()), undefined);
@@ -238,19 +244,8 @@ test('a 304 for a stored file that turns out short: the answer is cut, the entry
 });
 
 test('a 304 refresh that finds the stored body short fails its readers with that reason', async (t) => {
-  const { origin, client } = await httpOrigin(t);
-  origin.set('/cut.jpg', (req): OriginSpec =>
-    req.headers['if-none-match']
-      ? { status: 304, headers: { etag: '"c"' }, date: false }
-      : { body: Buffer.alloc(600_000, 3), headers: { 'content-type': 'image/jpeg', etag: '"c"', 'cache-control': 'max-age=10' }, date: false },
-  );
-  const h = await harness(t, client);
-  await read(await h.cache.get(lookup('/cut.jpg')));
-  await h.cache.fillsSettled();
-  const file = path.join(h.store.objectsDir, h.index.peek('/cut.jpg')!.file);
-  fs.truncateSync(file, fs.statSync(file).size - 100_000);
-  h.clock.advance(20);
-  const refreshed = await h.cache.get(lookup('/cut.jpg'));
+  const h = await storedThenCut(t);
+  const refreshed = await h.cache.get(lookup('/short.jpg'));
   assert.equal(refreshed.cacheStatus.fwdStatus, 304);
   await h.cache.fillsSettled();
   // Read once the refresh has failed: the reason is the refresh's, not a reader's own short read.

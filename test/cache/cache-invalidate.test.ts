@@ -4,8 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { Gate } from '../helpers/origin.js';
-import { harness, httpOrigin, lookup, read } from '../helpers/cache.js';
+import { Gate, type TestOrigin } from '../helpers/origin.js';
+import { harness, httpOrigin, lookup, read, type Harness, type T } from '../helpers/cache.js';
 
 test('an invalidation during a fill: the fill is not stored and not joined; stored copies of the path and prefix go', async (t) => {
   const { origin, client } = await httpOrigin(t);
@@ -32,12 +32,18 @@ test('an invalidation during a fill: the fill is not stored and not joined; stor
   assert.deepEqual(fs.readdirSync(h.store.tmpDir), [], 'the invalidated fill left no temp file');
 });
 
-test('markStaleBefore: what was held is revalidated at its next use, not dropped', async (t) => {
+/** A cache with memory for small objects, holding one of `bytes` bytes under `key`, its fill settled. */
+async function holding(t: T, key: string, bytes: number): Promise<{ origin: TestOrigin; h: Harness }> {
   const { origin, client } = await httpOrigin(t);
-  origin.set('/held.jpg', { body: Buffer.alloc(100, 1) });
+  origin.set(key, { body: Buffer.alloc(bytes, 1) });
   const h = await harness(t, client, { memoryBytes: 1 << 20 });
-  await read(await h.cache.get(lookup('/held.jpg')));
+  await read(await h.cache.get(lookup(key)));
   await h.cache.fillsSettled();
+  return { origin, h };
+}
+
+test('markStaleBefore: what was held is revalidated at its next use, not dropped', async (t) => {
+  const { origin, h } = await holding(t, '/held.jpg', 100);
   await read(await h.cache.get(lookup('/held.jpg')));
   assert.ok(h.cache.hotHit('/held.jpg'));
   h.clock.advance(1);
@@ -134,11 +140,7 @@ test('invalidate with the replacing version before a fill\'s head: a head with t
 });
 
 test('an object received at the very time of markStaleBefore is trusted; one received before is not', async (t) => {
-  const { origin, client } = await httpOrigin(t);
-  origin.set('/at.jpg', { body: Buffer.alloc(10, 1) });
-  const h = await harness(t, client, { memoryBytes: 1 << 20 });
-  await read(await h.cache.get(lookup('/at.jpg')));
-  await h.cache.fillsSettled();
+  const { h } = await holding(t, '/at.jpg', 10);
   h.cache.markStaleBefore(h.clock.ms);
   assert.ok(h.cache.hotHit('/at.jpg'), 'received at the mark, not before it');
   h.cache.markStaleBefore(h.clock.ms + 1);
