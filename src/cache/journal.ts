@@ -83,11 +83,8 @@ export class Journal {
    */
   #open(): fs.WriteStream {
     const stream = fs.createWriteStream(this.file, { flags: 'a' });
-    let reported = false;
-    stream.on('error', (error) => {
-      if (!reported) this.failed(error);
-      reported = true;
-    });
+    // Once: a stream is destroyed with its first 'error' and emits no other.
+    stream.on('error', (error) => this.failed(error));
     return stream;
   }
 
