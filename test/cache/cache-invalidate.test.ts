@@ -5,7 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { Gate, type TestOrigin } from '../helpers/origin.js';
-import { harness, httpOrigin, lookup, read, type Harness, type T } from '../helpers/cache.js';
+import type { Answer } from '../../src/cache/cache.js';
+import { harness, httpOrigin, lookup, read, within, type Harness, type T } from '../helpers/cache.js';
 
 test('an invalidation during a fill: the fill is not stored and not joined; stored copies of the path and prefix go', async (t) => {
   const { origin, client } = await httpOrigin(t);
@@ -162,4 +163,38 @@ test('markStaleBefore lets go of a fill under way: a later request fetches anew'
   await read(second);
   await h.cache.fillsSettled();
   assert.equal(origin.count('/running.jpg'), 2);
+});
+
+test('before a fill\'s head, the latest change that named a version counts, and a purge between counts for good', async (t) => {
+  const { origin, client } = await httpOrigin(t);
+  const paths = ['/l/changed.jpg', '/l/purged.jpg'];
+  for (const path of paths) {
+    origin.set(path, { body: Buffer.alloc(3000, 1), latencyMs: 300, headers: { 'content-type': 'image/jpeg', 'cache-control': 'max-age=600', etag: '"v3"' } });
+  }
+  const h = await harness(t, client);
+  // The heads are held back at the origin: each fill is under way, its version unknown.
+  const answers = paths.map((path) => h.cache.get(lookup(path)));
+  while (paths.some((path) => origin.count(path) === 0)) await new Promise((resolve) => setTimeout(resolve, 5));
+  h.cache.invalidate(paths, [], new Map(paths.map((path) => [path, '"v2"'])));
+  h.cache.invalidate(['/l/purged.jpg'], []);
+  h.cache.invalidate(paths, [], new Map(paths.map((path) => [path, '"v3"'])));
+  for (const answer of await Promise.all(answers)) await read(answer);
+  await h.cache.fillsSettled();
+  assert.deepEqual(paths.filter((key) => h.index.get(key)), ['/l/changed.jpg'], 'the head brings v3: stored unless purged meanwhile');
+});
+
+test('a request waits only for a let-go fetch of its own key, never another key\'s', async (t) => {
+  const { origin, client } = await httpOrigin(t);
+  origin.set('/w/held.jpg', { hang: true });
+  origin.set('/w/other.jpg', { body: Buffer.alloc(10, 1) });
+  const h = await harness(t, client);
+  const held = h.cache.get(lookup('/w/held.jpg'));
+  held.catch(() => {});
+  while (origin.count('/w/held.jpg') === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+  h.cache.invalidate(['/w/held.jpg'], [], new Map([['/w/held.jpg', '"v2"']]));
+  const other = await within(h.cache.get(lookup('/w/other.jpg')));
+  assert.notEqual(other, 'timed out');
+  assert.equal((await read(other as Answer)).bytes.length, 10);
+  h.cache.abortFills();
+  await assert.rejects(held);
 });

@@ -220,3 +220,15 @@ test('recovery removes an object file whose name is not its key\'s hash', async 
   assert.equal(exists(store, misnamed), false);
   await reloaded.close();
 });
+
+test('a journal that cannot be written is reported through the index\'s events', async (t) => {
+  const dir = tempDir(t);
+  const store = await Store.open(dir);
+  // index.log leads nowhere: read, it is empty; opened for appending, it fails.
+  fs.symlinkSync(path.join(dir, 'missing', 'index.log'), path.join(dir, 'index.log'));
+  const failures: Error[] = [];
+  const index = await CacheIndex.load(store, 1 << 30, { journalFailed: (error) => failures.push(error) });
+  for (const deadline = Date.now() + 5000; failures.length === 0 && Date.now() < deadline; ) await new Promise((resolve) => setTimeout(resolve, 5));
+  await index.close();
+  assert.equal((failures[0] as NodeJS.ErrnoException | undefined)?.code, 'ENOENT');
+});
