@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { Gate, type TestOrigin } from '../helpers/origin.js';
+import { Gate, type OriginSpec, type TestOrigin } from '../helpers/origin.js';
 import type { Answer } from '../../src/cache/cache.js';
 import { harness, httpOrigin, lookup, read, within, type Harness, type T } from '../helpers/cache.js';
 
@@ -197,4 +197,35 @@ test('a request waits only for a let-go fetch of its own key, never another key\
   assert.equal((await read(other as Answer)).bytes.length, 10);
   h.cache.abortFills();
   await assert.rejects(held);
+});
+
+test('a let-go fetch whose head is not the named version is not taken back; a later fetch let go for that version is the one waited for', async (t) => {
+  const { origin, client } = await httpOrigin(t);
+  const gate = new Gate();
+  t.after(() => gate.open());
+  const image = { 'content-type': 'image/jpeg', 'cache-control': 'max-age=600' };
+  origin.set('/m/k.jpg', (): OriginSpec =>
+    origin.count('/m/k.jpg') === 1
+      ? { body: Buffer.alloc(3000, 1), gate, gateAfter: 10, headers: { ...image, etag: '"v1"' } }
+      : { body: Buffer.alloc(3000, 2), latencyMs: 300, headers: { ...image, etag: '"v2"' } },
+  );
+  const h = await harness(t, client);
+  const v2 = new Map([['/m/k.jpg', '"v2"']]);
+  const first = h.cache.get(lookup('/m/k.jpg'));
+  while (origin.count('/m/k.jpg') === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+  assert.equal(h.cache.invalidate(['/m/k.jpg'], [], v2), 1);
+  // Its head says v1, its body is held at the gate: it stays let go.
+  const old = await first;
+  const reading = read(old);
+  assert.equal(h.cache.invalidate(['/m/k.jpg'], []), 0, 'not counted again');
+  const second = h.cache.get(lookup('/m/k.jpg'));
+  while (origin.count('/m/k.jpg') < 2) await new Promise((resolve) => setTimeout(resolve, 5));
+  h.cache.invalidate(['/m/k.jpg'], [], v2);
+  const third = await h.cache.get(lookup('/m/k.jpg'));
+  assert.ok(third.cacheStatus.collapsed || third.cacheStatus.hit, 'joined the fetch that brings v2');
+  gate.open();
+  await Promise.all([reading, read(await second), read(third)]);
+  await h.cache.fillsSettled();
+  assert.equal(origin.count('/m/k.jpg'), 2);
+  assert.ok(h.index.get('/m/k.jpg'));
 });
