@@ -169,10 +169,9 @@ export class Journal {
 }
 
 function endStream(stream: fs.WriteStream): Promise<void> {
-  // A failed stream was reported when it failed, and is closed already.
-  if (stream.destroyed) return Promise.resolve();
   return new Promise((resolve, reject) => {
-    // A stream already ended calls back at once (with an error that says so).
+    // A stream already ended, or destroyed by its failure (reported then),
+    // calls back at once (with an error that says so).
     stream.once('error', reject);
     stream.end(() => resolve());
   });
