@@ -307,8 +307,10 @@ export class Cache {
       const response = head.claim() ?? (await this.#filler.fetchAlone(lookup));
       return passAnswer(response, { ...parts, collapsed: false, detail: head.reason, passed: true });
     }
+    // Joined after the last byte: a hit as old as the response is by now, the Age it came with included.
+    const ttl = (head.freshUntil - this.#now()) / 1000;
     const status: CacheStatusParts = parts.hit
-      ? { hit: true, ttl: (head.freshUntil - this.#now()) / 1000 }
+      ? { hit: true, ttl }
       : {
           ...parts,
           ...(head.revalidated ? { fwd: 'stale', fwdStatus: 304 } : head.status >= 500 ? { fwdStatus: head.status } : {}),
@@ -320,7 +322,7 @@ export class Cache {
       status: head.status,
       headers: head.headers,
       size: head.size,
-      age: head.revalidated || parts.hit ? 0 : undefined,
+      age: parts.hit ? Math.floor(head.lifetimeSec - ttl) : head.revalidated ? 0 : undefined,
       cacheStatus: status,
       rangeable: head.size !== undefined,
       body: (start, end) => fill.body(start, end),

@@ -208,14 +208,14 @@ test('a fill runs past its response\'s freshness: a request after that fetches a
   assert.equal(fetcher.calls, 2);
 });
 
-test('a request joining a fill after its last byte and before its commit is answered as a hit', async (t) => {
+test('a request joining a fill after its last byte and before its commit is answered as a hit, as old as the response is by then', async (t) => {
   const body = Buffer.alloc(20, 5);
   // Every byte comes with the head; the end of the body waits for the test.
   const arriving = heldBody(body);
   t.after(() => arriving.destroy());
   const fetcher = new PlainFetcher(() => ({
     status: 200,
-    headers: { 'content-type': 'image/jpeg', 'content-length': '20', 'cache-control': 'max-age=600' },
+    headers: { 'content-type': 'image/jpeg', 'content-length': '20', 'cache-control': 'max-age=600', age: '50' },
     body: arriving,
   }));
   const h = await harness(t, fetcher);
@@ -223,7 +223,8 @@ test('a request joining a fill after its last byte and before its commit is answ
   assert.equal(first.cacheStatus.fwd, 'miss');
   h.clock.advance(10);
   const late = await h.cache.get(lookup('/whole.jpg'));
-  assert.deepEqual(late.cacheStatus, { hit: true, ttl: 590 });
+  assert.deepEqual(late.cacheStatus, { hit: true, ttl: 540 });
+  assert.equal(late.age, 60, 'the Age it came with and the 10 s since');
   assert.equal(h.index.count, 0, 'not committed yet');
   arriving.push(null);
   for (const answer of [first, late]) assert.deepEqual((await read(answer)).bytes, body);
