@@ -100,9 +100,10 @@ test('a restarted edge resumes at its saved position: what changed meanwhile is 
 
 test('a restarted edge serves nothing a write replaced while it was down, even before it has read the log: until then what it holds is revalidated', async (t) => {
   const origin = await startTestImgedgeOrigin();
-  t.after(() => origin.close());
   const proxy = await logHoldingProxy(origin.url);
+  // Hooks run in the order given: the proxy's long polls end before the origin waits for them.
   t.after(() => proxy.close());
+  t.after(() => origin.close());
   const images = await Promise.all([1, 2, 3].map((i) => samplePng(40 + i)));
   for (const [i, body] of images.entries()) await origin.put(`/d/${i}.png`, body);
   const cacheDir = path.join(tempDir('doubt'), 'cache');
@@ -133,9 +134,10 @@ test('a restarted edge serves nothing a write replaced while it was down, even b
 
 test('an edge that fetched the new version before the entry reached it keeps that copy; an older one goes', async (t) => {
   const origin = await startTestImgedgeOrigin();
-  t.after(() => origin.close());
   const proxy = await logHoldingProxy(origin.url);
+  // Hooks run in the order given: the proxy's long polls end before the origin waits for them.
   t.after(() => proxy.close());
+  t.after(() => origin.close());
   const versions = await Promise.all([1, 2, 3].map((i) => samplePng(90 + i)));
   await origin.put('/e/a.png', versions[0]!);
   const edge = await edgeFor(proxy);

@@ -14,10 +14,11 @@ import { ownerOf } from '../../src/peers/ring.js';
 
 test('an owner behind the asking replica in the change log reads as far first, or fetches for it alone: the asker never gets the replaced bytes', { timeout: 60_000 }, async (t) => {
   const origin = await startTestImgedgeOrigin();
-  t.after(() => origin.close());
   // The owner's log goes through a proxy that can hold it back; the other replica's does not.
   const proxy = await logHoldingProxy(origin.url);
+  // Hooks run in the order given: the proxy's long polls end before the origin waits for them.
   t.after(() => proxy.close());
+  t.after(() => origin.close());
   const group = await startReplicas(2, [proxy.url, origin.url], ['--peer-timeout-ms', '3000']);
   t.after(() => group.close());
   const [owner, other] = group.replicas;

@@ -15,6 +15,7 @@ export interface LogHoldingProxy {
 export async function logHoldingProxy(originUrl: string): Promise<LogHoldingProxy> {
   const target = new URL(originUrl);
   let held: (() => void)[] | null = null;
+  const upstreams = new Set<http.ClientRequest>();
   const whenReleased = (go: () => void) => (held ? held.push(go) : go());
   const server = http.createServer((req, res) => {
     const log = req.url?.startsWith(CHANGES_PATH) === true;
@@ -27,6 +28,8 @@ export async function logHoldingProxy(originUrl: string): Promise<LogHoldingProx
         if (log) whenReleased(pass);
         else pass();
       });
+      upstreams.add(upstream);
+      upstream.on('close', () => upstreams.delete(upstream));
       upstream.on('error', () => res.destroy());
       req.pipe(upstream);
     };
@@ -43,7 +46,9 @@ export async function logHoldingProxy(originUrl: string): Promise<LogHoldingProx
       held = null;
       for (const go of waiting) go();
     },
+    // The long polls passed on go too: an origin closing waits for them.
     close: () => {
+      for (const upstream of upstreams) upstream.destroy();
       server.closeAllConnections();
       return new Promise((resolve) => server.close(() => resolve()));
     },
