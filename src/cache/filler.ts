@@ -12,7 +12,7 @@ import { closeQuietly, openEntry } from './answer.js';
 import { contentLength, refreshedHeaders, storableHeaders, storedHeaders, validators } from './stored-headers.js';
 import { currentAge, decideStore, policyFor, privateReason, staleWindows, type FreshnessRules } from '../http/freshness.js';
 import type { HeaderMap } from '../http/headers.js';
-import { OriginFailed, OriginBodyBroken, type ImgedgeError } from '../errors.js';
+import { OriginFailed, OriginBodyBroken, StorageFailed, type ImgedgeError } from '../errors.js';
 import { abandonedByUs, originError, type OriginFetcher, type OriginResponse } from '../origin-client.js';
 import type { Lookup } from './cache.js';
 
@@ -268,8 +268,17 @@ export class Filler {
       key: stale.meta.key, vary: variantNames(stale.meta.key),
       freshUntil: freshUntil(decision.store, decision.lifetimeSec, policy, now), reason: decision.reason,
     });
-    if (decision.store) await this.#rewrite(fill, stale, meta);
-    else this.index.deleteIfCurrent(entry);
+    if (!decision.store) this.index.deleteIfCurrent(entry);
+    else {
+      try {
+        await this.#rewrite(fill, stale, meta);
+      } catch (error) {
+        if (!(error instanceof CorruptObject)) throw error;
+        // A file shorter than its record can never be served whole: it goes, and the next request fetches anew.
+        this.index.deleteIfCurrent(entry);
+        throw new StorageFailed(error.message);
+      }
+    }
     fill.finish();
   }
 

@@ -240,15 +240,23 @@ test('a 304 for a stored file that turns out short: the answer is cut, the entry
   const { cut } = await read(await h.cache.get(lookup('/short.jpg')));
   assert.ok(cut);
   assert.equal(await within(h.cache.fillsSettled()), undefined);
+  assert.equal(h.index.peek('/short.jpg'), undefined);
   assert.deepEqual(fs.readdirSync(h.store.tmpDir), []);
 });
 
-test('a 304 refresh that finds the stored body short fails its readers with that reason', async (t) => {
+test('a 304 refresh that finds the stored body short fails its readers with that reason, as a storage error; the next request fetches anew', async (t) => {
   const h = await storedThenCut(t);
   const refreshed = await h.cache.get(lookup('/short.jpg'));
   assert.equal(refreshed.cacheStatus.fwdStatus, 304);
   await h.cache.fillsSettled();
   // Read once the refresh has failed: the reason is the refresh's, not a reader's own short read.
   const { cut } = await read(refreshed);
-  assert.equal(cut?.message, 'origin unavailable: short body while refreshing');
+  assert.equal(cut?.message, 'cache storage failed: short body while refreshing');
+  assert.deepEqual(h.results, ['ok', 'storage_error'], 'the cache dir failed, not the origin');
+  // The next request fetches the object anew and gets it whole.
+  const again = await read(await h.cache.get(lookup('/short.jpg')));
+  assert.equal(again.cut, null);
+  assert.equal(again.bytes.length, 600_000);
+  await h.cache.fillsSettled();
+  assert.deepEqual(h.results, ['ok', 'storage_error', 'ok']);
 });
