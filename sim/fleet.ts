@@ -97,12 +97,14 @@ export class Fleet {
   /** The origin IDC, then `seed` (the first uploads), then the edge IDCs. */
   static async start(options: FleetOptions, seed: (origins: readonly string[]) => Promise<void>): Promise<Fleet> {
     const perIdc = 1 + 2 * options.replicas;
-    const ports = await freePorts(options.idcs * perIdc + options.originReplicas * (1 + options.idcs) + 1);
     const network = await makeNetwork(options.idcs + 1, { allowNetns: options.allowNetns });
     options.log(`network: ${network.kind}: ${network.note}`);
+    const ports = await listenPorts(network, options.idcs * perIdc + options.originReplicas * (1 + options.idcs) + 2);
     const [originPlace, ...edgePlaces] = network.places as [Place, ...Place[]];
     const idcs: EdgeIdc[] = [];
-    const s3 = new Proc('s3', [...originPlace.wrap, process.execPath, S3, '--host', originPlace.host, '--dir', path.join(options.dir, 's3'), '--bucket', BUCKET]);
+    const s3 = new Proc('s3', [
+      ...originPlace.wrap, process.execPath, S3, '--host', originPlace.host, '--port', String(ports.shift()!), '--dir', path.join(options.dir, 's3'), '--bucket', BUCKET,
+    ]);
     const primary = redisServer('redis-primary', originPlace, ports.shift()!, path.join(options.dir, 'redis-primary'), null);
     const idcPorts = Array.from({ length: options.originReplicas }, () => ports.splice(0, options.idcs));
     const origins: OriginReplica[] = [];
@@ -268,6 +270,20 @@ export class Fleet {
     this.s3.killNow();
     this.network.closeNow();
   }
+}
+
+/** The first port the fleet's listeners take in namespaces. */
+const FIRST_NETNS_PORT = 20_000;
+
+/**
+ * Ports for the fleet's listeners. In namespaces each IDC has ports of its
+ * own, taken below Linux's ephemeral range (32768 up), so no outgoing
+ * connection of a process there can hold one when a process started again
+ * binds it; on loopback they are free ports of the host.
+ */
+function listenPorts(network: Network, count: number): Promise<number[]> {
+  if (network.kind === 'loopback') return freePorts(count);
+  return Promise.resolve(Array.from({ length: count }, (_, i) => FIRST_NETNS_PORT + i));
 }
 
 function waitForLine(proc: Proc, prefix: string, timeoutMs: number): Promise<void> {

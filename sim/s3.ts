@@ -10,7 +10,7 @@
 // between one read's metadata and its open. What crosses two requests (a
 // HEAD, then a GET) may still see two versions, as on a real store.
 // Prints {"ready":true,"port":N} once it listens.
-// usage: node dist/sim/s3.js --host ADDR --dir DIR --bucket NAME
+// usage: node dist/sim/s3.js --host ADDR --port N --dir DIR --bucket NAME
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
@@ -18,9 +18,9 @@ import type { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import S3rver from 's3rver';
 
-const { values } = parseArgs({ options: { host: { type: 'string' }, dir: { type: 'string' }, bucket: { type: 'string' } }, strict: true });
-if (!values.host || !values.dir || !values.bucket) {
-  console.error('usage: s3.js --host ADDR --dir DIR --bucket NAME');
+const { values } = parseArgs({ options: { host: { type: 'string' }, port: { type: 'string' }, dir: { type: 'string' }, bucket: { type: 'string' } }, strict: true });
+if (!values.host || !values.port || !values.dir || !values.bucket) {
+  console.error('usage: s3.js --host ADDR --port N --dir DIR --bucket NAME');
   process.exit(2);
 }
 
@@ -72,7 +72,7 @@ interface Store {
   deleteObject(bucket: string, key: string): Promise<unknown>;
 }
 
-const server = new S3rver({ address: values.host, port: 0, silent: true, directory: values.dir, configureBuckets: [{ name: values.bucket }] });
+const server = new S3rver({ address: values.host, port: Number(values.port), silent: true, directory: values.dir, configureBuckets: [{ name: values.bucket }] });
 const store = (server as unknown as { store: Store }).store;
 const original = { getMetadata: store.getMetadata.bind(store), getObject: store.getObject.bind(store), deleteObject: store.deleteObject.bind(store) };
 store.getMetadata = (bucket, key) => locked(`${bucket}/${key}`, false, () => original.getMetadata(bucket, key));
