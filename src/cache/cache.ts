@@ -21,9 +21,9 @@ import { OriginFailed } from '../errors.js';
 import type { InterimListener, OriginFetcher } from '../origin-client.js';
 
 export type { Answer } from './answer.js';
+export type { CacheEvents, OriginResult } from './filler.js';
 
 const NO_VERSIONS: ReadonlyMap<string, string> = new Map();
-export type { CacheEvents, OriginResult } from './filler.js';
 
 export interface Lookup {
   /** The primary key, or, once the cache has chosen one, a variant's key beside it. */
