@@ -7,6 +7,8 @@
 // fraction of one. Unit files go first, then the edge's in-process tests,
 // then the end-to-end ones; within each, the quickest first, as the initial
 // run timed them (in one worker: the others read its times from the sandbox).
+// In a mutant run each file also gets a deadline from that time, which
+// stryker-file-deadline.cjs keeps in the file's process.
 import fs from 'node:fs';
 import path from 'node:path';
 import { declareFactoryPlugin, PluginKind, commonTokens, tokens } from '@stryker-mutator/api/plugin';
@@ -20,11 +22,16 @@ function tier(file) {
   return 0;
 }
 
+// Under the run's own load a file takes two to three times as long as in the
+// initial run, which has the machine to itself.
+const deadlineMs = (spentMs) => Math.round(4 * spentMs + 5000);
+
 function createUnitFirst(injector) {
   const runner = createTap(injector);
   const init = runner.init.bind(runner);
   const dryRun = runner.dryRun.bind(runner);
   const mutantRun = runner.mutantRun.bind(runner);
+  const runFile = runner.runFile.bind(runner);
   /** Each file's time in the initial run; a file not timed there goes last in its tier. */
   let spent = new Map();
   const timesFile = path.join(process.cwd(), '.stryker-test-file-times.json');
@@ -43,6 +50,16 @@ function createUnitFirst(injector) {
   runner.mutantRun = (options) => {
     if (spent.size === 0 && fs.existsSync(timesFile)) spent = new Map(JSON.parse(fs.readFileSync(timesFile, 'utf8')));
     return mutantRun(options.testFilter ? { ...options, testFilter: [...options.testFilter].sort(order) } : options);
+  };
+  // The TAP runner builds each file's environment from this process's.
+  runner.runFile = (testFile, testOptions) => {
+    const spentMs = spent.get(testFile);
+    if (testOptions.activeMutant !== undefined && spentMs !== undefined) {
+      process.env.STRYKER_FILE_DEADLINE_MS = String(deadlineMs(spentMs));
+    } else {
+      delete process.env.STRYKER_FILE_DEADLINE_MS;
+    }
+    return runFile(testFile, testOptions);
   };
   return runner;
 }
