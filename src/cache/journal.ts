@@ -21,40 +21,62 @@ export interface JournalState {
   readonly lines: number;
 }
 
-/** Parses index.log; a torn last line (a crash mid-append) is skipped. */
-export function parseJournal(text: string): JournalState {
-  const byKey = new Map<string, JournalEntry>();
-  const keyOfFile = new Map<string, string>();
-  const superseded = new Set<string>();
-  let lines = 0;
-  // A last line without its newline was cut by a crash mid-append: whatever
-  // it says (a key cut short is another key) it is not to be trusted.
-  const complete = text.slice(0, text.lastIndexOf('\n') + 1);
-  for (const line of complete.split('\n')) {
-    if (!line) continue;
-    lines++;
+/**
+ * Replays index.log from its text, given in pieces as read, so that a journal
+ * of millions of entries is never one string (V8 caps a string at 512 MiB).
+ */
+export class JournalReader {
+  readonly #byKey = new Map<string, JournalEntry>();
+  readonly #keyOfFile = new Map<string, string>();
+  readonly #superseded = new Set<string>();
+  #lines = 0;
+  /** The text after the last newline so far. */
+  #rest = '';
+
+  push(text: string): void {
+    const lines = (this.#rest + text).split('\n');
+    this.#rest = lines.pop()!;
+    for (const line of lines) this.#line(line);
+  }
+
+  /**
+   * What the journal says. A last line without its newline was cut by a crash
+   * mid-append: whatever it says (a key cut short is another key) it is not
+   * to be trusted, and `tornTail` says it is there.
+   */
+  end(): JournalState & { tornTail: boolean } {
+    return {
+      entries: [...this.#byKey.values()],
+      superseded: [...this.#superseded],
+      lines: this.#lines,
+      tornTail: this.#rest !== '',
+    };
+  }
+
+  #line(line: string): void {
+    if (!line) return;
+    this.#lines++;
     if (line.startsWith('+ ')) {
       // "+ file size key": a key may hold spaces (a variant's), a file name and a size never do.
       const [file, sizeText, ...keyParts] = line.slice(2).split(' ') as [string, ...string[]];
       const size = Number(sizeText);
       const key = keyParts.join(' ');
-      if (!Number.isSafeInteger(size) || size < 0 || !key.startsWith('/')) continue;
+      if (!Number.isSafeInteger(size) || size < 0 || !key.startsWith('/')) return;
       // The same file added again is live: it is taken off the superseded below.
-      const previous = byKey.get(key);
-      if (previous) superseded.add(previous.file);
+      const previous = this.#byKey.get(key);
+      if (previous) this.#superseded.add(previous.file);
       // Re-inserting moves the key to the end: journal order is use order.
-      byKey.delete(key);
-      byKey.set(key, { key, file, size });
-      keyOfFile.set(file, key);
-      superseded.delete(file);
+      this.#byKey.delete(key);
+      this.#byKey.set(key, { key, file, size });
+      this.#keyOfFile.set(file, key);
+      this.#superseded.delete(file);
     } else if (line.startsWith('- ')) {
       const file = line.slice(2);
-      const key = keyOfFile.get(file);
-      if (key !== undefined && byKey.get(key)?.file === file) byKey.delete(key);
-      superseded.add(file);
+      const key = this.#keyOfFile.get(file);
+      if (key !== undefined && this.#byKey.get(key)?.file === file) this.#byKey.delete(key);
+      this.#superseded.add(file);
     }
   }
-  return { entries: [...byKey.values()], superseded: [...superseded], lines };
 }
 
 export class Journal {
@@ -91,14 +113,13 @@ export class Journal {
   /** `failed` hears of an append stream that failed. */
   static async load(dir: string, failed: (error: Error) => void = () => {}): Promise<{ journal: Journal; state: JournalState }> {
     const file = path.join(dir, 'index.log');
-    let text = '';
+    const reader = new JournalReader();
     try {
-      text = await fsp.readFile(file, 'utf8');
+      for await (const text of fs.createReadStream(file, { encoding: 'utf8' })) reader.push(text as string);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     }
-    const state = parseJournal(text);
-    const tornTail = text.length > 0 && !text.endsWith('\n');
+    const { tornTail, ...state } = reader.end();
     return { journal: new Journal(file, state.lines, tornTail, failed), state };
   }
 

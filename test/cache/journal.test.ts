@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
-import { parseJournal, Journal, type JournalEntry, type JournalState } from '../../src/cache/journal.js';
+import { JournalReader, Journal, type JournalEntry, type JournalState } from '../../src/cache/journal.js';
 
 function tempDir(t: { after(fn: () => void): void }): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'imgedge-journal-'));
@@ -16,6 +16,14 @@ function tempDir(t: { after(fn: () => void): void }): string {
 const entry = (file: string, size: number, key: string): JournalEntry => ({ key, file, size });
 const add = (e: JournalEntry): string => `+ ${e.file} ${e.size} ${e.key}\n`;
 const remove = (file: string): string => `- ${file}\n`;
+
+/** The journal's state from its whole text given at once. */
+function parseJournal(text: string): JournalState {
+  const reader = new JournalReader();
+  reader.push(text);
+  const { tornTail: _, ...state } = reader.end();
+  return state;
+}
 
 test('parseJournal: adds, removes, replacements and use order', () => {
   const a1 = entry('ab/a1', 10, '/a.jpg');
@@ -154,6 +162,40 @@ test('property: a torn last line that is not a whole add never changes the live 
     }),
     { seed: 42, numRuns: 300 },
   );
+});
+
+test('property: the text in pieces cut anywhere gives what it gives whole; its tail is torn when it lacks a newline', () => {
+  fc.assert(
+    fc.property(ops, fc.string(), fc.array(fc.nat()), (raw, tail, cuts) => {
+      const text = render(realistic(raw)) + tail.replaceAll('\n', ' ');
+      const reader = new JournalReader();
+      let from = 0;
+      for (const cut of [...cuts.map((c) => c % (text.length + 1))].sort((a, b) => a - b)) {
+        reader.push(text.slice(from, cut));
+        from = cut;
+      }
+      reader.push(text.slice(from));
+      const { tornTail, ...state } = reader.end();
+      assert.deepEqual(state, parseJournal(text));
+      assert.equal(tornTail, !text.endsWith('\n') && text !== '');
+    }),
+    { seed: 42, numRuns: 300 },
+  );
+});
+
+test('Journal: a file of many reads loads whole, a character cut by a read included, and a torn tail after it', async (t) => {
+  const dir = tempDir(t);
+  const entries = Array.from({ length: 5000 }, (_, n) => entry(fileOf(n), n, `/фото/${n}/${'é'.repeat(n % 50)}.jpg`));
+  const text = entries.map(add).join('');
+  const bytes = Buffer.from(text);
+  const readBytes = 64 * 1024;
+  const cutByARead = Array.from({ length: Math.floor(bytes.length / readBytes) }, (_, k) => bytes[(k + 1) * readBytes]!);
+  assert.ok(cutByARead.some((byte) => (byte & 0xc0) === 0x80), 'a read ends inside a character');
+  fs.writeFileSync(path.join(dir, 'index.log'), `${text}+ ab/torn 1`);
+  const { journal, state } = await Journal.load(dir);
+  await journal.close();
+  assert.deepEqual(state, { entries, superseded: [], lines: entries.length });
+  assert.ok(fs.readFileSync(path.join(dir, 'index.log'), 'utf8').endsWith('+ ab/torn 1\n'), 'the torn line ended before any append');
 });
 
 test('Journal: appends survive close and load; compact rewrites just the live entries', async (t) => {
