@@ -118,19 +118,20 @@ test('a copy this replica stored while it owned the key gives way to the one bor
   assert.equal(fetcher.calls, 2);
 });
 
-test('an owner\'s answer that varies, has no length, is too large for memory or is not to be stored is streamed through, not kept', async (t) => {
+test('an owner\'s answer that varies, has no length, is too large for memory, is not to be stored or comes where no memory is given (even an empty one) is streamed through, not kept', async (t) => {
   const body = Buffer.alloc(100, 3);
   const { 'content-length': _length, ...unsized } = fromOwner(body).headers;
-  const cases: Record<string, () => OriginResponse> = {
-    '/varies.jpg': () => fromOwner(body, { vary: 'accept-language' }),
-    '/unsized.jpg': () => ({ ...fromOwner(body), headers: unsized }),
-    '/large.jpg': () => fromOwner(Buffer.alloc(70_000, 3)),
-    '/unstored.jpg': () => fromOwner(body, { 'cache-control': 'max-age=0' }),
-  };
-  for (const [key, answer] of Object.entries(cases)) {
-    const fetcher = new PlainFetcher(answer);
+  const cases: Record<string, [() => OriginResponse, number]> = {
     // Memory for objects up to 64 KiB.
-    const h = await harness(t, fetcher, { memoryBytes: 1 << 20 });
+    '/varies.jpg': [() => fromOwner(body, { vary: 'accept-language' }), 1 << 20],
+    '/unsized.jpg': [() => ({ ...fromOwner(body), headers: unsized }), 1 << 20],
+    '/large.jpg': [() => fromOwner(Buffer.alloc(70_000, 3)), 1 << 20],
+    '/unstored.jpg': [() => fromOwner(body, { 'cache-control': 'max-age=0' }), 1 << 20],
+    '/no-memory.jpg': [() => fromOwner(Buffer.alloc(0)), 0],
+  };
+  for (const [key, [answer, memoryBytes]] of Object.entries(cases)) {
+    const fetcher = new PlainFetcher(answer);
+    const h = await harness(t, fetcher, { memoryBytes });
     const first = await h.cache.get(lookup(key, { 'accept-language': 'en' }));
     assert.equal(first.cacheStatus.stored, false, key);
     await read(first);
