@@ -36,6 +36,8 @@ export function renderMarkdown(report: SimReport): string {
     ...report.perIdc.map((r) =>
       `| ${r.name} | ${r.rttMs} | ${r.reads} | ${r.served} | ${r.wrongBodies} | ${show(r.readP50Ms)} / ${show(r.readP99Ms)} | ${show(r.invalidation.p50_ms)} / ${show(r.invalidation.p99_ms)} / ${show(r.invalidation.max_ms)} (${r.invalidation.goalMs}) | ${r.invalidation.unfinished} | ${r.staleAfterDeadline} | ${r.oldBeforeDeadline} | ${show(r.originFetchesPerObject)} (${r.repeatFetches.all} / ${r.repeatFetches.withinOneSecond} / ${r.repeatFetches.inFaultWindows}) | ${show(r.originFetchP50Ms)} / ${show(r.originFetchP99Ms)} | ${r.edgeCounters.peerFetchesOk} / ${r.edgeCounters.peerFetchesUnreachable} | ${show(r.crossIdcBytesRatio)} (${r.redisBytes}) | ${r.linkStalls} of ${r.linkChunks} chunks |`),
     '',
+    `Slowest overwrites to reach every edge of an IDC: ${inv.slowest.map((o) => `${o.ms} ms in ${o.idc} at ${(o.atMs / 1000).toFixed(1)} s`).join('; ') || 'none'} (seconds from the start of the reads; the cut IDC's writes while cut are the catch-up's).`,
+    '',
     `Partition: ${p.idc} cut off for ${(p.cutMs / 1000).toFixed(1)} s (${p.mechanism}). While cut: ${p.readsDuringCut} reads, ${p.servedDuringCut} served from what it held (${p.oldDuringCut} of them an older version than the newest written), ${p.failedDuringCut} failed, ${p.wrongDuringCut} wrong. ${p.writesCaught} overwrites it had not served when cut; after the heal every edge there served all of them within ${show(p.catchUpMs, ' ms')}; first origin fetch after the heal: ${show(p.firstOriginFetchAfterHealMs, ' ms')}.`,
     '',
     'Faults (window: from the fault to 5 s after it was back):',

@@ -77,6 +77,14 @@ export interface FaultReport {
   readonly writesInWindow: number;
 }
 
+/** One overwrite's time to every edge of one IDC, and when it was acknowledged: where a tail comes from. */
+export interface SlowOverwrite {
+  readonly idc: string;
+  /** From the start of the reads. */
+  readonly atMs: number;
+  readonly ms: number;
+}
+
 export interface SimReport {
   readonly startedAt: string;
   readonly elapsedMs: number;
@@ -87,7 +95,7 @@ export interface SimReport {
     readonly writesPerSec: number; readonly objects: number; readonly replicas: number; readonly originReplicas: number; readonly seed: number;
   };
   readonly idcs: number;
-  readonly invalidation: Latency & { readonly timed: number; readonly unfinished: number };
+  readonly invalidation: Latency & { readonly timed: number; readonly unfinished: number; readonly slowest: readonly SlowOverwrite[] };
   readonly staleAfterDeadline: number;
   readonly originFetchesPerObjectPerIdc: number | null;
   readonly crossIdcBytesRatio: number | null;
@@ -118,6 +126,7 @@ export interface SimReport {
 const round = (value: number, places = 3) => Math.round(value * 10 ** places) / 10 ** places;
 const ratio = (a: number, b: number) => (b > 0 ? round(a / b) : null);
 const WINDOW_AFTER_MS = 5000;
+const SLOWEST = 10;
 
 function percentile(values: readonly number[], p: number): number | null {
   if (values.length === 0) return null;
@@ -178,6 +187,7 @@ export function buildReport(input: ReportInput): SimReport {
   const isOld = (read: Read) => read.version !== null && read.version >= 0 && read.version < newestAcked(read.object, read.startedAt);
   const failed = (read: Read) => read.status === null || read.status >= 500;
 
+  const slow: { idc: string; ackedAt: number; ms: number }[] = [];
   const perIdc = idcs.map((idc): IdcReport => {
     const mine = reads.filter((read) => read.idc === idc.index);
     const clientReads = mine.filter((read) => !read.probe);
@@ -197,8 +207,12 @@ export function buildReport(input: ReportInput): SimReport {
     for (const write of writes) {
       if (caught(write, idc.index)) continue;
       const at = completedAt(write, idc.index);
-      if (at === null) unfinished++;
-      else timed.push(at - write.ackedAt);
+      if (at === null) {
+        unfinished++;
+        continue;
+      }
+      timed.push(at - write.ackedAt);
+      slow.push({ idc: idc.name, ackedAt: write.ackedAt, ms: at - write.ackedAt });
     }
     const stale = mine.filter(isStale).length;
     const originFetches = [...idc.originFetches.values()].reduce((a, times) => a + times.length, 0);
@@ -274,6 +288,7 @@ export function buildReport(input: ReportInput): SimReport {
   const firstFetch = wasCut ? cutIdc?.originFetchTimes.find((t) => t >= partition.healAt) : undefined;
 
   const runStart = Math.min(...reads.map((read) => read.startedAt), Date.now());
+  const slowest = slow.sort((a, b) => b.ms - a.ms).slice(0, SLOWEST).map(({ idc, ackedAt, ms }) => ({ idc, atMs: ackedAt - runStart, ms }));
   const faults = input.faults.map((fault): FaultReport => {
     const idc = idcs.find((i) => i.name === fault.idc);
     const inWindow = (t: number) => t >= fault.at && t <= fault.backAt + WINDOW_AFTER_MS;
@@ -309,7 +324,7 @@ export function buildReport(input: ReportInput): SimReport {
       originReplicas: options.originReplicas, seed: options.seed,
     },
     idcs: idcs.length,
-    invalidation: { ...latency(overall), timed: overall.length, unfinished: overallUnfinished },
+    invalidation: { ...latency(overall), timed: overall.length, unfinished: overallUnfinished, slowest },
     staleAfterDeadline: sum((r) => r.staleAfterDeadline),
     originFetchesPerObjectPerIdc: ratio(sum((r) => r.originFetches), sum((r) => r.objectsFetched)),
     crossIdcBytesRatio: ratio(sum((r) => r.crossIdcBytes), sum((r) => r.readBytes)),

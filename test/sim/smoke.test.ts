@@ -50,6 +50,11 @@ test('two IDCs for 20 s: writes reach every edge, nothing stale after the deadli
   assert.equal(report.staleAfterDeadline, 0, `no read got old bytes after every edge of its IDC served the new ones: ${figures}`);
   assert.ok(report.invalidation.timed > 10, `${report.invalidation.timed} overwrites timed to every edge`);
   assert.ok(report.invalidation.p50_ms! <= report.invalidation.max_ms!);
+  const slowest = report.invalidation.slowest;
+  assert.ok(slowest[0]!.ms >= report.invalidation.max_ms!, 'the slowest listed is at least the slowest served everywhere');
+  assert.equal(slowest.length, Math.min(10, report.perIdc.reduce((n, r) => n + r.invalidation.timed, 0)));
+  assert.deepEqual(slowest.map((o) => o.ms), slowest.map((o) => o.ms).sort((a, b) => b - a), 'slowest first');
+  assert.ok(slowest.every((o) => o.atMs >= 0 && o.atMs <= 20_000 && report.perIdc.some((r) => r.name === o.idc)), JSON.stringify(slowest));
   assert.ok(report.writes.overwrites > 10 && report.writes.uploads > 0, JSON.stringify(report.writes));
   const served = report.perIdc.reduce((n, r) => n + r.served, 0);
   assert.ok(served > 300, `${served} reads served`);
