@@ -37,7 +37,13 @@ export interface IdcReport {
   readonly readP50Ms: number | null;
   readonly readP99Ms: number | null;
   readonly probes: number;
-  readonly invalidation: Latency & { readonly goalMs: number; readonly timed: number; readonly unfinished: number };
+  readonly invalidation: Latency & {
+    readonly goalMs: number;
+    readonly timed: number;
+    readonly unfinished: number;
+    /** The p99 of the overwrites acknowledged after the first tenth of the run, when every edge started empty and all missed at once. */
+    readonly p99AfterColdStartMs: number | null;
+  };
   readonly staleAfterDeadline: number;
   /** Reads that got an older version than the newest acknowledged one: within the deadline, the lag the invalidation figure times. */
   readonly oldBeforeDeadline: number;
@@ -127,6 +133,7 @@ const round = (value: number, places = 3) => Math.round(value * 10 ** places) / 
 const ratio = (a: number, b: number) => (b > 0 ? round(a / b) : null);
 const WINDOW_AFTER_MS = 5000;
 const SLOWEST = 10;
+const COLD_START_SHARE = 0.1;
 
 function percentile(values: readonly number[], p: number): number | null {
   if (values.length === 0) return null;
@@ -187,6 +194,8 @@ export function buildReport(input: ReportInput): SimReport {
   const isOld = (read: Read) => read.version !== null && read.version >= 0 && read.version < newestAcked(read.object, read.startedAt);
   const failed = (read: Read) => read.status === null || read.status >= 500;
 
+  const runStart = Math.min(...reads.map((read) => read.startedAt), Date.now());
+  const warm = (write: WriteRecord) => write.ackedAt - runStart >= COLD_START_SHARE * options.durationMs;
   const slow: { idc: string; ackedAt: number; ms: number }[] = [];
   const perIdc = idcs.map((idc): IdcReport => {
     const mine = reads.filter((read) => read.idc === idc.index);
@@ -203,6 +212,7 @@ export function buildReport(input: ReportInput): SimReport {
     }
     const readBytes = [...objects.values()].reduce((a, b) => a + b, 0);
     const timed: number[] = [];
+    const timedWarm: number[] = [];
     let unfinished = 0;
     for (const write of writes) {
       if (caught(write, idc.index)) continue;
@@ -212,6 +222,7 @@ export function buildReport(input: ReportInput): SimReport {
         continue;
       }
       timed.push(at - write.ackedAt);
+      if (warm(write)) timedWarm.push(at - write.ackedAt);
       slow.push({ idc: idc.name, ackedAt: write.ackedAt, ms: at - write.ackedAt });
     }
     const stale = mine.filter(isStale).length;
@@ -233,7 +244,9 @@ export function buildReport(input: ReportInput): SimReport {
       readP50Ms: percentile(good.map((read) => read.endedAt - read.startedAt), 50),
       readP99Ms: percentile(good.map((read) => read.endedAt - read.startedAt), 99),
       probes: mine.length - clientReads.length,
-      invalidation: { ...latency(timed), goalMs: round(idc.rttMs + 150, 1), timed: timed.length, unfinished },
+      invalidation: {
+        ...latency(timed), goalMs: round(idc.rttMs + 150, 1), timed: timed.length, unfinished, p99AfterColdStartMs: percentile(timedWarm, 99),
+      },
       staleAfterDeadline: stale,
       oldBeforeDeadline: mine.filter(isOld).length - stale,
       objectsRead: objects.size,
@@ -287,7 +300,6 @@ export function buildReport(input: ReportInput): SimReport {
   const cutIdc = idcs[cutIndex];
   const firstFetch = wasCut ? cutIdc?.originFetchTimes.find((t) => t >= partition.healAt) : undefined;
 
-  const runStart = Math.min(...reads.map((read) => read.startedAt), Date.now());
   const slowest = slow.sort((a, b) => b.ms - a.ms).slice(0, SLOWEST).map(({ idc, ackedAt, ms }) => ({ idc, atMs: ackedAt - runStart, ms }));
   const faults = input.faults.map((fault): FaultReport => {
     const idc = idcs.find((i) => i.name === fault.idc);

@@ -54,6 +54,10 @@ test('two IDCs for 20 s: writes reach every edge, nothing stale after the deadli
   assert.ok(slowest[0]!.ms >= report.invalidation.max_ms!, 'the slowest listed is at least the slowest served everywhere');
   assert.equal(slowest.length, Math.min(10, report.perIdc.reduce((n, r) => n + r.invalidation.timed, 0)));
   assert.deepEqual(slowest.map((o) => o.ms), slowest.map((o) => o.ms).sort((a, b) => b - a), 'slowest first');
+  for (const r of report.perIdc) {
+    const after = r.invalidation.p99AfterColdStartMs;
+    assert.ok(after !== null && after <= r.invalidation.max_ms!, `${r.name}: p99 after the cold start ${after}, max ${r.invalidation.max_ms}`);
+  }
   assert.ok(slowest.every((o) => o.atMs >= 0 && o.atMs <= 20_000 && report.perIdc.some((r) => r.name === o.idc)), JSON.stringify(slowest));
   assert.ok(report.writes.overwrites > 10 && report.writes.uploads > 0, JSON.stringify(report.writes));
   const served = report.perIdc.reduce((n, r) => n + r.served, 0);
