@@ -221,9 +221,10 @@ export function buildReport(input: ReportInput): SimReport {
         unfinished++;
         continue;
       }
-      timed.push(at - write.ackedAt);
-      if (warm(write)) timedWarm.push(at - write.ackedAt);
-      slow.push({ idc: idc.name, ackedAt: write.ackedAt, ms: at - write.ackedAt });
+      const ms = at - write.ackedAt;
+      timed.push(ms);
+      if (warm(write)) timedWarm.push(ms);
+      slow.push({ idc: idc.name, ackedAt: write.ackedAt, ms });
     }
     const stale = mine.filter(isStale).length;
     const originFetches = [...idc.originFetches.values()].reduce((a, times) => a + times.length, 0);

@@ -170,7 +170,7 @@ test('property: the text in pieces cut anywhere gives what it gives whole; its t
       const text = render(realistic(raw)) + tail.replaceAll('\n', ' ');
       const reader = new JournalReader();
       let from = 0;
-      for (const cut of [...cuts.map((c) => c % (text.length + 1))].sort((a, b) => a - b)) {
+      for (const cut of cuts.map((c) => c % (text.length + 1)).sort((a, b) => a - b)) {
         reader.push(text.slice(from, cut));
         from = cut;
       }
