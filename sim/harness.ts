@@ -1,6 +1,8 @@
 // One simulation run: the origin IDC and its first uploads, the edge IDCs,
-// then for the set time reads in every edge IDC, uploads and overwrites at
-// the origin (each overwrite timed to every edge), and the scheduled faults:
+// reads alone for a warm-up (every edge starts empty: their first misses all
+// come at once, while 40 cold processes share the machine), then for the set
+// time reads in every edge IDC, uploads and overwrites at the origin (each
+// overwrite timed to every edge), and the scheduled faults:
 // a Redis replica restarted, an edge killed and restarted, one edge IDC cut
 // off and healed, an origin replica killed and restarted. Then the report.
 import fs from 'node:fs';
@@ -18,6 +20,8 @@ export interface SimOptions {
   /** Edge IDCs; the origin IDC comes on top. */
   readonly idcs: number;
   readonly durationMs: number;
+  /** Reads alone before the writes, the faults and the run's clock start. */
+  readonly warmUpMs: number;
   readonly rttMs: readonly [number, number];
   readonly lossPct: number;
   /** How long the last edge IDC is cut off, from a third of the run. */
@@ -37,6 +41,7 @@ export interface SimOptions {
 export const DEFAULTS: SimOptions = {
   idcs: 9,
   durationMs: 5 * 60_000,
+  warmUpMs: 30_000,
   rttMs: [20, 80],
   lossPct: 0.5,
   cutMs: 30_000,
@@ -130,8 +135,10 @@ export async function runSim(options: SimOptions): Promise<SimReport> {
       openWrites.add(done);
     };
 
-    const began = Date.now();
     workload.start();
+    if (options.warmUpMs > 0) options.log(`warm-up: reads alone for ${options.warmUpMs / 1000} s`);
+    await sleep(options.warmUpMs, options.signal);
+    const began = Date.now();
     const writer = setInterval(write, 1000 / options.writesPerSec);
     options.log(`reads: ${options.readsPerSec}/s in each of ${idcs.length} edge IDCs, writes: ${options.writesPerSec}/s, for ${options.durationMs / 1000} s`);
 
@@ -202,7 +209,7 @@ export async function runSim(options: SimOptions): Promise<SimReport> {
     const endedAt = Date.now();
     const counters = await Promise.all(idcs.map((idc) => fleet!.counters(idc)));
     return buildReport({
-      options, startedAt, elapsedMs: endedAt - began, network: fleet.network, idcs, catalog, reads, writes: probes.writes, partition, faults, counters,
+      options, startedAt, began, elapsedMs: endedAt - began, network: fleet.network, idcs, catalog, reads, writes: probes.writes, partition, faults, counters,
       skipped: workload.skipped, uploadFailures: uploader!.failures, aborted: options.signal?.aborted ?? false,
     });
   } finally {

@@ -19,7 +19,7 @@ export function renderMarkdown(report: SimReport): string {
   const lines = [
     `# imgedge multi-IDC simulation, ${report.startedAt}`,
     '',
-    `${report.idcs} edge IDCs of ${o.replicas} peered edges and a Redis replica each, behind an origin IDC of ${o.originReplicas} origin replicas, a bucket and the Redis primary; ${o.minutes} min, round trips ${o.rttMs[0]}–${o.rttMs[1]} ms, loss ${o.lossPct}% (a stall of one RTO), ${o.readsPerSec} reads/s per IDC over ${o.objects} objects (Zipf), ${o.writesPerSec} writes/s (${report.writes.overwrites} overwrites, ${report.writes.uploads} new objects, ${report.writes.failed} not acknowledged), seed ${o.seed}.`,
+    `${report.idcs} edge IDCs of ${o.replicas} peered edges and a Redis replica each, behind an origin IDC of ${o.originReplicas} origin replicas, a bucket and the Redis primary; ${o.minutes} min after ${o.warmUpSec} s of reads alone (the edges start empty), round trips ${o.rttMs[0]}–${o.rttMs[1]} ms, loss ${o.lossPct}% (a stall of one RTO), ${o.readsPerSec} reads/s per IDC over ${o.objects} objects (Zipf), ${o.writesPerSec} writes/s (${report.writes.overwrites} overwrites, ${report.writes.uploads} new objects, ${report.writes.failed} not acknowledged), seed ${o.seed}.`,
     `Network: ${report.network.kind}: ${report.network.note}.${report.aborted ? ' **Stopped early.**' : ''}`,
     '',
     '| figure | value | goal | |',
@@ -36,7 +36,7 @@ export function renderMarkdown(report: SimReport): string {
     ...report.perIdc.map((r) =>
       `| ${r.name} | ${r.rttMs} | ${r.reads} | ${r.served} | ${r.wrongBodies} | ${show(r.readP50Ms)} / ${show(r.readP99Ms)} | ${show(r.invalidation.p50_ms)} / ${show(r.invalidation.p99_ms)} / ${show(r.invalidation.max_ms)} (${r.invalidation.goalMs}) | ${r.invalidation.unfinished} | ${r.staleAfterDeadline} | ${r.oldBeforeDeadline} | ${show(r.originFetchesPerObject)} (${r.repeatFetches.all} / ${r.repeatFetches.withinOneSecond} / ${r.repeatFetches.inFaultWindows}) | ${show(r.originFetchP50Ms)} / ${show(r.originFetchP99Ms)} | ${r.edgeCounters.peerFetchesOk} / ${r.edgeCounters.peerFetchesUnreachable} | ${show(r.crossIdcBytesRatio)} (${r.redisBytes}) | ${r.linkStalls} of ${r.linkChunks} chunks |`),
     '',
-    `Slowest overwrites to reach every edge of an IDC: ${inv.slowest.map((o) => `${o.ms} ms in ${o.idc} at ${(o.atMs / 1000).toFixed(1)} s`).join('; ') || 'none'} (seconds from the start of the reads; the cut IDC's writes while cut are the catch-up's). Invalidation p99 of the overwrites after the first tenth of the run (the cold start, every edge empty): ${report.perIdc.map((r) => `${r.name} ${show(r.invalidation.p99AfterColdStartMs, ' ms')}`).join(', ')}.`,
+    `Slowest overwrites to reach every edge of an IDC: ${inv.slowest.map((o) => `${o.ms} ms in ${o.idc} at ${(o.atMs / 1000).toFixed(1)} s`).join('; ') || 'none'} (seconds from the first write, after the warm-up; the cut IDC's writes while cut are the catch-up's).`,
     '',
     `Partition: ${p.idc} cut off for ${(p.cutMs / 1000).toFixed(1)} s (${p.mechanism}). While cut: ${p.readsDuringCut} reads, ${p.servedDuringCut} served from what it held (${p.oldDuringCut} of them an older version than the newest written), ${p.failedDuringCut} failed, ${p.wrongDuringCut} wrong. ${p.writesCaught} overwrites it had not served when cut; after the heal every edge there served all of them within ${show(p.catchUpMs, ' ms')}; first origin fetch after the heal: ${show(p.firstOriginFetchAfterHealMs, ' ms')}.`,
     '',

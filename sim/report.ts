@@ -41,8 +41,6 @@ export interface IdcReport {
     readonly goalMs: number;
     readonly timed: number;
     readonly unfinished: number;
-    /** The p99 of the overwrites acknowledged after the first tenth of the run, when every edge started empty and all missed at once. */
-    readonly p99AfterColdStartMs: number | null;
   };
   readonly staleAfterDeadline: number;
   /** Reads that got an older version than the newest acknowledged one: within the deadline, the lag the invalidation figure times. */
@@ -97,7 +95,7 @@ export interface SimReport {
   readonly aborted: boolean;
   readonly network: { readonly kind: string; readonly note: string };
   readonly options: {
-    readonly idcs: number; readonly minutes: number; readonly rttMs: readonly [number, number]; readonly lossPct: number; readonly readsPerSec: number;
+    readonly idcs: number; readonly minutes: number; readonly warmUpSec: number; readonly rttMs: readonly [number, number]; readonly lossPct: number; readonly readsPerSec: number;
     readonly writesPerSec: number; readonly objects: number; readonly replicas: number; readonly originReplicas: number; readonly seed: number;
   };
   readonly idcs: number;
@@ -133,7 +131,6 @@ const round = (value: number, places = 3) => Math.round(value * 10 ** places) / 
 const ratio = (a: number, b: number) => (b > 0 ? round(a / b) : null);
 const WINDOW_AFTER_MS = 5000;
 const SLOWEST = 10;
-const COLD_START_SHARE = 0.1;
 
 function percentile(values: readonly number[], p: number): number | null {
   if (values.length === 0) return null;
@@ -148,6 +145,8 @@ function latency(values: readonly number[]): Latency {
 export interface ReportInput {
   readonly options: SimOptions;
   readonly startedAt: Date;
+  /** When the writes began, after the warm-up: the run's clock. */
+  readonly began: number;
   readonly elapsedMs: number;
   readonly network: Network;
   readonly idcs: readonly EdgeIdc[];
@@ -194,8 +193,7 @@ export function buildReport(input: ReportInput): SimReport {
   const isOld = (read: Read) => read.version !== null && read.version >= 0 && read.version < newestAcked(read.object, read.startedAt);
   const failed = (read: Read) => read.status === null || read.status >= 500;
 
-  const runStart = Math.min(...reads.map((read) => read.startedAt), Date.now());
-  const warm = (write: WriteRecord) => write.ackedAt - runStart >= COLD_START_SHARE * options.durationMs;
+  const runStart = input.began;
   const slow: { idc: string; ackedAt: number; ms: number }[] = [];
   const perIdc = idcs.map((idc): IdcReport => {
     const mine = reads.filter((read) => read.idc === idc.index);
@@ -212,7 +210,6 @@ export function buildReport(input: ReportInput): SimReport {
     }
     const readBytes = [...objects.values()].reduce((a, b) => a + b, 0);
     const timed: number[] = [];
-    const timedWarm: number[] = [];
     let unfinished = 0;
     for (const write of writes) {
       if (caught(write, idc.index)) continue;
@@ -223,7 +220,6 @@ export function buildReport(input: ReportInput): SimReport {
       }
       const ms = at - write.ackedAt;
       timed.push(ms);
-      if (warm(write)) timedWarm.push(ms);
       slow.push({ idc: idc.name, ackedAt: write.ackedAt, ms });
     }
     const stale = mine.filter(isStale).length;
@@ -246,7 +242,7 @@ export function buildReport(input: ReportInput): SimReport {
       readP99Ms: percentile(good.map((read) => read.endedAt - read.startedAt), 99),
       probes: mine.length - clientReads.length,
       invalidation: {
-        ...latency(timed), goalMs: round(idc.rttMs + 150, 1), timed: timed.length, unfinished, p99AfterColdStartMs: percentile(timedWarm, 99),
+        ...latency(timed), goalMs: round(idc.rttMs + 150, 1), timed: timed.length, unfinished,
       },
       staleAfterDeadline: stale,
       oldBeforeDeadline: mine.filter(isOld).length - stale,
@@ -332,7 +328,7 @@ export function buildReport(input: ReportInput): SimReport {
     aborted: input.aborted,
     network: { kind: input.network.kind, note: input.network.note },
     options: {
-      idcs: options.idcs, minutes: round(options.durationMs / 60_000), rttMs: options.rttMs, lossPct: options.lossPct,
+      idcs: options.idcs, minutes: round(options.durationMs / 60_000), warmUpSec: round(options.warmUpMs / 1000), rttMs: options.rttMs, lossPct: options.lossPct,
       readsPerSec: options.readsPerSec, writesPerSec: options.writesPerSec, objects: options.objects, replicas: options.replicas,
       originReplicas: options.originReplicas, seed: options.seed,
     },

@@ -1,4 +1,4 @@
-// npm run sim [-- --idcs 9 --minutes 5 --rtt-ms 20-80 --loss 0.5 --json FILE]
+// npm run sim [-- --idcs 9 --minutes 5 --warm-up-seconds 30 --rtt-ms 20-80 --loss 0.5 --json FILE]
 // Prints the Markdown report, writes the JSON one to FILE when asked. Exit 2
 // on a bad or unknown option; Ctrl-C (or SIGTERM) stops the run early and
 // still tears everything down; a second one exits at once, namespaces removed.
@@ -12,7 +12,8 @@ class UsageError extends Error {}
 const HELP = `usage: npm run sim -- [options]   (as root for network namespaces)
 
   --idcs N             edge IDCs, 3 edges and a Redis replica each, behind the origin IDC (default 9)
-  --minutes M          how long the reads run (default 5; fractions allowed)
+  --minutes M          how long the writes and the faults run (default 5; fractions allowed)
+  --warm-up-seconds S  reads alone before that, the edges starting empty (default 30)
   --rtt-ms A-B         round trips to the origin IDC, spread over the edge IDCs (default 20-80)
   --loss PCT           chance a chunk stalls for one retransmission timeout (default 0.5)
   --json FILE          also write the report as JSON
@@ -54,6 +55,7 @@ function parseArgs(argv: readonly string[]): { options: SimOptions; json: string
     switch (flag) {
       case '--idcs': options = { ...options, idcs: integer(1, 60) }; break;
       case '--minutes': options = { ...options, durationMs: Math.round(number(flag, value, 0.1, 24 * 60) * 60_000) }; break;
+      case '--warm-up-seconds': options = { ...options, warmUpMs: Math.round(number(flag, value, 0, 3600) * 1000) }; break;
       case '--rtt-ms': {
         const match = /^(\d+(?:\.\d+)?)-(\d+(?:\.\d+)?)$/.exec(value);
         if (!match || Number(match[1]) > Number(match[2]) || Number(match[2]) > 10_000) throw new UsageError(`--rtt-ms: ${JSON.stringify(value)} is not LOW-HIGH in milliseconds (try 20-80)`);

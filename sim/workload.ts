@@ -20,25 +20,42 @@ export interface Read {
   readonly version: number | null;
   /** Sent by the invalidation probes rather than the readers. */
   readonly probe: boolean;
+  /** The answer's ETag (a 200's or a 304's). */
+  readonly etag: string | null;
 }
 
-/** One GET of an object from one edge, its body hashed and identified. */
+/** A version already read, and the ETag it came with: asked with If-None-Match, a 304 says it is still that one. */
+export interface Seen {
+  readonly version: number;
+  readonly etag: string;
+}
+
+/**
+ * One GET of an object from one edge, its body hashed and identified. With
+ * `seen` it is conditional: a 304 is that version served again, and only a
+ * changed object costs its body (so a probe can ask often).
+ */
 export async function readObject(
-  agent: Agent, base: string, catalog: Catalog, idc: number, object: number, timeoutMs: number, probe: boolean,
+  agent: Agent, base: string, catalog: Catalog, idc: number, object: number, timeoutMs: number, probe: boolean, seen?: Seen,
 ): Promise<Read> {
   const startedAt = Date.now();
   let status: number | null = null;
   let version: number | null = null;
+  let etag: string | null = null;
   try {
-    const response = await request(`${base}${catalog.entries[object]!.path}`, { dispatcher: agent, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+    const response = await request(`${base}${catalog.entries[object]!.path}`, {
+      dispatcher: agent, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, ...(seen ? { headers: { 'if-none-match': seen.etag } } : {}),
+    });
     const hash = createHash('sha256');
     for await (const chunk of response.body) hash.update(chunk as Buffer);
     status = response.statusCode;
+    etag = typeof response.headers.etag === 'string' ? response.headers.etag : null;
     if (status === 200) version = catalog.versionOf(object, hash.digest('hex'));
+    else if (status === 304 && seen && etag === seen.etag) version = seen.version;
   } catch {
     status = null;
   }
-  return { idc, object, startedAt, endedAt: Date.now(), status, version, probe };
+  return { idc, object, startedAt, endedAt: Date.now(), status, version, probe, etag };
 }
 
 /** Zipf(s) over ranks 0..n-1: rank 0 the most read. */
