@@ -84,6 +84,7 @@ class Pipe {
       this.link.stats.chunks++;
       if (this.link.random() * 100 < (o.lossPct ?? 0)) {
         this.link.stats.stalls++;
+        this.link.stallsAt.push(Date.now());
         at += o.rtoMs ?? 200;
       }
       this.#queuedBytes += data.length;
@@ -133,6 +134,8 @@ class Pipe {
 
 export class WanLink {
   readonly stats: LinkStats = { connections: 0, refused: 0, bytesDown: 0, bytesUp: 0, chunks: 0, stalls: 0 };
+  /** When each stalled chunk was read (it arrives one RTO late, and every chunk behind it on its connection with it). */
+  readonly stallsAt: number[] = [];
   readonly random: () => number;
   #cut: CutMode | null = null;
   readonly #pipes = new Set<Pipe>();

@@ -41,6 +41,9 @@ export interface IdcReport {
     readonly goalMs: number;
     readonly timed: number;
     readonly unfinished: number;
+    /** Overwrites served everywhere here later than the goal; and of them, those while which a chunk stalled on one of this IDC's links (on their path, or beside it). */
+    readonly overGoal: number;
+    readonly overGoalWithStall: number;
   };
   readonly staleAfterDeadline: number;
   /** Reads that got an older version than the newest acknowledged one: within the deadline, the lag the invalidation figure times. */
@@ -138,6 +141,9 @@ function percentile(values: readonly number[], p: number): number | null {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
+/** How long before the uploader hears the acknowledgement the write's entry may already be on its way to the replicas. */
+const ENTRY_BEFORE_ACK_MS = 20;
+
 function latency(values: readonly number[]): Latency {
   return { p50_ms: percentile(values, 50), p99_ms: percentile(values, 99), max_ms: values.length ? Math.max(...values) : null };
 }
@@ -211,6 +217,10 @@ export function buildReport(input: ReportInput): SimReport {
     const readBytes = [...objects.values()].reduce((a, b) => a + b, 0);
     const timed: number[] = [];
     let unfinished = 0;
+    const goalMs = round(idc.rttMs + 150, 1);
+    const stallsAt = [...idc.link.stallsAt, ...idc.redisLink.stallsAt];
+    let overGoal = 0;
+    let overGoalWithStall = 0;
     for (const write of writes) {
       if (caught(write, idc.index)) continue;
       const at = completedAt(write, idc.index);
@@ -220,6 +230,11 @@ export function buildReport(input: ReportInput): SimReport {
       }
       const ms = at - write.ackedAt;
       timed.push(ms);
+      if (ms > goalMs) {
+        overGoal++;
+        // The entry leaves for the replicas as the origin answers: its chunk may stall just before the acknowledgement arrives.
+        if (stallsAt.some((t) => t >= write.ackedAt - ENTRY_BEFORE_ACK_MS && t <= at)) overGoalWithStall++;
+      }
       slow.push({ idc: idc.name, ackedAt: write.ackedAt, ms });
     }
     const stale = mine.filter(isStale).length;
@@ -242,7 +257,7 @@ export function buildReport(input: ReportInput): SimReport {
       readP99Ms: percentile(good.map((read) => read.endedAt - read.startedAt), 99),
       probes: mine.length - clientReads.length,
       invalidation: {
-        ...latency(timed), goalMs: round(idc.rttMs + 150, 1), timed: timed.length, unfinished,
+        ...latency(timed), goalMs, timed: timed.length, unfinished, overGoal, overGoalWithStall,
       },
       staleAfterDeadline: stale,
       oldBeforeDeadline: mine.filter(isOld).length - stale,

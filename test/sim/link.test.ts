@@ -123,8 +123,11 @@ test('the one-way delay is added in each direction', { timeout: 30_000 }, async 
 
 test('loss stalls a chunk (and those behind it) for one retransmission timeout', { timeout: 30_000 }, async () => {
   await withLink({ delayMs: 1, lossPct: 100, rtoMs: 150 }, async (link) => {
+    const began = Date.now();
     const times = await pings(link.port, 3);
     assert.equal(link.stats.stalls, link.stats.chunks, 'every chunk stalled');
+    assert.equal(link.stallsAt.length, link.stats.stalls, 'each stall has its time');
+    assert.ok(link.stallsAt.every((at, i) => at >= began && at >= (link.stallsAt[i - 1] ?? 0)), 'in the order they happened');
     assert.equal(link.stats.chunks, 6, 'three pings, each one chunk each way');
     for (const time of times) assert.ok(time >= 300, `a ping through two stalls took ${time.toFixed(0)} ms`);
   });

@@ -64,6 +64,10 @@ test('two IDCs for 20 s: writes reach every edge, nothing stale after the deadli
   assert.ok(report.originFetchesPerObjectPerIdc! >= 1 && report.originFetchesPerObjectPerIdc! <= 2, `${report.originFetchesPerObjectPerIdc} fetches per object per IDC`);
   assert.ok(report.crossIdcBytesRatio! >= 0.9 && report.crossIdcBytesRatio! <= 2.5, `cross-IDC bytes ratio ${report.crossIdcBytesRatio}`);
   assert.ok(report.perIdc.every((r) => r.linkChunks > 0 && r.redisBytes > 0), 'every IDC read and replicated through its links');
+  for (const r of report.perIdc) {
+    const { overGoal, overGoalWithStall, timed } = r.invalidation;
+    assert.ok(overGoalWithStall <= overGoal && overGoal <= timed, `${r.name}: ${overGoal} over the goal, ${overGoalWithStall} with a stall, of ${timed}`);
+  }
 
   assert.deepEqual(report.faults.map((f) => f.kind), ['redis-replica-restart', 'edge-killed', 'origin-killed']);
   assert.ok(report.faults.every((f) => f.downMs > 0));
