@@ -61,6 +61,17 @@ export class LoopDetected extends ImgedgeError {
   }
 }
 
+/**
+ * The request said `Cache-Control: only-if-cached` and nothing stored may
+ * answer it without asking upstream: 504, as RFC 9111 §5.2.1.7 says. Not a
+ * failure: nothing was asked, nothing broke.
+ */
+export class NotCached extends ImgedgeError {
+  constructor() {
+    super(504, 'NOT_CACHED', 'only-if-cached: nothing stored may answer this without asking upstream');
+  }
+}
+
 /** A peer did not take a fetch (refused, reset, or no acknowledgement in time): the origin is asked instead. */
 export class PeerUnreachable extends ImgedgeError {
   constructor(readonly peer: string, detail: string) {

@@ -26,6 +26,7 @@ export interface Metrics {
   readonly transformDuration: Histogram<'result'>;
   readonly transformQueueDepth: Gauge;
   readonly peerFetches: Counter<'result'>;
+  readonly peerHandoffs: Counter<'result'>;
   readonly peerPurges: Counter<'result'>;
   readonly changelogApplied: Counter;
   readonly changelogGaps: Counter<'reason'>;
@@ -176,6 +177,12 @@ export function createMetrics(gauges: CacheGauges, peers: PeerGauges): Metrics {
     peerFetches: new Counter({
       name: 'imgedge_peer_fetches_total',
       help: "Misses sent to the key's owner among the replicas, by result (ok; unreachable: the origin was asked instead)",
+      labelNames: ['result'],
+      registers,
+    }),
+    peerHandoffs: new Counter({
+      name: 'imgedge_peer_handoffs_total',
+      help: "Fetches this replica makes itself, first looked for in the storage of the replica that owns the key when this one is left out, by result (hit: the origin was not asked; miss, unreachable: it was)",
       labelNames: ['result'],
       registers,
     }),

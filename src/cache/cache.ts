@@ -17,7 +17,7 @@ import type { HeaderMap } from '../http/headers.js';
 import { varySpec, type RequestHeaders, type VaryNormaliser } from '../http/vary.js';
 import { primaryKey, variantKey } from './key.js';
 import type { CacheStatusParts } from '../http/cache-status.js';
-import { OriginFailed } from '../errors.js';
+import { NotCached, OriginFailed } from '../errors.js';
 import type { InterimListener, OriginFetcher } from '../origin-client.js';
 
 export type { Answer } from './answer.js';
@@ -36,6 +36,8 @@ export interface Lookup {
   readonly request: RequestHeaders;
   /** Passes on the origin's interim (1xx) answers, when this request's fetch gets any. */
   readonly onInterim?: InterimListener;
+  /** Only what is stored and may be served without asking upstream (Cache-Control: only-if-cached): else NotCached. */
+  readonly onlyIfCached?: boolean;
 }
 
 export interface CacheOptions {
@@ -91,6 +93,7 @@ export class Cache {
       if (borrowed) return storedAnswer(borrowed.object, borrowed.age, { hit: true, ttl: borrowed.ttl });
     }
     const stored = entry ? await this.#stored(entry) : null;
+    if (!stored && asked.onlyIfCached) throw new NotCached();
     if (!stored) {
       // A fill that has every byte and is being committed, but is not fresh
       // enough to join, is about to be in the index: revalidate what it
@@ -108,6 +111,10 @@ export class Cache {
     const ttl = stored.meta.lifetimeSec - age;
     const doubted = stored.meta.policy.t < this.#staleBefore;
     if (ttl > 0 && !doubted) return storedAnswer(stored, age, { hit: true, ttl });
+    if (asked.onlyIfCached) {
+      releaseCopy(stored);
+      throw new NotCached();
+    }
 
     const windows = staleWindows(stored.headers, this.options.rules);
     const staleness = -ttl;

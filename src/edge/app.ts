@@ -6,7 +6,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import type { Cache } from '../cache/cache.js';
 import type { ImageRequests } from '../transform/request.js';
 import type { Metrics } from '../metrics.js';
-import { ImgedgeError, MethodNotAllowed, RangeNotSatisfiable, OriginFailed, TransformBusy } from '../errors.js';
+import { ImgedgeError, MethodNotAllowed, NotCached, RangeNotSatisfiable, OriginFailed, TransformBusy } from '../errors.js';
 import { CACHE_NAME } from '../http/cache-status.js';
 import { registerPublicRoutes, ALLOW } from './public.js';
 import { newPseudonym } from '../http/forward.js';
@@ -126,14 +126,15 @@ function setErrorHandler(app: FastifyInstance): void {
         if (error instanceof MethodNotAllowed) reply.header('allow', error.allow);
         if (error instanceof RangeNotSatisfiable) reply.header('content-range', `bytes */${error.size}`);
         if (error instanceof TransformBusy) reply.header('retry-after', String(error.retryAfterSec));
-        const fromOrigin = error.status === 502 || error.status === 504;
-        request.cacheLabel ??= error.status >= 500 ? 'error' : 'none';
+        const notCached = error instanceof NotCached;
+        const fromOrigin = !notCached && (error.status === 502 || error.status === 504);
+        request.cacheLabel ??= notCached ? 'not_cached' : error.status >= 500 ? 'error' : 'none';
         // A failure replaces whatever the chosen answer claimed (stored, hit).
         const chosen = error.status < 500 ? request.cacheStatus : undefined;
         reply.header('cache-status', chosen ?? (fromOrigin
           ? `${CACHE_NAME}; fwd=miss${originStatusOf(error)}; detail=${error.code}`
           : `${CACHE_NAME}; detail=${error.code}`));
-        if (error.status >= 500) request.log.warn({ code: error.code, err: error.message }, 'request failed');
+        if (error.status >= 500 && !notCached) request.log.warn({ code: error.code, err: error.message }, 'request failed');
         return reply.code(error.status).type('text/plain; charset=utf-8').send(`${error.status} ${error.code}: ${error.message}\n`);
       }
       // Fastify's own errors (bad URL, body too large, ...) carry a status.

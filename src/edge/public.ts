@@ -10,9 +10,9 @@ import { forwardedHeaders, passedThrough } from '../http/forward.js';
 import { parseRange, contentRange as contentRangeOf } from '../http/range.js';
 import { isNotModified, ifRangeHolds, NOT_MODIFIED_FIELDS } from '../http/conditional.js';
 import { cacheStatus, cacheStatusLabel } from '../http/cache-status.js';
-import { hasRepeatedHost, httpDateNow, type HeaderMap } from '../http/headers.js';
+import { hasRepeatedHost, httpDateNow, parseCacheControl, type HeaderMap } from '../http/headers.js';
 import { deliveryFields, objectFields, type BodyFraming } from '../http/answer-head.js';
-import { BadRequest, LoopDetected, MethodNotAllowed, RangeNotSatisfiable } from '../errors.js';
+import { BadRequest, LoopDetected, MethodNotAllowed, NotCached, RangeNotSatisfiable } from '../errors.js';
 import { PEER_HEADER } from '../peers/peer-client.js';
 import { LOG_POSITION_HEADER, type PeerLogGate } from '../peers/log-position.js';
 
@@ -63,10 +63,15 @@ async function serve(
   // Checked before any fetch: a bad transform or sig never reaches the origin.
   const q = url.indexOf('?');
   const { key } = images.resolve(q === -1 ? url : url.slice(0, q), target.path, target.query);
+  const cacheControl = request.headers['cache-control'];
+  const onlyIfCached = cacheControl !== undefined && parseCacheControl(cacheControl).has('only-if-cached');
   // A peer waits for this acknowledgement only a short while, then asks the
   // origin itself; an object held in memory is answered at once instead.
   let vouched = true;
-  if (request.headers[PEER_HEADER] !== undefined && request.method === 'GET') {
+  if (request.headers[PEER_HEADER] !== undefined && onlyIfCached) {
+    // A look into this replica's storage (peers/routed-fetcher.ts): it answers at once or not at all.
+    vouched = peerLog.vouches(request.headers[LOG_POSITION_HEADER] as string | undefined);
+  } else if (request.headers[PEER_HEADER] !== undefined && request.method === 'GET') {
     const logPoint = request.headers[LOG_POSITION_HEADER] as string | undefined;
     if (!peerLog.vouches(logPoint)) {
       reply.raw.writeProcessing();
@@ -75,11 +80,13 @@ async function serve(
     } else if (!cache.hotHit(key)) reply.raw.writeProcessing();
   }
   const lookup = {
-    key, target: key, headers: forwardedHeaders(request.headers, pseudonym), request: request.headers,
+    key, target: key, headers: forwardedHeaders(request.headers, pseudonym), request: request.headers, onlyIfCached,
     onInterim: (status: number, fields: Readonly<Record<string, string | string[]>>) => passInterim(reply, status, fields),
   };
   // RFC 9111 §3.5: what answers an authorised request is that client's own.
   const authorization = request.headers.authorization;
+  // What is passed is never stored here: only-if-cached cannot be answered.
+  if (onlyIfCached && (authorization || !vouched)) throw new NotCached();
   const answer = authorization
     ? await cache.pass({ ...lookup, headers: { ...lookup.headers, authorization } })
     : vouched ? await cache.get(lookup) : await cache.pass(lookup);

@@ -142,7 +142,10 @@ export async function startEdge(config: EdgeConfig, seams: EdgeSeams = {}): Prom
     ? await startPeering(config, {
         origin,
         resolve: seams.resolve,
-        events: { peerFetched: (result) => metrics.peerFetches.inc({ result }) },
+        events: {
+          peerFetched: (result) => metrics.peerFetches.inc({ result }),
+          handedOver: (result) => metrics.peerHandoffs.inc({ result }),
+        },
         purged: (confirmed, failed) => {
           metrics.peerPurges.inc({ result: 'ok' }, confirmed);
           metrics.peerPurges.inc({ result: 'failed' }, failed);

@@ -45,11 +45,22 @@ export class Membership {
 
   /** The member that fetches `key` from the origin: its owner, or the next live one while the owner is down. */
   owner(key: string): string {
+    return ownerOf(key, this.#live())!;
+  }
+
+  /**
+   * The live member that owns `key` when this one is left out: the one that
+   * owned it while this replica was away or set aside, so that may hold it.
+   * Undefined when this replica has no live peer.
+   */
+  standIn(key: string): string | undefined {
+    return ownerOf(key, this.#live().filter((m) => m !== this.self));
+  }
+
+  #live(): readonly string[] {
+    if (this.#downUntil.size === 0) return this.#members;
     const now = this.#now();
-    const live = this.#downUntil.size === 0
-      ? this.#members
-      : this.#members.filter((m) => m === this.self || (this.#downUntil.get(m) ?? 0) <= now);
-    return ownerOf(key, live)!;
+    return this.#members.filter((m) => m === this.self || (this.#downUntil.get(m) ?? 0) <= now);
   }
 
   markDown(peer: string): void {

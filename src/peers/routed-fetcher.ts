@@ -5,6 +5,13 @@
 // returns, so waiters at a non-owner get bytes as the owner receives them;
 // an owner's answer is marked, so the cache keeps it in memory only: the
 // owner has it on disk.
+//
+// Before the origin, a replica that misses a key it fetches for looks into
+// the storage of the member that owns the key when this one is left out (its
+// stand-in): while this replica was away (restarted, or set aside by the
+// others) that member fetched the key in its place, and a copy it holds is a
+// cross-IDC fetch saved. The look asks for `only-if-cached`, so the stand-in
+// answers from storage at once or says it holds nothing; it never fetches.
 import { PeerUnreachable } from '../errors.js';
 import type { HeaderMap } from '../http/headers.js';
 import type { InterimListener, OriginFetcher, OriginResponse } from '../origin-client.js';
@@ -12,10 +19,16 @@ import type { Membership } from './membership.js';
 import { PEER_HEADER, type PeerClient } from './peer-client.js';
 
 export type PeerFetchResult = 'ok' | 'unreachable';
+/** hit: the stand-in held it; miss: it did not (the origin is asked); unreachable: neither (the origin is asked). */
+export type HandoffResult = 'hit' | 'miss' | 'unreachable';
 
 export interface PeerEvents {
   peerFetched?(result: PeerFetchResult, peer: string): void;
+  handedOver?(result: HandoffResult, peer: string): void;
 }
+
+/** A revalidation or a part is the origin's to answer: a stand-in's copy is looked for only for a whole, unconditional fetch. */
+const NOT_HANDED_OVER = ['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range', 'range'];
 
 export class RoutedFetcher implements OriginFetcher {
   constructor(
@@ -26,13 +39,14 @@ export class RoutedFetcher implements OriginFetcher {
   ) {}
 
   async fetch(target: string, headers: HeaderMap, signal?: AbortSignal, onInterim?: InterimListener): Promise<OriginResponse> {
-    if (headers[PEER_HEADER] !== undefined) {
+    const asker = headers[PEER_HEADER];
+    if (asker !== undefined) {
       // Asked by a peer: fetched here, never passed on again.
       const { [PEER_HEADER]: _asker, ...forOrigin } = headers;
-      return this.origin.fetch(target, forOrigin, signal, onInterim);
+      return this.#fetchHere(target, forOrigin, asker, signal, onInterim);
     }
     const owner = this.membership.owner(target);
-    if (owner === this.membership.self) return this.origin.fetch(target, headers, signal, onInterim);
+    if (owner === this.membership.self) return this.#fetchHere(target, headers, undefined, signal, onInterim);
     try {
       const response = await this.peers.fetch(owner, target, headers, signal, onInterim);
       this.events.peerFetched?.('ok', owner);
@@ -43,5 +57,36 @@ export class RoutedFetcher implements OriginFetcher {
       this.events.peerFetched?.('unreachable', owner);
       return this.origin.fetch(target, headers, signal, onInterim);
     }
+  }
+
+  /** A fetch this replica makes itself: from its stand-in's storage when that holds the key, else from the origin. */
+  async #fetchHere(target: string, headers: HeaderMap, asker: string | undefined, signal?: AbortSignal, onInterim?: InterimListener): Promise<OriginResponse> {
+    const standIn = NOT_HANDED_OVER.some((name) => headers[name] !== undefined) ? undefined : this.membership.standIn(target);
+    // The asking peer is the stand-in only when it holds nothing either: it would not have asked.
+    if (standIn !== undefined && standIn !== asker) {
+      const held = await this.#lookInto(standIn, target, headers, signal);
+      if (held) return held;
+    }
+    return this.origin.fetch(target, headers, signal, onInterim);
+  }
+
+  async #lookInto(standIn: string, target: string, headers: HeaderMap, signal?: AbortSignal): Promise<OriginResponse | null> {
+    let response: OriginResponse;
+    try {
+      response = await this.peers.fetch(standIn, target, { ...headers, 'cache-control': 'only-if-cached' }, signal);
+    } catch (error) {
+      if (!(error instanceof PeerUnreachable)) throw error;
+      this.membership.markDown(standIn);
+      this.events.handedOver?.('unreachable', standIn);
+      return null;
+    }
+    if (response.status === 200) {
+      this.events.handedOver?.('hit', standIn);
+      return response;
+    }
+    // 504 (not held), or anything else a stored copy may be: the origin says what is current.
+    response.body.destroy();
+    this.events.handedOver?.('miss', standIn);
+    return null;
   }
 }

@@ -260,3 +260,23 @@ test('a 304 refresh that finds the stored body short fails its readers with that
   await h.cache.fillsSettled();
   assert.deepEqual(h.results, ['ok', 'storage_error', 'ok']);
 });
+
+test('only-if-cached: a fresh stored object is served; nothing stored, or stale (even within stale-while-revalidate), is NotCached and asks no one', async (t) => {
+  const { origin, client } = await httpOrigin(t);
+  origin.set('/oic.jpg', { body: Buffer.alloc(300, 4), headers: { 'content-type': 'image/jpeg', 'cache-control': 'max-age=10, stale-while-revalidate=60' } });
+  const h = await harness(t, client);
+  const onlyIfCached = { ...lookup('/oic.jpg'), onlyIfCached: true };
+  await assert.rejects(h.cache.get(onlyIfCached), { name: 'NotCached', status: 504 });
+  assert.equal(origin.count('/oic.jpg'), 0);
+
+  await read(await h.cache.get(lookup('/oic.jpg')));
+  await h.cache.fillsSettled();
+  const fresh = await h.cache.get(onlyIfCached);
+  assert.equal(fresh.cacheStatus.hit, true);
+  assert.deepEqual((await read(fresh)).bytes, Buffer.alloc(300, 4));
+
+  h.clock.advance(20);
+  await assert.rejects(h.cache.get(onlyIfCached), { name: 'NotCached' });
+  await h.cache.fillsSettled();
+  assert.equal(origin.count('/oic.jpg'), 1, 'no revalidation, not even in the background');
+});

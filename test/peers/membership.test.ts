@@ -25,6 +25,20 @@ test('a peer marked down gives its keys to the next member for each, and gets th
   for (const key of ownedByC) assert.equal(membership.owner(key), C);
 });
 
+test('a key\'s stand-in is the live member that owns it when this one is left out; none without a live peer', () => {
+  const clock = new TestClock();
+  const membership = new Membership({ self: A, downMs: 5000, now: clock.now }, [B, C]);
+  const keys = Array.from({ length: 100 }, (_, i) => `/k${i}`);
+  for (const key of keys) assert.equal(membership.standIn(key), ownerOf(key, [B, C]));
+  // Where another member owns a key, its stand-in is that owner: the key was never this one's.
+  for (const key of keys.filter((k) => membership.owner(k) !== A)) assert.equal(membership.standIn(key), membership.owner(key));
+  membership.markDown(C);
+  for (const key of keys) assert.equal(membership.standIn(key), B);
+  membership.markDown(B);
+  for (const key of keys) assert.equal(membership.standIn(key), undefined);
+  assert.equal(new Membership({ self: A, downMs: 5000 }).standIn('/k1'), undefined);
+});
+
 test('members from DNS: A and AAAA addresses on the replica port, followed as they change, the last kept on failure', async () => {
   let answer: string[] | Error = ['10.0.0.2', 'fd00::7'];
   let failures = 0;
