@@ -11,6 +11,8 @@ export interface Version {
   readonly size: number;
   /** When the origin acknowledged it; null while in flight, or never (refused). */
   ackedAt: number | null;
+  /** The ETag the origin acknowledged it with. */
+  etag: string | null;
 }
 
 export interface CatalogEntry {
@@ -35,7 +37,7 @@ export class Catalog {
 
   /** Registers a new version of `object` (a new object when it is entries.length) before it is sent. */
   add(object: number, body: Buffer): Version {
-    const version: Version = { sha: createHash('sha256').update(body).digest('hex'), size: body.length, ackedAt: null };
+    const version: Version = { sha: createHash('sha256').update(body).digest('hex'), size: body.length, ackedAt: null, etag: null };
     if (object === this.entries.length) this.entries.push({ path: `/o/${object}.jpg`, versions: [] });
     this.entries[object]!.versions.push(version);
     return version;

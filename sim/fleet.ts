@@ -58,6 +58,8 @@ export interface EdgeIdc {
   readonly edges: readonly Edge[];
   /** When the origin answered 200 to a GET from this IDC, by path and ETag (an object's version). */
   readonly originFetches: Map<string, number[]>;
+  /** The first of those, from the request's arrival to its last byte handed to the link. */
+  readonly firstOriginFetch: Map<string, { readonly startedAt: number; readonly endedAt: number }>;
   /** When each origin GET from this IDC was logged. */
   readonly originFetchTimes: number[];
   /** How long the origin took over each, WAN aside (to its last byte written to the link). */
@@ -123,13 +125,16 @@ export class Fleet {
           '--changelog', primary.url, '--upload-token', UPLOAD_TOKEN, '--max-upload-bytes', '1MiB', '--log-level', 'warn',
         ], (line) => {
           if (!line.startsWith('{"idc"')) return false;
-          const fetched = JSON.parse(line) as { idc: number; path: string; status: number; etag: string | null; ms: number };
+          const fetched = JSON.parse(line) as { idc: number; path: string; status: number; etag: string | null; ms: number; at: number };
           const idc = idcs[fetched.idc];
           if (!idc) return true;
           idc.originFetchTimes.push(Date.now());
           idc.originFetchMs.push(fetched.ms);
           const key = `${fetched.path} ${fetched.etag}`;
-          if (fetched.status === 200) idc.originFetches.set(key, [...(idc.originFetches.get(key) ?? []), Date.now()]);
+          if (fetched.status === 200) {
+            idc.originFetches.set(key, [...(idc.originFetches.get(key) ?? []), Date.now()]);
+            if (!idc.firstOriginFetch.has(key)) idc.firstOriginFetch.set(key, { startedAt: fetched.at - fetched.ms, endedAt: fetched.at });
+          }
           return true;
         }, CREDENTIALS);
         origins.push({ proc, url: `http://${originPlace.host}:${port}` });
@@ -162,7 +167,7 @@ export class Fleet {
           ]);
           return { name, proc, url: `http://${place.host}:${port}`, adminUrl: `http://${place.host}:${adminPort}`, up: false };
         });
-        idcs.push({ index: i, name: place.name, place, rttMs, link, redisLink, redis, edges, originFetches: new Map(), originFetchTimes: [], originFetchMs: [], cut: false });
+        idcs.push({ index: i, name: place.name, place, rttMs, link, redisLink, redis, edges, originFetches: new Map(), firstOriginFetch: new Map(), originFetchTimes: [], originFetchMs: [], cut: false });
       }
       for (const idc of idcs) idc.redis.proc.start();
       await Promise.all(idcs.map((idc) => idc.redis.ready(30_000)));

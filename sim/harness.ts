@@ -127,6 +127,7 @@ export async function runSim(options: SimOptions): Promise<SimReport> {
       const done = uploader!.put(catalog.entries[object]!.path, body).then((ack) => {
         if (!ack) return;
         version.ackedAt = ack.ackedAt;
+        version.etag = ack.etag;
         if (index > 0) probes.track(object, index, ack.ackedAt);
       }).finally(() => {
         writing.delete(object);

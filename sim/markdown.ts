@@ -1,6 +1,6 @@
 // The report for people: the figures with their goals, the per-IDC table,
 // the partition, what each fault did, and what was not measured and why.
-import type { SimReport } from './report.js';
+import type { Phases, SimReport } from './report.js';
 
 const show = (value: number | null, unit = '') => (value === null ? 'not measured' : `${value}${unit}`);
 const verdict = (met: boolean | null) => (met === null ? 'not measured' : met ? 'met' : '**not met**');
@@ -36,6 +36,8 @@ export function renderMarkdown(report: SimReport): string {
     ...report.perIdc.map((r) =>
       `| ${r.name} | ${r.rttMs} | ${r.reads} | ${r.served} | ${r.wrongBodies} | ${show(r.readP50Ms)} / ${show(r.readP99Ms)} | ${show(r.invalidation.p50_ms)} / ${show(r.invalidation.p99_ms)} / ${show(r.invalidation.max_ms)} (${r.invalidation.goalMs}) | ${r.invalidation.overGoal} (${r.invalidation.overGoalWithStall}) | ${r.invalidation.unfinished} | ${r.staleAfterDeadline} | ${r.oldBeforeDeadline} | ${show(r.originFetchesPerObject)} (${r.repeatFetches.all} / ${r.repeatFetches.withinOneSecond} / ${r.repeatFetches.inFaultWindows}) | ${show(r.originFetchP50Ms)} / ${show(r.originFetchP99Ms)} | ${r.edgeCounters.peerFetchesOk} / ${r.edgeCounters.peerFetchesUnreachable} | ${show(r.crossIdcBytesRatio)} (${r.redisBytes}) | ${r.linkStalls} of ${r.linkChunks} chunks |`),
     '',
+    `Where an overwrite's time went (medians, ms: to the origin's receiving the IDC's request / at the origin / from there to every edge serving it; all overwrites, then those over the goal): ${report.perIdc.map((r) => `${r.name} ${phaseText(r.invalidation.phases.all)}, ${phaseText(r.invalidation.phases.overGoal)}`).join('; ')}.`,
+    '',
     `Slowest overwrites to reach every edge of an IDC: ${inv.slowest.map((o) => `${o.ms} ms in ${o.idc} at ${(o.atMs / 1000).toFixed(1)} s`).join('; ') || 'none'} (seconds from the first write, after the warm-up; the cut IDC's writes while cut are the catch-up's).`,
     '',
     `Partition: ${p.idc} cut off for ${(p.cutMs / 1000).toFixed(1)} s (${p.mechanism}). While cut: ${p.readsDuringCut} reads, ${p.servedDuringCut} served from what it held (${p.oldDuringCut} of them an older version than the newest written), ${p.failedDuringCut} failed, ${p.wrongDuringCut} wrong. ${p.writesCaught} overwrites it had not served when cut; after the heal every edge there served all of them within ${show(p.catchUpMs, ' ms')}; first origin fetch after the heal: ${show(p.firstOriginFetchAfterHealMs, ' ms')}.`,
@@ -51,4 +53,8 @@ export function renderMarkdown(report: SimReport): string {
     ...(Object.keys(report.notMeasured).length ? ['Not measured:', ...Object.entries(report.notMeasured).map(([key, reason]) => `- \`${key}\`: ${reason}.`), ''] : []),
   ];
   return lines.join('\n');
+}
+
+function phaseText(phases: Phases | null): string {
+  return phases ? `${phases.toOriginMs} / ${phases.atOriginMs} / ${phases.afterOriginMs} (${phases.overwrites})` : '–';
 }

@@ -3,8 +3,9 @@
 // the upload token), and given one more listener per edge IDC (each IDC's WAN
 // link ends at its own port), so every fetch can be told apart by the IDC it
 // came from. Uploads go to the origin's own listener. One JSON line per
-// answered GET on an IDC's port on stdout: {"idc":i,"path":…,"status":…,"etag":…,"ms":…},
-// ms from the request to the last byte handed to the WAN link.
+// answered GET on an IDC's port on stdout: {"idc":i,"path":…,"status":…,"etag":…,"ms":…,"at":…},
+// ms from the request to the last byte handed to the WAN link, at then (the
+// machine's clock: what the driver reads it at is later by the pipe's delay).
 // usage: node dist/sim/origin.js --idc-ports P1,P2,… -- ORIGIN FLAGS…
 import http from 'node:http';
 import { parseArgs } from 'node:util';
@@ -32,7 +33,7 @@ const servers = values['idc-ports'].split(',').map((port, idc) => {
     }) as typeof res.writeHead;
     res.on('finish', () => {
       if (req.method !== 'GET') return;
-      process.stdout.write(`${JSON.stringify({ idc, path: req.url, status: res.statusCode, etag, ms: Math.round(performance.now() - began) })}\n`);
+      process.stdout.write(`${JSON.stringify({ idc, path: req.url, status: res.statusCode, etag, ms: Math.round(performance.now() - began), at: Date.now() })}\n`);
     });
     // The origin's own handler: what an IDC's port answers is what `imgedge origin` answers.
     origin.server.emit('request', req, res);

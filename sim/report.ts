@@ -21,6 +21,21 @@ export interface FaultRecord {
   readonly how: string;
 }
 
+/**
+ * An overwrite's way to an IDC in three parts, each a median: from the
+ * acknowledgement to the origin receiving the IDC's request for the new
+ * version (the change log's replication, the purge, a read's miss, the hop
+ * to the owner, half a round trip); at the origin (the bucket, and the bytes
+ * handed to the link); from there to every edge serving it (half a round
+ * trip, the owner and the other edges, the probes' next asks).
+ */
+export interface Phases {
+  readonly overwrites: number;
+  readonly toOriginMs: number;
+  readonly atOriginMs: number;
+  readonly afterOriginMs: number;
+}
+
 export interface Latency {
   readonly p50_ms: number | null;
   readonly p99_ms: number | null;
@@ -44,6 +59,8 @@ export interface IdcReport {
     /** Overwrites served everywhere here later than the goal; and of them, those while which a chunk stalled on one of this IDC's links (on their path, or beside it). */
     readonly overGoal: number;
     readonly overGoalWithStall: number;
+    /** Where the time went (medians), over every overwrite whose new version the origin served this IDC, and over those later than the goal. */
+    readonly phases: { readonly all: Phases | null; readonly overGoal: Phases | null };
   };
   readonly staleAfterDeadline: number;
   /** Reads that got an older version than the newest acknowledged one: within the deadline, the lag the invalidation figure times. */
@@ -141,6 +158,12 @@ function percentile(values: readonly number[], p: number): number | null {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
+function phasesOf(spans: readonly number[][]): Phases | null {
+  if (spans.length === 0) return null;
+  const median = (part: number) => percentile(spans.map((span) => span[part]!), 50)!;
+  return { overwrites: spans.length, toOriginMs: median(0), atOriginMs: median(1), afterOriginMs: median(2) };
+}
+
 /** How long before the uploader hears the acknowledgement the write's entry may already be on its way to the replicas. */
 const ENTRY_BEFORE_ACK_MS = 20;
 
@@ -221,6 +244,7 @@ export function buildReport(input: ReportInput): SimReport {
     const stallsAt = [...idc.link.stallsAt, ...idc.redisLink.stallsAt];
     let overGoal = 0;
     let overGoalWithStall = 0;
+    const spans: { all: number[][]; overGoal: number[][] } = { all: [], overGoal: [] };
     for (const write of writes) {
       if (caught(write, idc.index)) continue;
       const at = completedAt(write, idc.index);
@@ -230,6 +254,11 @@ export function buildReport(input: ReportInput): SimReport {
       }
       const ms = at - write.ackedAt;
       timed.push(ms);
+      const entry = catalog.entries[write.object]!;
+      const fetched = idc.firstOriginFetch.get(`${entry.path} ${entry.versions[write.version]!.etag}`);
+      const span = fetched && [fetched.startedAt - write.ackedAt, fetched.endedAt - fetched.startedAt, at - fetched.endedAt];
+      if (span) spans.all.push(span);
+      if (span && ms > goalMs) spans.overGoal.push(span);
       if (ms > goalMs) {
         overGoal++;
         // The entry leaves for the replicas as the origin answers: its chunk may stall just before the acknowledgement arrives.
@@ -258,6 +287,7 @@ export function buildReport(input: ReportInput): SimReport {
       probes: mine.length - clientReads.length,
       invalidation: {
         ...latency(timed), goalMs, timed: timed.length, unfinished, overGoal, overGoalWithStall,
+        phases: { all: phasesOf(spans.all), overGoal: phasesOf(spans.overGoal) },
       },
       staleAfterDeadline: stale,
       oldBeforeDeadline: mine.filter(isOld).length - stale,

@@ -67,6 +67,9 @@ test('two IDCs for 20 s: writes reach every edge, nothing stale after the deadli
   for (const r of report.perIdc) {
     const { overGoal, overGoalWithStall, timed } = r.invalidation;
     assert.ok(overGoalWithStall <= overGoal && overGoal <= timed, `${r.name}: ${overGoal} over the goal, ${overGoalWithStall} with a stall, of ${timed}`);
+    const phases = r.invalidation.phases.all;
+    // Each new version is fetched from the origin once per IDC, and timed from there.
+    assert.ok(phases && phases.overwrites > timed / 2 && phases.atOriginMs >= 0 && phases.afterOriginMs >= 0, `${r.name}: ${JSON.stringify(phases)}`);
   }
 
   assert.deepEqual(report.faults.map((f) => f.kind), ['redis-replica-restart', 'edge-killed', 'origin-killed']);
