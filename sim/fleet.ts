@@ -72,6 +72,8 @@ export interface EdgeCounters {
   readonly peerFetchesOk: number;
   /** Misses whose owner did not acknowledge in time (or refused): the origin was asked instead. */
   readonly peerFetchesUnreachable: number;
+  /** Fetches an edge made itself that the key's stand-in answered from its storage: origin fetches saved. */
+  readonly handoffHits: number;
   readonly changelogGaps: number;
   readonly changelogApplied: number;
 }
@@ -240,6 +242,7 @@ export class Fleet {
     return {
       peerFetchesOk: sum('imgedge_peer_fetches_total', 'result="ok"'),
       peerFetchesUnreachable: sum('imgedge_peer_fetches_total', 'result="unreachable"'),
+      handoffHits: sum('imgedge_peer_handoffs_total', 'result="hit"'),
       changelogGaps: sum('imgedge_changelog_gaps_total'),
       changelogApplied: sum('imgedge_changelog_entries_applied_total'),
     };
