@@ -5,12 +5,14 @@
 // asker never gets, nor keeps in memory, the bytes the write replaced.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { startTestImgedgeOrigin, samplePng } from '../helpers/imgedge-origin.js';
 import { get, sha256 } from '../helpers/http.js';
 import { until } from '../helpers/edge.js';
 import { logHoldingProxy } from '../helpers/log-proxy.js';
 import { startReplicas, scrape } from '../helpers/replicas.js';
 import { ownerOf } from '../../src/peers/ring.js';
+import { CHANGES_PATH } from '../../src/changelog/wire.js';
 
 test('an owner behind the asking replica in the change log reads as far first, or fetches for it alone: the asker never gets the replaced bytes', { timeout: 60_000 }, async (t) => {
   const origin = await startTestImgedgeOrigin();
@@ -40,6 +42,14 @@ test('an owner behind the asking replica in the change log reads as far first, o
   assert.equal(sha256(alone.body), sha256(versions[1]!), 'not the bytes the owner still holds');
   assert.equal(await position(owner), 1, 'the owner had not read the overwrite');
   assert.equal(sha256((await get(group.urls[1]!, target)).body), sha256(versions[1]!), 'and not kept');
+  // A look into the owner's storage for a replica that has read further is answered 504 at once, not waited on.
+  const { log } = (await (await fetch(`${origin.url}${CHANGES_PATH}?from=1`)).json()) as { log: string };
+  const began = performance.now();
+  const look = await rawRequest(group.urls[0]!, target, [`Imgedge-Peer: ${group.urls[1]}`, `Imgedge-Log-Position: 2 ${log}`, 'Cache-Control: only-if-cached']);
+  assert.match(look, /^HTTP\/1\.1 504 /, 'no 102 first, no stored bytes');
+  assert.match(look, /detail=NOT_CACHED/);
+  assert.ok(performance.now() - began < 900, 'within the second an ordinary peer request would wait');
+  assert.equal(await position(owner), 1);
 
   // The owner reads as far while the asker waits: its answer is from its cache, after the entry.
   await origin.put(target, versions[2]!);
@@ -50,3 +60,12 @@ test('an owner behind the asking replica in the change log reads as far first, o
   await until(async () => (await position(owner)) === 3, 'the owner to catch up');
   assert.equal(sha256((await get(group.urls[0]!, target)).body), sha256(versions[2]!));
 });
+
+async function rawRequest(url: string, target: string, fields: readonly string[]): Promise<string> {
+  const { hostname, port } = new URL(url);
+  const socket = net.connect(Number(port), hostname);
+  socket.write(`GET ${target} HTTP/1.1\r\nHost: edge\r\n${fields.map((f) => `${f}\r\n`).join('')}Connection: close\r\n\r\n`);
+  const chunks: Buffer[] = [];
+  for await (const chunk of socket) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('latin1');
+}
