@@ -13,8 +13,16 @@ import type { FollowerTiming } from '../../src/changelog/follower.js';
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const BIN = path.join(PROJECT_ROOT, 'bin', 'imgedge.js');
 
+const made: string[] = [];
+
+/** A fresh dir under the OS's temp dir, removed when this test file's process exits, however its tests ended. */
 export function tempDir(label: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `imgedge-test-${label}-`));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `imgedge-test-${label}-`));
+  if (made.length === 0) process.once('exit', () => {
+    for (const each of made) fs.rmSync(each, { recursive: true, force: true });
+  });
+  made.push(dir);
+  return dir;
 }
 
 export interface TestEdge {
