@@ -55,7 +55,8 @@ export class RoutedFetcher implements OriginFetcher {
       if (!(error instanceof PeerUnreachable)) throw error;
       this.membership.markDown(owner);
       this.events.peerFetched?.('unreachable', owner);
-      return this.origin.fetch(target, headers, signal, onInterim);
+      // The owner set aside, the key's stand-in here is the replica that takes its keys, which may hold it.
+      return this.#fetchHere(target, headers, undefined, signal, onInterim);
     }
   }
 

@@ -3,6 +3,7 @@
 // each cost one short timeout at most, then the origin answers.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import net from 'node:net';
 import { TestOrigin } from '../helpers/origin.js';
 import { bytes } from '../helpers/http.js';
@@ -93,4 +94,41 @@ test('a request a peer sent goes to the origin, its mark removed', async () => {
   assert.deepEqual(results, []);
   assert.equal(origin.requests.length, 1);
   assert.equal(origin.requests[0]!.headers[PEER_HEADER], undefined);
+});
+
+test('with the owner unreachable, the replica that takes its keys is looked into first: a copy it holds spares the origin', async () => {
+  const owner = await silentPeer();
+  const looks: http.IncomingHttpHeaders[] = [];
+  const holder = http.createServer((req, res) => {
+    looks.push(req.headers);
+    res.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': '4' }).end('held');
+  });
+  await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+  cleanups.push(() => new Promise((resolve) => holder.close(() => resolve())));
+  const standIn = `http://127.0.0.1:${(holder.address() as net.AddressInfo).port}`;
+  const origin = await TestOrigin.start();
+  const originClient = new OriginClient({ origin: new URL(origin.url), timeoutMs: 5000, maxConnections: 4, userAgent: 'test' });
+  const peers = new PeerClient({ self: SELF, ackTimeoutMs: 200, timeoutMs: 5000, userAgent: 'test', logPosition: () => null });
+  cleanups.push(async () => {
+    await peers.close();
+    await originClient.close();
+    await origin.stop();
+  });
+  const membership = new Membership({ self: SELF, downMs: 60_000 }, [owner, standIn]);
+  const events: string[] = [];
+  const fetcher = new RoutedFetcher(originClient, peers, membership, {
+    peerFetched: (result) => events.push(`owner ${result}`),
+    handedOver: (result) => events.push(`stand-in ${result}`),
+  });
+  let target = '/taken-0.jpg';
+  for (let i = 1; ownerOf(target, membership.members) !== owner; i++) target = `/taken-${i}.jpg`;
+  origin.set(target, { body: 'origin' });
+  const response = await fetcher.fetch(target, {});
+  assert.equal(response.status, 200);
+  const chunks: Buffer[] = [];
+  for await (const chunk of response.body) chunks.push(chunk as Buffer);
+  assert.equal(Buffer.concat(chunks).toString(), 'held');
+  assert.deepEqual(events, ['owner unreachable', 'stand-in hit']);
+  assert.equal(looks[0]!['cache-control'], 'only-if-cached');
+  assert.equal(origin.count(target), 0);
 });
