@@ -1,6 +1,10 @@
 // The one connection pool to the origin (or parent edge). Failures become the
 // typed errors the rest of the edge understands: refused → OriginUnavailable,
-// no head in time → OriginTimeout. Body failures surface while reading.
+// no head in time → OriginTimeout. Body failures surface while reading. A
+// GET whose connection is cut before any answer (the origin replica behind a
+// Service was killed, or closed a kept-alive connection as the request went
+// out) is sent once more, on another connection, as nginx's
+// proxy_next_upstream does: it is idempotent, and nothing has been passed on.
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
 import type { Readable } from 'node:stream';
 import { OriginTimeout, OriginUnavailable, OriginBodyBroken, ImgedgeError, StorageFailed } from './errors.js';
@@ -51,12 +55,19 @@ export class OriginClient implements OriginFetcher {
   /** GETs `target` ("/path?query") below the origin's base path. */
   async fetch(target: string, headers: HeaderMap, signal?: AbortSignal, onInterim?: InterimListener): Promise<OriginResponse> {
     try {
-      const response = await this.#pool.request({
-        method: 'GET',
+      const request = {
+        method: 'GET' as const,
         path: this.#basePath + target,
         headers: { 'user-agent': this.#userAgent, ...headers },
         signal,
-        onInfo: onInterim && ((info) => onInterim(info.statusCode, info.headers)),
+        onInfo: onInterim && ((info: { statusCode: number; headers: Record<string, string | string[]> }) => onInterim(info.statusCode, info.headers)),
+      };
+      const cutBeforeAnswer = (error: unknown) => !signal?.aborted && CUT_BEFORE_ANSWER.has((error as { code?: string }).code ?? '');
+      const response = await this.#pool.request(request).catch((error: unknown) => {
+        if (!cutBeforeAnswer(error)) throw error;
+        return this.#pool.request(request).catch((again: unknown) => {
+          throw cutBeforeAnswer(again) ? new OriginUnavailable(`connection cut before an answer, twice (${(again as { code: string }).code})`) : again;
+        });
       });
       const answer = guardedResponse(response);
       // RFC 9110 §15: a status is three digits, 100 to 599; anything else is
@@ -75,6 +86,9 @@ export class OriginClient implements OriginFetcher {
     return this.#pool.close();
   }
 }
+
+/** A connection cut with no answer begun: reset, or closed by the other side. */
+const CUT_BEFORE_ANSWER = new Set(['ECONNRESET', 'UND_ERR_SOCKET', 'EPIPE']);
 
 function ignoreError(): void {}
 

@@ -86,3 +86,24 @@ test('a pass-through body that breaks is reported broken; a slow origin is repor
   for (const deadline = Date.now() + 5000; results.length < 4 && Date.now() < deadline; ) await new Promise((resolve) => setTimeout(resolve, 5));
   assert.deepEqual(results, ['broken', 'timeout', 'timeout', 'storage_error']);
 });
+
+test('a connection cut before any answer is asked again once, on another connection; cut twice, the origin is unavailable', async (t) => {
+  const { origin, client } = await httpOrigin(t);
+  let cuts = 1;
+  origin.set('/cut-once.jpg', () => (cuts-- > 0 ? { reset: true } : { body: 'whole' }));
+  origin.set('/cut-always.jpg', { reset: true });
+  const { store, index } = await storage(t);
+  const results: string[] = [];
+  const cache = new Cache(store, index, client, { rules: { defaultTtlSec: 0, negativeTtlSec: 0, staleIfErrorSec: 0 }, maxObjectBytes: 1 << 20 }, {
+    originFinished: (result) => results.push(result),
+  });
+  const answer = await cache.get(lookup('/cut-once.jpg'));
+  assert.equal((await read(answer)).bytes.toString(), 'whole');
+  assert.equal(origin.count('/cut-once.jpg'), 2);
+  await assert.rejects(cache.get(lookup('/cut-always.jpg')), { name: 'OriginUnavailable', status: 502 });
+  assert.equal(origin.count('/cut-always.jpg'), 2, 'asked twice, no more');
+  await cache.fillsSettled();
+  for (const deadline = Date.now() + 5000; results.length < 2 && Date.now() < deadline; ) await new Promise((resolve) => setTimeout(resolve, 5));
+  // Each is reported just after its fill settles, so not always in the order asked.
+  assert.deepEqual(results.sort(), ['ok', 'unavailable']);
+});

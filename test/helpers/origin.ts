@@ -35,6 +35,8 @@ export interface OriginSpec {
   bodyMs?: number;
   /** Never answer. */
   hang?: boolean;
+  /** Cut the connection before any answer (a process killed, a keep-alive connection closed under the request). */
+  reset?: boolean;
   /** Send no Content-Length (chunked). */
   chunked?: boolean;
   /** false: no Date field (Node's server adds one otherwise). */
@@ -129,6 +131,10 @@ export class TestOrigin {
     const found = this.#specs.get(seen.url) ?? this.#specs.get(seen.url.split('?')[0]!);
     const spec: OriginSpec = typeof found === 'function' ? found(req) : (found ?? { status: 404, body: 'not found\n', headers: { 'content-type': 'text/plain' } });
     if (spec.hang) return;
+    if (spec.reset) {
+      res.socket?.resetAndDestroy();
+      return;
+    }
     const respond = () => void this.#respond(req, res, spec).catch(() => res.destroy());
     if (spec.latencyMs) this.#later(respond, spec.latencyMs);
     else respond();
