@@ -56,10 +56,8 @@ export interface EdgeIdc {
   readonly redisLink: WanLink;
   readonly redis: RedisServer;
   readonly edges: readonly Edge[];
-  /** When the origin answered 200 to a GET from this IDC, by path and ETag (an object's version). */
-  readonly originFetches: Map<string, number[]>;
-  /** The first of those, from the request's arrival to its last byte handed to the link. */
-  readonly firstOriginFetch: Map<string, { readonly startedAt: number; readonly endedAt: number }>;
+  /** The origin's 200s to GETs from this IDC, by path and ETag (an object's version): from the request's arrival to its last byte handed to the link. */
+  readonly originFetches: Map<string, { readonly startedAt: number; readonly endedAt: number }[]>;
   /** When each origin GET from this IDC was logged. */
   readonly originFetchTimes: number[];
   /** How long the origin took over each, WAN aside (to its last byte written to the link). */
@@ -133,10 +131,7 @@ export class Fleet {
           idc.originFetchTimes.push(Date.now());
           idc.originFetchMs.push(fetched.ms);
           const key = `${fetched.path} ${fetched.etag}`;
-          if (fetched.status === 200) {
-            idc.originFetches.set(key, [...(idc.originFetches.get(key) ?? []), Date.now()]);
-            if (!idc.firstOriginFetch.has(key)) idc.firstOriginFetch.set(key, { startedAt: fetched.at - fetched.ms, endedAt: fetched.at });
-          }
+          if (fetched.status === 200) idc.originFetches.set(key, [...(idc.originFetches.get(key) ?? []), { startedAt: fetched.at - fetched.ms, endedAt: fetched.at }]);
           return true;
         }, CREDENTIALS);
         origins.push({ proc, url: `http://${originPlace.host}:${port}` });
@@ -169,7 +164,7 @@ export class Fleet {
           ]);
           return { name, proc, url: `http://${place.host}:${port}`, adminUrl: `http://${place.host}:${adminPort}`, up: false };
         });
-        idcs.push({ index: i, name: place.name, place, rttMs, link, redisLink, redis, edges, originFetches: new Map(), firstOriginFetch: new Map(), originFetchTimes: [], originFetchMs: [], cut: false });
+        idcs.push({ index: i, name: place.name, place, rttMs, link, redisLink, redis, edges, originFetches: new Map(), originFetchTimes: [], originFetchMs: [], cut: false });
       }
       for (const idc of idcs) idc.redis.proc.start();
       await Promise.all(idcs.map((idc) => idc.redis.ready(30_000)));

@@ -4,9 +4,9 @@
 // every 250 ms after that) until it serves that version or a later one; the
 // time its answer ended is when that edge served the new bytes. Each ask
 // after the first is conditional on the version it last got (a 304 is that
-// version again), so asking this often costs bodies only when they change. A cut IDC is
-// not asked while cut (it can learn nothing), a killed edge drops out of the
-// writes it had not served yet. One loop per edge and object, however many
+// version again), so asking this often costs bodies only when they change.
+// A cut IDC is not asked while cut (it can learn nothing), a killed edge
+// drops out of the writes it had not served yet. One loop per edge and object, however many
 // writes of that object are waiting on it.
 import { Agent } from 'undici';
 import type { Catalog } from './catalog.js';
@@ -106,8 +106,8 @@ export class InvalidationProbes {
       }
       const read = await readObject(this.#agent, edge.url, this.catalog, idc.index, object, 10_000, true, seen);
       this.onRead(read);
-      if (read.version !== null && read.version >= 0 && read.etag !== null) seen = { version: read.version, etag: read.etag };
       if (read.version !== null && read.version >= 0) {
+        if (read.etag !== null) seen = { version: read.version, etag: read.etag };
         for (let k = pending.length - 1; k >= 0; k--) {
           if (pending[k]!.version > read.version) continue;
           if (edge.up) pending[k]!.served[idc.index]!.set(edge.name, read.endedAt);

@@ -89,7 +89,7 @@ export interface FaultReport {
   readonly kind: string;
   readonly idc: string;
   readonly target: string;
-  /** From the start of the reads. */
+  /** From the first write, after the warm-up. */
   readonly atMs: number;
   readonly downMs: number;
   readonly how: string;
@@ -104,7 +104,7 @@ export interface FaultReport {
 /** One overwrite's time to every edge of one IDC, and when it was acknowledged: where a tail comes from. */
 export interface SlowOverwrite {
   readonly idc: string;
-  /** From the start of the reads. */
+  /** From the first write, after the warm-up. */
   readonly atMs: number;
   readonly ms: number;
 }
@@ -222,7 +222,6 @@ export function buildReport(input: ReportInput): SimReport {
   const isOld = (read: Read) => read.version !== null && read.version >= 0 && read.version < newestAcked(read.object, read.startedAt);
   const failed = (read: Read) => read.status === null || read.status >= 500;
 
-  const runStart = input.began;
   const slow: { idc: string; ackedAt: number; ms: number }[] = [];
   const perIdc = idcs.map((idc): IdcReport => {
     const mine = reads.filter((read) => read.idc === idc.index);
@@ -255,7 +254,7 @@ export function buildReport(input: ReportInput): SimReport {
       const ms = at - write.ackedAt;
       timed.push(ms);
       const entry = catalog.entries[write.object]!;
-      const fetched = idc.firstOriginFetch.get(`${entry.path} ${entry.versions[write.version]!.etag}`);
+      const fetched = idc.originFetches.get(`${entry.path} ${entry.versions[write.version]!.etag}`)?.[0];
       const span = fetched && [fetched.startedAt - write.ackedAt, fetched.endedAt - fetched.startedAt, at - fetched.endedAt];
       if (span) spans.all.push(span);
       if (span && ms > goalMs) spans.overGoal.push(span);
@@ -267,12 +266,12 @@ export function buildReport(input: ReportInput): SimReport {
       slow.push({ idc: idc.name, ackedAt: write.ackedAt, ms });
     }
     const stale = mine.filter(isStale).length;
-    const originFetches = [...idc.originFetches.values()].reduce((a, times) => a + times.length, 0);
+    const originFetches = [...idc.originFetches.values()].reduce((a, fetches) => a + fetches.length, 0);
     const windows = [
       ...input.faults.filter((f) => f.idc === idc.name || f.idc === 'origin').map((f) => [f.at, f.backAt + WINDOW_AFTER_MS] as const),
       ...(wasCut && idc.index === cutIndex ? [[partition.cutAt, partition.healAt + WINDOW_AFTER_MS] as const] : []),
     ];
-    const repeats = [...idc.originFetches.values()].flatMap((times) => times.slice(1).map((t) => ({ t, gap: t - times[0]! })));
+    const repeats = [...idc.originFetches.values()].flatMap((fetches) => fetches.slice(1).map(({ endedAt: t }) => ({ t, gap: t - fetches[0]!.endedAt })));
     const redisBytes = idc.redisLink.stats.bytesDown + idc.redisLink.stats.bytesUp;
     const crossIdcBytes = idc.link.stats.bytesDown + idc.link.stats.bytesUp + redisBytes;
     return {
@@ -342,7 +341,7 @@ export function buildReport(input: ReportInput): SimReport {
   const cutIdc = idcs[cutIndex];
   const firstFetch = wasCut ? cutIdc?.originFetchTimes.find((t) => t >= partition.healAt) : undefined;
 
-  const slowest = slow.sort((a, b) => b.ms - a.ms).slice(0, SLOWEST).map(({ idc, ackedAt, ms }) => ({ idc, atMs: ackedAt - runStart, ms }));
+  const slowest = slow.sort((a, b) => b.ms - a.ms).slice(0, SLOWEST).map(({ idc, ackedAt, ms }) => ({ idc, atMs: ackedAt - input.began, ms }));
   const faults = input.faults.map((fault): FaultReport => {
     const idc = idcs.find((i) => i.name === fault.idc);
     const inWindow = (t: number) => t >= fault.at && t <= fault.backAt + WINDOW_AFTER_MS;
@@ -353,7 +352,7 @@ export function buildReport(input: ReportInput): SimReport {
       return at === null ? null : at - write.ackedAt;
     }).filter((t): t is number => t !== null);
     return {
-      kind: fault.kind, idc: fault.idc, target: fault.target, atMs: fault.at - runStart, downMs: fault.backAt - fault.at, how: fault.how,
+      kind: fault.kind, idc: fault.idc, target: fault.target, atMs: fault.at - input.began, downMs: fault.backAt - fault.at, how: fault.how,
       readsFailed: windowReads.filter(failed).length, readsInWindow: windowReads.length,
       invalidationMaxMs: times.length ? Math.max(...times) : null, writesInWindow: windowWrites.length,
     };
