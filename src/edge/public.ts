@@ -68,11 +68,11 @@ async function serve(
   // A peer waits for this acknowledgement only a short while, then asks the
   // origin itself; an object held in memory is answered at once instead.
   let vouched = true;
+  const logPoint = request.headers[LOG_POSITION_HEADER] as string | undefined;
   if (request.headers[PEER_HEADER] !== undefined && onlyIfCached) {
     // A look into this replica's storage (peers/routed-fetcher.ts): it answers at once or not at all.
-    vouched = peerLog.vouches(request.headers[LOG_POSITION_HEADER] as string | undefined);
+    vouched = peerLog.vouches(logPoint);
   } else if (request.headers[PEER_HEADER] !== undefined && request.method === 'GET') {
-    const logPoint = request.headers[LOG_POSITION_HEADER] as string | undefined;
     if (!peerLog.vouches(logPoint)) {
       reply.raw.writeProcessing();
       // What is held here may be what the peer's log has already replaced.
