@@ -117,7 +117,7 @@ export const EDGE_OPTIONS: OptionTable = {
   peers: { value: 'URL,URL', help: 'the replicas of this IDC, this one included' },
   'peers-dns': { value: 'NAME', help: 'a DNS name (a headless Service) whose A and AAAA addresses are the replicas' },
   self: { value: 'URL', help: "this replica's URL as its peers reach it (default: the listen address, or the peer whose address is this host's, on the listen port)" },
-  'peer-timeout-ms': { value: 'N', default: '1000', help: 'a peer that has not acknowledged a fetch within this is marked down, and the origin asked instead' },
+  'peer-timeout-ms': { value: 'N', default: '1000', help: 'a peer that has not acknowledged a fetch within this is set aside, and the replica next in line for the key asked' },
   'peers-dns-refresh-ms': { value: 'N', default: '5000', help: 'how often --peers-dns is resolved again' },
   'signing-key': { value: 'KEY', help: 'require a valid sig on transform requests' },
   'allowed-widths': { value: 'N,N,...', help: 'the only widths a transform may ask for (w); unset allows 1..8192' },

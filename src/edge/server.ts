@@ -145,6 +145,7 @@ export async function startEdge(config: EdgeConfig, seams: EdgeSeams = {}): Prom
         events: {
           peerFetched: (result) => metrics.peerFetches.inc({ result }),
           handedOver: (result) => metrics.peerHandoffs.inc({ result }),
+          setAside: (peer, reason) => log.warn({ peer, reason }, 'peer set aside: its keys go to the next replica for a while'),
         },
         purged: (confirmed, failed) => {
           metrics.peerPurges.inc({ result: 'ok' }, confirmed);

@@ -63,8 +63,13 @@ export class Membership {
     return this.#members.filter((m) => m === this.self || (this.#downUntil.get(m) ?? 0) <= now);
   }
 
-  markDown(peer: string): void {
-    if (peer !== this.self) this.#downUntil.set(peer, this.#now() + this.#downMs);
+  /** Sets `peer` aside for a while; true when it was not aside already. */
+  markDown(peer: string): boolean {
+    if (peer === this.self) return false;
+    const now = this.#now();
+    const wasUp = (this.#downUntil.get(peer) ?? 0) <= now;
+    this.#downUntil.set(peer, now + this.#downMs);
+    return wasUp;
   }
 }
 

@@ -3,9 +3,12 @@
 // peer again. The owner acknowledges a peer request at once with a 102, so a
 // dead or stopped peer is told apart from a slow origin within a short
 // timeout: without the acknowledgement the fetch fails as PeerUnreachable,
-// and the caller asks the origin instead.
+// and the caller asks the member next in line instead. Acknowledged, the
+// owner is alive: no answer in time is the origin's timeout (the IDC's way
+// to the origin is the same from every replica), and only a connection cut
+// means the owner is gone.
 import { Agent } from 'undici';
-import { PeerUnreachable } from '../errors.js';
+import { OriginTimeout, PeerUnreachable } from '../errors.js';
 import type { HeaderMap } from '../http/headers.js';
 import { guardedResponse, type InterimListener, type OriginResponse } from '../origin-client.js';
 import type { Position } from '../changelog/position.js';
@@ -44,6 +47,7 @@ export class PeerClient {
     const timer = setTimeout(() => ack.abort(), this.options.ackTimeoutMs);
     const abort = signal ? AbortSignal.any([signal, ack.signal]) : ack.signal;
     const position = this.options.logPosition();
+    let acknowledged = false;
     try {
       const response = await this.#agent.request({
         origin: peer,
@@ -55,6 +59,7 @@ export class PeerClient {
         },
         signal: abort,
         onInfo: (info) => {
+          acknowledged = true;
           clearTimeout(timer);
           // The acknowledgement is between the replicas; the origin's own interim answers pass on.
           if (info.statusCode !== 102) onInterim?.(info.statusCode, info.headers);
@@ -72,6 +77,7 @@ export class PeerClient {
     } catch (error) {
       if (error instanceof PeerUnreachable || signal?.aborted) throw error;
       if (ack.signal.aborted) throw new PeerUnreachable(peer, `no acknowledgement within ${this.options.ackTimeoutMs} ms`);
+      if (acknowledged && (error as { code?: string }).code === 'UND_ERR_HEADERS_TIMEOUT') throw new OriginTimeout();
       throw new PeerUnreachable(peer, (error as { code?: string }).code ?? (error as Error).message);
     } finally {
       clearTimeout(timer);

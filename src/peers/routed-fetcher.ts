@@ -1,7 +1,7 @@
 // The cache's fetcher when replicas peer: a key this replica owns, or a
 // request a peer sent, goes to the origin; any other key goes to its owner,
-// and to the origin after all when the owner cannot be reached (the owner is
-// then set aside for a while). The filler streams and coalesces whatever this
+// and to the member that ranks next for it when the owner cannot be reached
+// (the owner is then set aside for a while). The filler streams and coalesces whatever this
 // returns, so waiters at a non-owner get bytes as the owner receives them;
 // an owner's answer is marked, so the cache keeps it in memory only: the
 // owner has it on disk.
@@ -25,6 +25,8 @@ export type HandoffResult = 'hit' | 'miss' | 'unreachable';
 export interface PeerEvents {
   peerFetched?(result: PeerFetchResult, peer: string): void;
   handedOver?(result: HandoffResult, peer: string): void;
+  /** A peer that failed a fetch was set aside (not already aside): its keys go to the next member for a while. */
+  setAside?(peer: string, reason: string): void;
 }
 
 /** A revalidation or a part is the origin's to answer: a stand-in's copy is looked for only for a whole, unconditional fetch. */
@@ -45,19 +47,23 @@ export class RoutedFetcher implements OriginFetcher {
       const { [PEER_HEADER]: _asker, ...forOrigin } = headers;
       return this.#fetchHere(target, forOrigin, asker, signal, onInterim);
     }
-    const owner = this.membership.owner(target);
-    if (owner === this.membership.self) return this.#fetchHere(target, headers, undefined, signal, onInterim);
-    try {
-      const response = await this.peers.fetch(owner, target, headers, signal, onInterim);
-      this.events.peerFetched?.('ok', owner);
-      return { ...response, fromPeer: true };
-    } catch (error) {
-      if (!(error instanceof PeerUnreachable)) throw error;
-      this.membership.markDown(owner);
-      this.events.peerFetched?.('unreachable', owner);
-      // The owner set aside, the key's stand-in here is the replica that takes its keys, which may hold it.
-      return this.#fetchHere(target, headers, undefined, signal, onInterim);
+    // An owner that cannot be reached is set aside and the key goes to the
+    // next member, as it does at every replica that noticed: they still agree
+    // on one fetcher, whose fill the others join. At most once per member.
+    for (let left = this.membership.members.length; left > 0; left--) {
+      const owner = this.membership.owner(target);
+      if (owner === this.membership.self) break;
+      try {
+        const response = await this.peers.fetch(owner, target, headers, signal, onInterim);
+        this.events.peerFetched?.('ok', owner);
+        return { ...response, fromPeer: true };
+      } catch (error) {
+        if (!(error instanceof PeerUnreachable)) throw error;
+        this.#setAside(error);
+        this.events.peerFetched?.('unreachable', owner);
+      }
     }
+    return this.#fetchHere(target, headers, undefined, signal, onInterim);
   }
 
   /** A fetch this replica makes itself: from its stand-in's storage when that holds the key, else from the origin. */
@@ -71,13 +77,17 @@ export class RoutedFetcher implements OriginFetcher {
     return this.origin.fetch(target, headers, signal, onInterim);
   }
 
+  #setAside(error: PeerUnreachable): void {
+    if (this.membership.markDown(error.peer)) this.events.setAside?.(error.peer, error.message);
+  }
+
   async #lookInto(standIn: string, target: string, headers: HeaderMap, signal?: AbortSignal): Promise<OriginResponse | null> {
     let response: OriginResponse;
     try {
       response = await this.peers.fetch(standIn, target, { ...headers, 'cache-control': 'only-if-cached' }, signal);
     } catch (error) {
       if (!(error instanceof PeerUnreachable)) throw error;
-      this.membership.markDown(standIn);
+      this.#setAside(error);
       this.events.handedOver?.('unreachable', standIn);
       return null;
     }

@@ -201,6 +201,19 @@ test('with one replica killed, every request still succeeds, and a purge says wh
   const dead = group.replicas[2]!;
   dead.kill('SIGKILL');
   await dead.exited;
+  // Both others find its owner gone at once: the key goes to the one next in line, and the other joins its fill.
+  let orphan = '/orphan-0.jpg';
+  for (let i = 1; ownerOf(orphan, group.urls) !== group.urls[2]; i++) orphan = `/orphan-${i}.jpg`;
+  const gate = new Gate();
+  origin.set(orphan, { body: bytes(64 * 1024, orphan), gate, gateAfter: 1024 });
+  const orphans = [get(group.urls[0]!, orphan), get(group.urls[1]!, orphan)];
+  await until(() => origin.count(orphan) > 0, 'the fetch of the key that lost its owner');
+  // Time enough on loopback for the other request to have gone its way: to the origin too, or into that fill.
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  gate.open();
+  for (const res of await Promise.all(orphans)) assert.equal(sha256(res.body), sha256(bytes(64 * 1024, orphan)));
+  assert.equal(origin.count(orphan), 1);
+  assert.ok(group.replicas.slice(0, 2).some((r) => /peer set aside/.test(r.output())));
   const targets = Array.from({ length: 30 }, (_, i) => `/after-kill-${i}.jpg`);
   for (const target of targets) origin.set(target, { body: bytes(8192, target) });
   const results = await Promise.all(targets.map((target, i) => get(group.urls[i % 2]!, target)));

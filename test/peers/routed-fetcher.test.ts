@@ -8,6 +8,7 @@ import net from 'node:net';
 import { TestOrigin } from '../helpers/origin.js';
 import { bytes } from '../helpers/http.js';
 import { OriginClient } from '../../src/origin-client.js';
+import { OriginTimeout } from '../../src/errors.js';
 import { Membership } from '../../src/peers/membership.js';
 import { PeerClient, PEER_HEADER } from '../../src/peers/peer-client.js';
 import { RoutedFetcher, type PeerFetchResult } from '../../src/peers/routed-fetcher.js';
@@ -96,16 +97,22 @@ test('a request a peer sent goes to the origin, its mark removed', async () => {
   assert.equal(origin.requests[0]!.headers[PEER_HEADER], undefined);
 });
 
-test('with the owner unreachable, the replica that takes its keys is looked into first: a copy it holds spares the origin', async () => {
-  const owner = await silentPeer();
-  const looks: http.IncomingHttpHeaders[] = [];
+/** A replica that answers every request with `body`, keeping the headers it was sent. */
+async function holdingPeer(body: string): Promise<{ url: string; asked: http.IncomingHttpHeaders[] }> {
+  const asked: http.IncomingHttpHeaders[] = [];
   const holder = http.createServer((req, res) => {
-    looks.push(req.headers);
-    res.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': '4' }).end('held');
+    asked.push(req.headers);
+    res.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': String(body.length) }).end(body);
   });
   await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
   cleanups.push(() => new Promise((resolve) => holder.close(() => resolve())));
-  const standIn = `http://127.0.0.1:${(holder.address() as net.AddressInfo).port}`;
+  return { url: `http://127.0.0.1:${(holder.address() as net.AddressInfo).port}`, asked };
+}
+
+/** Three members (this one, an unreachable owner, another replica) and a key of the owner's whose next in line is `next`. */
+async function setupWithOwnerGone(next: 'self' | 'other') {
+  const owner = await silentPeer();
+  const other = await holdingPeer('held');
   const origin = await TestOrigin.start();
   const originClient = new OriginClient({ origin: new URL(origin.url), timeoutMs: 5000, maxConnections: 4, userAgent: 'test' });
   const peers = new PeerClient({ self: SELF, ackTimeoutMs: 200, timeoutMs: 5000, userAgent: 'test', logPosition: () => null });
@@ -114,21 +121,78 @@ test('with the owner unreachable, the replica that takes its keys is looked into
     await originClient.close();
     await origin.stop();
   });
-  const membership = new Membership({ self: SELF, downMs: 60_000 }, [owner, standIn]);
+  const membership = new Membership({ self: SELF, downMs: 60_000 }, [owner, other.url]);
   const events: string[] = [];
   const fetcher = new RoutedFetcher(originClient, peers, membership, {
     peerFetched: (result) => events.push(`owner ${result}`),
     handedOver: (result) => events.push(`stand-in ${result}`),
   });
+  const nextInLine = next === 'self' ? SELF : other.url;
   let target = '/taken-0.jpg';
-  for (let i = 1; ownerOf(target, membership.members) !== owner; i++) target = `/taken-${i}.jpg`;
+  for (let i = 1; ownerOf(target, membership.members) !== owner || ownerOf(target, [SELF, other.url]) !== nextInLine; i++) target = `/taken-${i}.jpg`;
   origin.set(target, { body: 'origin' });
-  const response = await fetcher.fetch(target, {});
-  assert.equal(response.status, 200);
+  return { origin, fetcher, events, asked: other.asked, target };
+}
+
+async function text(response: { body: AsyncIterable<unknown> }): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of response.body) chunks.push(chunk as Buffer);
-  assert.equal(Buffer.concat(chunks).toString(), 'held');
+  return Buffer.concat(chunks).toString();
+}
+
+test('with the owner unreachable, its key goes to the member next in line, as at every replica that noticed: one fetcher still', async () => {
+  const { origin, fetcher, events, asked, target } = await setupWithOwnerGone('other');
+  const response = await fetcher.fetch(target, {});
+  assert.equal(response.status, 200);
+  assert.equal(response.fromPeer, true);
+  assert.equal(await text(response), 'held');
+  assert.deepEqual(events, ['owner unreachable', 'owner ok']);
+  // Asked as its owner now (it fetches, or joins its fill), not looked into.
+  assert.equal(asked[0]!['cache-control'], undefined);
+  assert.equal(asked[0]![PEER_HEADER], SELF);
+  assert.equal(origin.count(target), 0);
+});
+
+test('with the owner unreachable and this replica next in line, the replica that takes the key when this one is left out is looked into first: a copy it holds spares the origin', async () => {
+  const { origin, fetcher, events, asked, target } = await setupWithOwnerGone('self');
+  const response = await fetcher.fetch(target, {});
+  assert.equal(response.status, 200);
+  assert.equal(await text(response), 'held');
   assert.deepEqual(events, ['owner unreachable', 'stand-in hit']);
-  assert.equal(looks[0]!['cache-control'], 'only-if-cached');
+  assert.equal(asked[0]!['cache-control'], 'only-if-cached');
+  assert.equal(origin.count(target), 0);
+});
+
+test('an owner that acknowledged and then does not answer in time is waiting on the origin: a timeout, and it is not set aside', async () => {
+  const sockets = new Set<net.Socket>();
+  // Acknowledges every request with a 102, then says nothing more: its origin is slow.
+  const server = net.createServer((socket) => {
+    sockets.add(socket.on('error', () => {}));
+    socket.once('data', () => socket.write('HTTP/1.1 102 Processing\r\n\r\n'));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.push(async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  const peer = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  const origin = await TestOrigin.start();
+  const originClient = new OriginClient({ origin: new URL(origin.url), timeoutMs: 5000, maxConnections: 4, userAgent: 'test' });
+  const peers = new PeerClient({ self: SELF, ackTimeoutMs: 200, timeoutMs: 400, userAgent: 'test', logPosition: () => null });
+  cleanups.push(async () => {
+    await peers.close();
+    await originClient.close();
+    await origin.stop();
+  });
+  const membership = new Membership({ self: SELF, downMs: 60_000 }, [peer]);
+  const results: PeerFetchResult[] = [];
+  const fetcher = new RoutedFetcher(originClient, peers, membership, { peerFetched: (result) => results.push(result) });
+  let target = '/slow-0.jpg';
+  for (let i = 1; ownerOf(target, membership.members) !== peer; i++) target = `/slow-${i}.jpg`;
+  origin.set(target, { body: 'origin' });
+  await assert.rejects(fetcher.fetch(target, {}), (error: Error) => error instanceof OriginTimeout);
+  assert.equal(membership.down, 0);
+  assert.deepEqual(results, []);
+  // Nor did this replica go to the origin beside it: the owner's fetch is the IDC's one.
   assert.equal(origin.count(target), 0);
 });
