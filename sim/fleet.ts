@@ -45,6 +45,14 @@ export interface Edge {
   up: boolean;
 }
 
+/** One 200 of the origin to an IDC's GET, on the origin's clock. */
+export interface OriginFetch {
+  readonly startedAt: number;
+  readonly endedAt: number;
+  /** The edge that sent it, by its Via name (new with each start of the process). */
+  readonly by: string | null;
+}
+
 export interface EdgeIdc {
   readonly index: number;
   readonly name: string;
@@ -57,7 +65,7 @@ export interface EdgeIdc {
   readonly redis: RedisServer;
   readonly edges: readonly Edge[];
   /** The origin's 200s to GETs from this IDC, by path and ETag (an object's version): from the request's arrival to its last byte handed to the link. */
-  readonly originFetches: Map<string, { readonly startedAt: number; readonly endedAt: number }[]>;
+  readonly originFetches: Map<string, OriginFetch[]>;
   /** When each origin GET from this IDC was logged. */
   readonly originFetchTimes: number[];
   /** How long the origin took over each, WAN aside (to its last byte written to the link). */
@@ -125,13 +133,13 @@ export class Fleet {
           '--changelog', primary.url, '--upload-token', UPLOAD_TOKEN, '--max-upload-bytes', '1MiB', '--log-level', 'warn',
         ], (line) => {
           if (!line.startsWith('{"idc"')) return false;
-          const fetched = JSON.parse(line) as { idc: number; path: string; status: number; etag: string | null; ms: number; at: number };
+          const fetched = JSON.parse(line) as { idc: number; path: string; status: number; etag: string | null; ms: number; at: number; by: string | null };
           const idc = idcs[fetched.idc];
           if (!idc) return true;
           idc.originFetchTimes.push(Date.now());
           idc.originFetchMs.push(fetched.ms);
           const key = `${fetched.path} ${fetched.etag}`;
-          if (fetched.status === 200) idc.originFetches.set(key, [...(idc.originFetches.get(key) ?? []), { startedAt: fetched.at - fetched.ms, endedAt: fetched.at }]);
+          if (fetched.status === 200) idc.originFetches.set(key, [...(idc.originFetches.get(key) ?? []), { startedAt: fetched.at - fetched.ms, endedAt: fetched.at, by: fetched.by }]);
           return true;
         }, CREDENTIALS);
         origins.push({ proc, url: `http://${originPlace.host}:${port}` });

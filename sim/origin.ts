@@ -3,9 +3,10 @@
 // the upload token), and given one more listener per edge IDC (each IDC's WAN
 // link ends at its own port), so every fetch can be told apart by the IDC it
 // came from. Uploads go to the origin's own listener. One JSON line per
-// answered GET on an IDC's port on stdout: {"idc":i,"path":…,"status":…,"etag":…,"ms":…,"at":…},
+// answered GET on an IDC's port on stdout: {"idc":i,"path":…,"status":…,"etag":…,"ms":…,"at":…,"by":…},
 // ms from the request to the last byte handed to the WAN link, at then (the
-// machine's clock: what the driver reads it at is later by the pipe's delay).
+// machine's clock: what the driver reads it at is later by the pipe's delay),
+// by the edge that sent it (its name in the last Via entry).
 // usage: node dist/sim/origin.js --idc-ports P1,P2,… -- ORIGIN FLAGS…
 import http from 'node:http';
 import { parseArgs } from 'node:util';
@@ -33,7 +34,7 @@ const servers = values['idc-ports'].split(',').map((port, idc) => {
     }) as typeof res.writeHead;
     res.on('finish', () => {
       if (req.method !== 'GET') return;
-      process.stdout.write(`${JSON.stringify({ idc, path: req.url, status: res.statusCode, etag, ms: Math.round(performance.now() - began), at: Date.now() })}\n`);
+      process.stdout.write(`${JSON.stringify({ idc, path: req.url, status: res.statusCode, etag, ms: Math.round(performance.now() - began), at: Date.now(), by: fetchedBy(req.headers.via) })}\n`);
     });
     // The origin's own handler: what an IDC's port answers is what `imgedge origin` answers.
     origin.server.emit('request', req, res);
@@ -43,6 +44,11 @@ const servers = values['idc-ports'].split(',').map((port, idc) => {
     server.listen(Number(port), config.listen.host, () => resolve(server));
   });
 });
+/** The received-by of a Via field's last entry: the edge that sent the request on. */
+function fetchedBy(via: string | undefined): string | null {
+  return via?.split(',').at(-1)?.trim().split(/[ \t]+/)[1] ?? null;
+}
+
 Promise.all(servers).then(
   (listening) => {
     process.stdout.write(`${JSON.stringify({ ready: true })}\n`);

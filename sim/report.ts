@@ -42,6 +42,15 @@ export interface Latency {
   readonly max_ms: number | null;
 }
 
+/** A fetch of a version its IDC had fetched before: the path and ETag, when, and whether the same edge process sent both. */
+export interface RepeatFetch {
+  readonly key: string;
+  readonly atMs: number;
+  readonly afterFirstMs: number;
+  readonly inFaultWindow: boolean;
+  readonly sameEdge: boolean;
+}
+
 export interface IdcReport {
   readonly name: string;
   readonly rttMs: number;
@@ -72,7 +81,7 @@ export interface IdcReport {
   readonly objectsFetched: number;
   readonly originFetchesPerObject: number | null;
   /** Fetches of a version this IDC had fetched before: all of them, those within a second of the first, those in a fault's window (or the cut's) here. */
-  readonly repeatFetches: { readonly all: number; readonly withinOneSecond: number; readonly inFaultWindows: number };
+  readonly repeatFetches: { readonly all: number; readonly withinOneSecond: number; readonly inFaultWindows: number; readonly first: readonly RepeatFetch[] };
   /** The origin's own time per GET from this IDC (the bucket's included, the WAN's not). */
   readonly originFetchP50Ms: number | null;
   readonly originFetchP99Ms: number | null;
@@ -150,6 +159,8 @@ export interface SimReport {
 const round = (value: number, places = 3) => Math.round(value * 10 ** places) / 10 ** places;
 const ratio = (a: number, b: number) => (b > 0 ? round(a / b) : null);
 const WINDOW_AFTER_MS = 5000;
+/** Repeated fetches listed per IDC, the earliest first. */
+const LISTED_REPEATS = 20;
 const SLOWEST = 10;
 
 function percentile(values: readonly number[], p: number): number | null {
@@ -271,7 +282,8 @@ export function buildReport(input: ReportInput): SimReport {
       ...input.faults.filter((f) => f.idc === idc.name || f.idc === 'origin').map((f) => [f.at, f.backAt + WINDOW_AFTER_MS] as const),
       ...(wasCut && idc.index === cutIndex ? [[partition.cutAt, partition.healAt + WINDOW_AFTER_MS] as const] : []),
     ];
-    const repeats = [...idc.originFetches.values()].flatMap((fetches) => fetches.slice(1).map(({ endedAt: t }) => ({ t, gap: t - fetches[0]!.endedAt })));
+    const repeats = [...idc.originFetches].flatMap(([key, fetches]) => fetches.slice(1).map(({ endedAt: t, by }) => ({ key, t, gap: t - fetches[0]!.endedAt, by, firstBy: fetches[0]!.by })));
+    const inWindow = (t: number) => windows.some(([from, to]) => t >= from && t <= to);
     const redisBytes = idc.redisLink.stats.bytesDown + idc.redisLink.stats.bytesUp;
     const crossIdcBytes = idc.link.stats.bytesDown + idc.link.stats.bytesUp + redisBytes;
     return {
@@ -298,7 +310,10 @@ export function buildReport(input: ReportInput): SimReport {
       repeatFetches: {
         all: repeats.length,
         withinOneSecond: repeats.filter((r) => r.gap <= 1000).length,
-        inFaultWindows: repeats.filter((r) => windows.some(([from, to]) => r.t >= from && r.t <= to)).length,
+        inFaultWindows: repeats.filter((r) => inWindow(r.t)).length,
+        first: repeats.sort((a, b) => a.t - b.t).slice(0, LISTED_REPEATS).map((r) => ({
+          key: r.key, atMs: r.t - input.began, afterFirstMs: r.gap, inFaultWindow: inWindow(r.t), sameEdge: r.by !== null && r.by === r.firstBy,
+        })),
       },
       originFetchP50Ms: percentile(idc.originFetchMs, 50),
       originFetchP99Ms: percentile(idc.originFetchMs, 99),
