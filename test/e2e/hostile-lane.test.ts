@@ -107,7 +107,10 @@ for (const [what, target] of [['a 512 KiB hot object', '/hot.jpg'], ['a 2 KB hot
     const during = rssMiB();
     t.diagnostic(`the kernel took ${(pushed / MiB).toFixed(1)} MiB of 256; edge RSS ${baseline.toFixed(0)} → ${during.toFixed(0)} MiB`);
     assert.ok(pushed < 64 * MiB, `the edge went on reading: ${(pushed / MiB).toFixed(0)} MiB taken from a client that reads nothing`);
-    assert.ok(during - baseline < 64, `RSS ${baseline.toFixed(0)} → ${during.toFixed(0)} MiB`);
+    // What the kernel took is tens of thousands of requests: answers kept for
+    // even a hundredth of them would be gigabytes. The margin is the heap's
+    // growth before a collection on a loaded machine (up to +80 MiB seen).
+    assert.ok(during - baseline < 128, `RSS ${baseline.toFixed(0)} → ${during.toFixed(0)} MiB`);
     await timedHit();
     assert.equal(edge.child.exitCode, null);
   });
