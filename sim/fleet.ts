@@ -166,7 +166,7 @@ export class Fleet {
           const name = `${place.name}-edge${r}`;
           const proc = new Proc(name, [
             ...place.wrap, process.execPath, '--max-semi-space-size=2', '--single-threaded-gc', BIN, 'edge',
-            '--origin', `http://${place.gateway}:${link.port}`, '--listen', `${place.host}:${port}`, '--peers', peers,
+            '--origin', `http://${place.gateway}:${link.port}`, '--listen', `${place.host}:${port}`, '--peers', peers, '--peer-copies', '2',
             '--admin-listen', `${place.host}:${adminPort}`, '--cache-dir', path.join(options.dir, name), '--cache-max-bytes', '1GiB',
             '--memory-cache-bytes', '16MiB', '--origin-timeout-ms', '5000', '--changelog', redis.url, '--log-level', 'warn',
           ]);

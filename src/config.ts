@@ -35,6 +35,8 @@ export interface EdgeConfig {
   readonly self: URL | undefined;
   readonly peerTimeoutMs: number;
   readonly peersDnsRefreshMs: number;
+  /** Replicas holding each object fetched: its owner, and with 2 also the replica that takes its keys when it is gone. */
+  readonly peerCopies: number;
   /** Set: every transform request needs a valid sig. */
   readonly signingKey: string | undefined;
   /** Set: the only widths a transform may ask for. */
@@ -119,6 +121,7 @@ export const EDGE_OPTIONS: OptionTable = {
   self: { value: 'URL', help: "this replica's URL as its peers reach it (default: the listen address, or the peer whose address is this host's, on the listen port)" },
   'peer-timeout-ms': { value: 'N', default: '1000', help: 'a peer that has not acknowledged a fetch within this is set aside, and the replica next in line for the key asked' },
   'peers-dns-refresh-ms': { value: 'N', default: '5000', help: 'how often --peers-dns is resolved again' },
+  'peer-copies': { value: 'N', default: '1', help: 'replicas that keep each object fetched from the origin: 1 (its owner), or 2 (also the one that takes its keys when it is gone)' },
   'signing-key': { value: 'KEY', help: 'require a valid sig on transform requests' },
   'allowed-widths': { value: 'N,N,...', help: 'the only widths a transform may ask for (w); unset allows 1..8192' },
   'max-source-bytes': { value: 'SIZE', default: '25MiB', help: 'larger sources are not transformed (422)' },
@@ -355,12 +358,14 @@ export function parseSignConfig(argv: readonly string[], env: Readonly<Record<st
   return Object.freeze({ signingKey: read(raw, 'signing-key', nonEmpty), url: positional[0]! });
 }
 
-function peering(raw: Raw, listen: HostPort): Pick<EdgeConfig, 'peers' | 'peersDns' | 'self' | 'peerTimeoutMs' | 'peersDnsRefreshMs'> {
+function peering(raw: Raw, listen: HostPort): Pick<EdgeConfig, 'peers' | 'peersDns' | 'self' | 'peerTimeoutMs' | 'peersDnsRefreshMs' | 'peerCopies'> {
   const peers = optional(raw, 'peers', parsePeerList);
   const peersDns = optional(raw, 'peers-dns', parseDnsName);
   const self = optional(raw, 'self', parsePeerUrl);
   if (peers && peersDns) throw new ConfigError('peers-dns', 'cannot be given with --peers: choose one source of replicas');
   if (self && !peers && !peersDns) throw new ConfigError('self', 'needs --peers or --peers-dns');
+  const peerCopies = read(raw, 'peer-copies', (v) => parseInteger(v, { min: 1, max: 2 }));
+  if (peerCopies > 1 && !peers && !peersDns) throw new ConfigError('peer-copies', 'needs --peers or --peers-dns: a lone edge has no replica to keep a copy');
   if ((peers || peersDns) && listen.port === 0) throw new ConfigError('listen', 'needs a fixed port when replicas peer: their peers must know it');
   if (self && peers && !peers.some((peer) => peer.origin === self.origin)) {
     throw new ConfigError('self', `${JSON.stringify(self.origin)} is not one of --peers`);
@@ -371,6 +376,7 @@ function peering(raw: Raw, listen: HostPort): Pick<EdgeConfig, 'peers' | 'peersD
     self,
     peerTimeoutMs: read(raw, 'peer-timeout-ms', positive),
     peersDnsRefreshMs: read(raw, 'peers-dns-refresh-ms', positive),
+    peerCopies,
   };
 }
 

@@ -74,7 +74,8 @@ export class NotCached extends ImgedgeError {
 
 /** A peer did not take a fetch (refused, reset, or no acknowledgement in time): the origin is asked instead. */
 export class PeerUnreachable extends ImgedgeError {
-  constructor(readonly peer: string, detail: string) {
+  /** `refused`: nothing listens there now (a process gone or restarting), which costs nothing to try again. */
+  constructor(readonly peer: string, detail: string, readonly refused = false) {
     super(502, 'PEER_UNREACHABLE', `peer ${peer} unreachable: ${detail}`);
   }
 }

@@ -27,6 +27,7 @@ export interface Metrics {
   readonly transformQueueDepth: Gauge;
   readonly peerFetches: Counter<'result'>;
   readonly peerHandoffs: Counter<'result'>;
+  readonly peerCopies: Counter<'result'>;
   readonly peerPurges: Counter<'result'>;
   readonly changelogApplied: Counter;
   readonly changelogGaps: Counter<'reason'>;
@@ -176,13 +177,19 @@ export function createMetrics(gauges: CacheGauges, peers: PeerGauges): Metrics {
     }),
     peerFetches: new Counter({
       name: 'imgedge_peer_fetches_total',
-      help: "Misses sent to the key's owner among the replicas, by result (ok; unreachable: the origin was asked instead)",
+      help: "Misses sent to the key's owner among the replicas, by result (ok; unreachable: the replica next in line was asked instead)",
       labelNames: ['result'],
       registers,
     }),
     peerHandoffs: new Counter({
       name: 'imgedge_peer_handoffs_total',
       help: "Fetches this replica makes itself, first looked for in the storage of the replica that owns the key when this one is left out, by result (hit: the origin was not asked; miss, unreachable: it was)",
+      labelNames: ['result'],
+      registers,
+    }),
+    peerCopies: new Counter({
+      name: 'imgedge_peer_copies_total',
+      help: 'With --peer-copies 2: objects this replica stored from the origin and asked the replica that takes their keys when it is gone to keep too, by result (ok: it is taking the copy; failed; skipped: too many under way)',
       labelNames: ['result'],
       registers,
     }),

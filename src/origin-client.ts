@@ -18,6 +18,8 @@ export interface OriginResponse {
   readonly setCookie?: readonly string[];
   /** Answered by the replica that owns the key, which stores it: not written to disk here. */
   readonly fromPeer?: boolean;
+  /** A replica's stored copy, which it asked this one to keep too (`--peer-copies 2`): stored here, and not copied on again. */
+  readonly copied?: boolean;
 }
 
 export interface OriginClientOptions {

@@ -130,6 +130,8 @@ test('peering: a list of replica origins or a DNS name, and this replica among t
   assert.deepEqual(config.peers?.map((u) => u.origin), ['http://10.0.0.7:8080', 'http://10.0.0.8:8080']);
   assert.equal(config.self?.origin, 'http://10.0.0.7:8080');
   assert.equal(config.peerTimeoutMs, 1000);
+  assert.equal(config.peerCopies, 1);
+  assert.equal(parseEdgeConfig([...ORIGIN, '--peers-dns', 'svc', '--peer-copies', '2'], {}).peerCopies, 2);
   assert.equal(parseEdgeConfig(ORIGIN, { IMGEDGE_PEERS_DNS: 'Imgedge-Headless.ns.svc.' }).peersDns, 'imgedge-headless.ns.svc');
   assert.equal(parseEdgeConfig(ORIGIN, {}).peers, undefined);
   const refused: [args: string[], option: string][] = [
@@ -142,6 +144,9 @@ test('peering: a list of replica origins or a DNS name, and this replica among t
     [['--self', 'http://a:1'], 'self'],
     [['--peers', 'http://a:1,http://b:1', '--self', 'http://c:1'], 'self'],
     [['--peer-timeout-ms', '0'], 'peer-timeout-ms'],
+    [['--peers', 'http://a:1', '--peer-copies', '3'], 'peer-copies'],
+    [['--peers', 'http://a:1', '--peer-copies', '0'], 'peer-copies'],
+    [['--peer-copies', '2'], 'peer-copies'],
   ];
   for (const [args, option] of refused) throwsFor(() => parseEdgeConfig([...ORIGIN, ...args], {}), option, args.join(' '));
 });

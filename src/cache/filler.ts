@@ -24,6 +24,8 @@ export interface CacheEvents {
   originFinished?(result: OriginResult, seconds: number): void;
   coalesced?(): void;
   staleServed?(reason: 'stale_while_revalidate' | 'stale_if_error'): void;
+  /** An object fetched here (not a peer's answer, nor a copy) was stored whole under `target`'s own key. */
+  stored?(target: string): void;
 }
 
 const NO_EVENTS: CacheEvents = {};
@@ -226,6 +228,7 @@ export class Filler {
         // A small body is still whole in memory: the first hits after the commit need no disk read.
         await this.#keep(fill, temp, { ...meta, bodyBytes: written }, this.hot.holds(written) ? fill.wholeBody() : null);
         slot.committed = true;
+        if (response.status === 200 && !response.fromPeer && !response.copied && names === null && !fill.invalidated) this.#eventsFor(lookup).stored?.(lookup.target);
       }
       fill.finish();
     } finally {

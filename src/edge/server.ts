@@ -40,8 +40,9 @@ export interface RunningEdge {
   close(): Promise<void>;
 }
 
-function cacheEvents(metrics: Metrics): CacheEvents {
+function cacheEvents(metrics: Metrics, stored: (target: string) => void): CacheEvents {
   return {
+    stored,
     originStarted: () => metrics.originFetchesInFlight.inc(),
     originFinished: (result, seconds) => {
       metrics.originFetchesInFlight.dec();
@@ -153,6 +154,7 @@ export async function startEdge(config: EdgeConfig, seams: EdgeSeams = {}): Prom
         },
         log,
         logPosition: () => follower?.position ?? null,
+        copied: (result) => metrics.peerCopies.inc({ result }),
       })
     : null;
   const pipeline = new Pipeline(
@@ -179,7 +181,7 @@ export async function startEdge(config: EdgeConfig, seams: EdgeSeams = {}): Prom
       varyNormalisers: { accept: acceptVaryKey },
       now: seams.now,
     },
-    cacheEvents(metrics),
+    cacheEvents(metrics, (target) => peering?.copyToStandIn(target)),
   );
   const images = new ImageRequests({ signingKey: config.signingKey, allowedWidths: config.allowedWidths });
   const loadedCache = cache;

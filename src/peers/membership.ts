@@ -10,6 +10,8 @@ export interface MembershipOptions {
   readonly self: string;
   /** How long a peer that failed stays aside. */
   readonly downMs: number;
+  /** How long one that refused the connection stays aside: trying it again costs nothing, and it may be back soon. */
+  readonly refusedDownMs?: number;
   readonly now?: () => number;
 }
 
@@ -18,11 +20,13 @@ export class Membership {
   #members: readonly string[];
   readonly #downUntil = new Map<string, number>();
   readonly #downMs: number;
+  readonly #refusedDownMs: number;
   readonly #now: () => number;
 
   constructor(options: MembershipOptions, members: readonly string[] = []) {
     this.self = options.self;
     this.#downMs = options.downMs;
+    this.#refusedDownMs = options.refusedDownMs ?? options.downMs;
     this.#now = options.now ?? Date.now;
     this.#members = withSelf(this.self, members);
   }
@@ -63,12 +67,12 @@ export class Membership {
     return this.#members.filter((m) => m === this.self || (this.#downUntil.get(m) ?? 0) <= now);
   }
 
-  /** Sets `peer` aside for a while; true when it was not aside already. */
-  markDown(peer: string): boolean {
+  /** Sets `peer` aside for a while (a short one when it `refused` the connection); true when it was not aside already. */
+  markDown(peer: string, refused = false): boolean {
     if (peer === this.self) return false;
     const now = this.#now();
     const wasUp = (this.#downUntil.get(peer) ?? 0) <= now;
-    this.#downUntil.set(peer, now + this.#downMs);
+    this.#downUntil.set(peer, now + (refused ? this.#refusedDownMs : this.#downMs));
     return wasUp;
   }
 }

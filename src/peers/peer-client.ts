@@ -16,6 +16,8 @@ import { LOG_POSITION_HEADER, formatLogPoint } from './log-position.js';
 
 /** Marks a request as coming from a peer; its value is the asking replica. */
 export const PEER_HEADER = 'imgedge-peer';
+/** With PEER_HEADER: the asking replica holds the object and asks this one to keep a copy of it (`--peer-copies 2`). */
+export const COPY_HEADER = 'imgedge-copy';
 
 export interface PeerClientOptions {
   /** This replica, sent as the marker's value. */
@@ -78,10 +80,33 @@ export class PeerClient {
       if (error instanceof PeerUnreachable || signal?.aborted) throw error;
       if (ack.signal.aborted) throw new PeerUnreachable(peer, `no acknowledgement within ${this.options.ackTimeoutMs} ms`);
       if (acknowledged && (error as { code?: string }).code === 'UND_ERR_HEADERS_TIMEOUT') throw new OriginTimeout();
-      throw new PeerUnreachable(peer, (error as { code?: string }).code ?? (error as Error).message);
+      const code = (error as { code?: string }).code;
+      throw new PeerUnreachable(peer, code ?? (error as Error).message, code === 'ECONNREFUSED');
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /**
+   * Asks `peer` to keep a copy of what this replica has just stored under
+   * `target`: it takes the copy from here, from storage only. A HEAD, so
+   * nothing comes back but the status: 200 when it is taking the copy (or
+   * holds one already).
+   */
+  async copy(peer: string, target: string): Promise<number> {
+    const position = this.options.logPosition();
+    const response = await this.#agent.request({
+      origin: peer,
+      method: 'HEAD',
+      path: target,
+      headers: {
+        'user-agent': this.options.userAgent, [PEER_HEADER]: this.options.self, [COPY_HEADER]: '1',
+        ...(position ? { [LOG_POSITION_HEADER]: formatLogPoint(position) } : {}),
+      },
+      signal: AbortSignal.timeout(this.options.timeoutMs),
+    });
+    response.body.resume();
+    return response.statusCode;
   }
 
   close(): Promise<void> {

@@ -26,7 +26,15 @@ export interface PeeringDeps {
   readonly log: FastifyBaseLogger;
   /** How far this replica has read the change log, sent to owners with each request. */
   readonly logPosition: () => Position | null;
+  /** How a copy asked of the stand-in went (`--peer-copies 2`). */
+  readonly copied?: (result: CopyResult) => void;
 }
+
+/** ok: the stand-in is taking the copy; failed: it is not; skipped: too many under way. */
+export type CopyResult = 'ok' | 'failed' | 'skipped';
+
+/** Copies asked at once at most: in a burst of fills, the rest are skipped (counted), not queued. */
+const MAX_COPYING = 16;
 
 export interface Peering {
   readonly membership: Membership;
@@ -34,6 +42,12 @@ export interface Peering {
   /** Passes a purge on to every other replica; resolves with those not reached. */
   purgePeers(purge: { readonly paths: readonly string[]; readonly prefixes: readonly string[] }): Promise<string[]>;
   ownedObjects(index: CacheIndex): number;
+  /**
+   * With `--peer-copies 2`: after this replica stored an object it fetched,
+   * the replica that takes the key when this one is gone (its stand-in) is
+   * asked to keep a copy, so losing one replica costs no fetch across IDCs.
+   */
+  copyToStandIn(target: string): void;
   close(): Promise<void>;
 }
 
@@ -43,8 +57,14 @@ export async function startPeering(config: EdgeConfig, deps: PeeringDeps): Promi
   const self = config.self?.origin ?? deriveSelf(config.listen, config.peers, Object.values(os.networkInterfaces()).flat().filter((a) => a !== undefined));
   if (!self) throw new ConfigError('self', 'could not be derived from this host\'s addresses: give --self URL');
   // A peer that failed stays aside long enough to spare every miss a timeout,
-  // short enough that a restarted replica is soon asked again.
-  const membership = new Membership({ self, downMs: Math.max(10 * config.peerTimeoutMs, 5_000) }, config.peers?.map((u) => u.origin) ?? []);
+  // short enough that a restarted replica is soon asked again. One that
+  // refused costs no timeout to try again: it is tried after a moment, so a
+  // replica back from a restart gets its keys again at once, rather than
+  // fetching them itself while the others still fetch them in its place.
+  const membership = new Membership(
+    { self, downMs: Math.max(10 * config.peerTimeoutMs, 5_000), refusedDownMs: config.peerTimeoutMs },
+    config.peers?.map((u) => u.origin) ?? [],
+  );
   if (config.peers && !membership.members.includes(self)) throw new ConfigError('self', `${self} is not one of --peers`);
   const stopDns = config.peersDns
     ? await followDns(membership, {
@@ -65,6 +85,7 @@ export async function startPeering(config: EdgeConfig, deps: PeeringDeps): Promi
     logPosition: deps.logPosition,
   });
   const adminToken = config.adminToken;
+  let copying = 0;
   return {
     membership,
     fetcher: new RoutedFetcher(deps.origin, client, membership, deps.events),
@@ -91,6 +112,16 @@ export async function startPeering(config: EdgeConfig, deps: PeeringDeps): Promi
         if (sampled >= OWNED_SAMPLE) break;
       }
       return Math.round((owned / sampled) * total);
+    },
+    copyToStandIn: (target) => {
+      const standIn = config.peerCopies > 1 ? membership.standIn(target) : undefined;
+      if (standIn === undefined) return;
+      if (copying >= MAX_COPYING) return deps.copied?.('skipped');
+      copying++;
+      client.copy(standIn, target).then(
+        (status) => deps.copied?.(status === 200 ? 'ok' : 'failed'),
+        () => deps.copied?.('failed'),
+      ).finally(() => copying--);
     },
     close: async () => {
       stopDns();

@@ -12,11 +12,11 @@
 // others) that member fetched the key in its place, and a copy it holds is a
 // cross-IDC fetch saved. The look asks for `only-if-cached`, so the stand-in
 // answers from storage at once or says it holds nothing; it never fetches.
-import { PeerUnreachable } from '../errors.js';
+import { NotCached, PeerUnreachable } from '../errors.js';
 import type { HeaderMap } from '../http/headers.js';
 import type { InterimListener, OriginFetcher, OriginResponse } from '../origin-client.js';
 import type { Membership } from './membership.js';
-import { PEER_HEADER, type PeerClient } from './peer-client.js';
+import { COPY_HEADER, PEER_HEADER, type PeerClient } from './peer-client.js';
 
 export type PeerFetchResult = 'ok' | 'unreachable';
 /** hit: the stand-in held it; miss: it did not (the origin is asked); unreachable: neither (the origin is asked). */
@@ -40,13 +40,12 @@ export class RoutedFetcher implements OriginFetcher {
     private readonly events: PeerEvents = {},
   ) {}
 
-  async fetch(target: string, headers: HeaderMap, signal?: AbortSignal, onInterim?: InterimListener): Promise<OriginResponse> {
-    const asker = headers[PEER_HEADER];
-    if (asker !== undefined) {
-      // Asked by a peer: fetched here, never passed on again.
-      const { [PEER_HEADER]: _asker, ...forOrigin } = headers;
-      return this.#fetchHere(target, forOrigin, asker, signal, onInterim);
-    }
+  async fetch(target: string, marked: HeaderMap, signal?: AbortSignal, onInterim?: InterimListener): Promise<OriginResponse> {
+    // The marks are between replicas: never passed on, and a copy is taken only from one.
+    const { [PEER_HEADER]: asker, [COPY_HEADER]: copy, ...headers } = marked;
+    if (asker !== undefined && copy !== undefined && this.membership.members.includes(asker)) return this.#copyFrom(asker, target, headers, signal);
+    // Asked by a peer: fetched here, never passed on again.
+    if (asker !== undefined) return this.#fetchHere(target, headers, asker, signal, onInterim);
     // An owner that cannot be reached is set aside and the key goes to the
     // next member, as it does at every replica that noticed: they still agree
     // on one fetcher, whose fill the others join. At most once per member.
@@ -77,8 +76,16 @@ export class RoutedFetcher implements OriginFetcher {
     return this.origin.fetch(target, headers, signal, onInterim);
   }
 
+  /** The copy a replica asked this one to keep, from that replica's storage; nothing when it holds none (it never fetches for it). */
+  async #copyFrom(holder: string, target: string, headers: HeaderMap, signal?: AbortSignal): Promise<OriginResponse> {
+    const response = await this.peers.fetch(holder, target, { ...headers, 'cache-control': 'only-if-cached' }, signal);
+    if (response.status === 200) return { ...response, copied: true };
+    response.body.destroy();
+    throw new NotCached();
+  }
+
   #setAside(error: PeerUnreachable): void {
-    if (this.membership.markDown(error.peer)) this.events.setAside?.(error.peer, error.message);
+    if (this.membership.markDown(error.peer, error.refused)) this.events.setAside?.(error.peer, error.message);
   }
 
   async #lookInto(standIn: string, target: string, headers: HeaderMap, signal?: AbortSignal): Promise<OriginResponse | null> {

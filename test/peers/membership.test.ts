@@ -88,3 +88,20 @@ test('this replica derived: the listen address, or the listed peer on this host,
   assert.equal(deriveSelf({ host: '0.0.0.0', port: 8080 }, undefined, [host[0]!]), null);
   assert.equal(memberUrl('http:', 'fd00::1', 80), 'http://[fd00::1]');
 });
+
+test('a peer that refused the connection is set aside for a moment only; setting aside says whether it was new', () => {
+  const clock = new TestClock();
+  const membership = new Membership({ self: A, downMs: 10_000, refusedDownMs: 1000, now: clock.now }, [B, C]);
+  assert.equal(membership.markDown(C, true), true);
+  assert.equal(membership.markDown(C, true), false);
+  assert.equal(membership.down, 1);
+  clock.advance(1.5);
+  assert.equal(membership.down, 0);
+  // No acknowledgement costs a timeout each try: that one stays aside the long while.
+  assert.equal(membership.markDown(B), true);
+  clock.advance(5);
+  assert.equal(membership.down, 1);
+  clock.advance(6);
+  assert.equal(membership.down, 0);
+  assert.equal(membership.markDown(A, true), false);
+});

@@ -8,9 +8,9 @@ import net from 'node:net';
 import { TestOrigin } from '../helpers/origin.js';
 import { bytes } from '../helpers/http.js';
 import { OriginClient } from '../../src/origin-client.js';
-import { OriginTimeout } from '../../src/errors.js';
+import { NotCached, OriginTimeout } from '../../src/errors.js';
 import { Membership } from '../../src/peers/membership.js';
-import { PeerClient, PEER_HEADER } from '../../src/peers/peer-client.js';
+import { PeerClient, PEER_HEADER, COPY_HEADER } from '../../src/peers/peer-client.js';
 import { RoutedFetcher, type PeerFetchResult } from '../../src/peers/routed-fetcher.js';
 import { ownerOf } from '../../src/peers/ring.js';
 
@@ -195,4 +195,31 @@ test('an owner that acknowledged and then does not answer in time is waiting on 
   assert.deepEqual(results, []);
   // Nor did this replica go to the origin beside it: the owner's fetch is the IDC's one.
   assert.equal(origin.count(target), 0);
+});
+
+test('asked by a member to keep a copy, a replica takes it from that member\'s storage only: never from the origin', async () => {
+  const holder = await holdingPeer('held');
+  const origin = await TestOrigin.start();
+  const originClient = new OriginClient({ origin: new URL(origin.url), timeoutMs: 5000, maxConnections: 4, userAgent: 'test' });
+  const peers = new PeerClient({ self: SELF, ackTimeoutMs: 200, timeoutMs: 5000, userAgent: 'test', logPosition: () => null });
+  cleanups.push(async () => {
+    await peers.close();
+    await originClient.close();
+    await origin.stop();
+  });
+  const fetcher = new RoutedFetcher(originClient, peers, new Membership({ self: SELF, downMs: 60_000 }, [holder.url]));
+  origin.set('/copied.jpg', { body: 'origin' });
+  const copy = await fetcher.fetch('/copied.jpg', { [PEER_HEADER]: holder.url, [COPY_HEADER]: '1' });
+  assert.equal(copy.copied, true);
+  assert.equal(await text(copy), 'held');
+  assert.equal(holder.asked[0]!['cache-control'], 'only-if-cached');
+  assert.equal(holder.asked[0]![COPY_HEADER], undefined);
+
+  const empty = http.createServer((_req, res) => res.writeHead(504).end());
+  await new Promise<void>((resolve) => empty.listen(0, '127.0.0.1', resolve));
+  cleanups.push(() => new Promise((resolve) => empty.close(() => resolve())));
+  const emptyUrl = `http://127.0.0.1:${(empty.address() as net.AddressInfo).port}`;
+  const fromEmpty = new RoutedFetcher(originClient, peers, new Membership({ self: SELF, downMs: 60_000 }, [emptyUrl]));
+  await assert.rejects(fromEmpty.fetch('/copied.jpg', { [PEER_HEADER]: emptyUrl, [COPY_HEADER]: '1' }), (error: Error) => error instanceof NotCached);
+  assert.equal(origin.count('/copied.jpg'), 0);
 });
