@@ -72,7 +72,7 @@ export class NotCached extends ImgedgeError {
   }
 }
 
-/** A peer did not take a fetch (refused, reset, or no acknowledgement in time): the origin is asked instead. */
+/** A peer did not take a fetch (refused, reset, or no acknowledgement in time): the member next in line is asked instead. */
 export class PeerUnreachable extends ImgedgeError {
   /** `refused`: nothing listens there now (a process gone or restarting), which costs nothing to try again. */
   constructor(readonly peer: string, detail: string, readonly refused = false) {

@@ -189,7 +189,7 @@ export function createMetrics(gauges: CacheGauges, peers: PeerGauges): Metrics {
     }),
     peerCopies: new Counter({
       name: 'imgedge_peer_copies_total',
-      help: 'With --peer-copies 2: objects this replica stored from the origin and asked the replica that takes their keys when it is gone to keep too, by result (ok: it is taking the copy; failed; skipped: too many under way)',
+      help: 'With --peer-copies 2: objects this replica stored from the origin and asked the replica that takes their keys when it is gone to keep too, by result (ok: it is taking the copy; failed; skipped: too many waiting)',
       labelNames: ['result'],
       registers,
     }),

@@ -30,11 +30,13 @@ export interface PeeringDeps {
   readonly copied?: (result: CopyResult) => void;
 }
 
-/** ok: the stand-in is taking the copy; failed: it is not; skipped: too many under way. */
+/** ok: the stand-in is taking the copy; failed: it is not; skipped: too many waiting already. */
 export type CopyResult = 'ok' | 'failed' | 'skipped';
 
-/** Copies asked at once at most: in a burst of fills, the rest are skipped (counted), not queued. */
+/** Copies asked at once at most; in a burst of fills (a cold start) the rest wait their turn. */
 const MAX_COPYING = 16;
+/** Copies waiting at most (a path each): beyond, skipped and counted. */
+const MAX_WAITING_COPIES = 4096;
 
 export interface Peering {
   readonly membership: Membership;
@@ -85,7 +87,24 @@ export async function startPeering(config: EdgeConfig, deps: PeeringDeps): Promi
     logPosition: deps.logPosition,
   });
   const adminToken = config.adminToken;
+  const waitingCopies: string[] = [];
   let copying = 0;
+  const askCopies = () => {
+    while (copying < MAX_COPYING && waitingCopies.length > 0) {
+      const target = waitingCopies.shift()!;
+      // Asked of the stand-in of the moment: the one the key goes to if this replica goes now.
+      const standIn = membership.standIn(target);
+      if (standIn === undefined) continue;
+      copying++;
+      client.copy(standIn, target).then(
+        (status) => deps.copied?.(status === 200 ? 'ok' : 'failed'),
+        () => deps.copied?.('failed'),
+      ).finally(() => {
+        copying--;
+        askCopies();
+      });
+    }
+  };
   return {
     membership,
     fetcher: new RoutedFetcher(deps.origin, client, membership, deps.events),
@@ -114,17 +133,14 @@ export async function startPeering(config: EdgeConfig, deps: PeeringDeps): Promi
       return Math.round((owned / sampled) * total);
     },
     copyToStandIn: (target) => {
-      const standIn = config.peerCopies > 1 ? membership.standIn(target) : undefined;
-      if (standIn === undefined) return;
-      if (copying >= MAX_COPYING) return deps.copied?.('skipped');
-      copying++;
-      client.copy(standIn, target).then(
-        (status) => deps.copied?.(status === 200 ? 'ok' : 'failed'),
-        () => deps.copied?.('failed'),
-      ).finally(() => copying--);
+      if (config.peerCopies < 2) return;
+      if (waitingCopies.length >= MAX_WAITING_COPIES) return deps.copied?.('skipped');
+      waitingCopies.push(target);
+      askCopies();
     },
     close: async () => {
       stopDns();
+      waitingCopies.length = 0;
       await client.close();
     },
   };

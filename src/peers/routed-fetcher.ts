@@ -1,10 +1,11 @@
 // The cache's fetcher when replicas peer: a key this replica owns, or a
 // request a peer sent, goes to the origin; any other key goes to its owner,
 // and to the member that ranks next for it when the owner cannot be reached
-// (the owner is then set aside for a while). The filler streams and coalesces whatever this
-// returns, so waiters at a non-owner get bytes as the owner receives them;
-// an owner's answer is marked, so the cache keeps it in memory only: the
-// owner has it on disk.
+// (the owner is then set aside for a while). The filler streams and
+// coalesces whatever this returns, so waiters at a non-owner get bytes as
+// the owner receives them; an owner's answer is marked, so the cache keeps
+// it in memory only: the owner has it on disk. A member asking this replica
+// to keep a copy (`--peer-copies 2`) is answered from its own storage.
 //
 // Before the origin, a replica that misses a key it fetches for looks into
 // the storage of the member that owns the key when this one is left out (its
