@@ -16,6 +16,7 @@ export function renderMarkdown(report: SimReport): string {
   const p = report.partition;
   const inv = report.invalidation;
   const idcMet = report.perIdc.every((r) => r.invalidation.p99_ms !== null && r.invalidation.p99_ms <= r.invalidation.goalMs && r.invalidation.unfinished === 0);
+  const repeats = report.perIdc.reduce((sum, r) => sum + r.repeatFetches.all, 0);
   const lines = [
     `# imgedge multi-IDC simulation, ${report.startedAt}`,
     '',
@@ -27,7 +28,8 @@ export function renderMarkdown(report: SimReport): string {
     `| invalidation p50 / p99 / max, every edge of every IDC | ${show(inv.p50_ms, ' ms')} / ${show(inv.p99_ms, ' ms')} / ${show(inv.max_ms, ' ms')} (${inv.timed} overwrites, ${inv.unfinished} never served everywhere) | per IDC: p99 ≤ its RTT + 150 ms | ${verdict(report.perIdc.length ? idcMet : null)} |`,
     `| stale reads after the deadline | ${report.staleAfterDeadline} | 0 | ${verdict(report.staleAfterDeadline === 0)} |`,
     `| wrong bodies | ${report.wrongBodies} | 0 | ${verdict(report.wrongBodies === 0)} |`,
-    `| origin fetches per object per IDC | ${show(report.originFetchesPerObjectPerIdc)} | 1 | ${verdict(report.originFetchesPerObjectPerIdc === null ? null : report.originFetchesPerObjectPerIdc <= 1)} |`,
+    // Judged on the fetches themselves: one repeat in thousands still rounds to 1.000.
+    `| origin fetches per object per IDC | ${show(report.originFetchesPerObjectPerIdc)} (${repeats} repeated) | 1 | ${verdict(report.originFetchesPerObjectPerIdc === null ? null : repeats === 0)} |`,
     `| cross-IDC bytes ratio | ${show(report.crossIdcBytesRatio)} | ≤ 1.05 | ${verdict(report.crossIdcBytesRatio === null ? null : report.crossIdcBytesRatio <= 1.05)} |`,
     `| partition catch-up | ${show(p.catchUpMs, ' ms')} | ≤ 2000 ms | ${verdict(p.catchUpMs === null ? null : p.catchUpMs <= 2000)} |`,
     '',
