@@ -12,8 +12,7 @@ import path from 'node:path';
 import { TestOrigin } from '../helpers/origin.js';
 import { get, bytes, sha256 } from '../helpers/http.js';
 import { spawnEdge, tempDir, until, type EdgeProcess } from '../helpers/edge.js';
-import { portFreeOn, scrape } from '../helpers/replicas.js';
-import { ownerOf } from '../../src/peers/ring.js';
+import { keyOwnedThenTaken, portFreeOn, scrape } from '../helpers/replicas.js';
 
 const HOSTS = ['127.0.0.1', '127.0.0.2', '127.0.0.3'];
 
@@ -43,20 +42,12 @@ after(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-/** A path the first replica owns, and the second takes when the first is gone. */
-function ownedByFirst(prefix: string): string {
-  for (let i = 0; ; i++) {
-    const target = `/${prefix}-${i}.jpg`;
-    if (ownerOf(target, urls) === urls[0] && ownerOf(target, urls.slice(1)) === urls[1]) return target;
-  }
-}
-
 async function onlyIfCached(url: string, target: string): Promise<number> {
   return (await get(url, target, { headers: { 'cache-control': 'only-if-cached' } })).status;
 }
 
 test('an object fetched by its owner is kept by its stand-in too, and a killed owner costs no second origin fetch', { timeout: 60_000 }, async () => {
-  const target = ownedByFirst('kept');
+  const target = keyOwnedThenTaken(urls, urls[0]!, urls[1]!, 'kept');
   const body = bytes(96 * 1024, target);
   origin.set(target, { body });
   // Asked at the owner (so no other replica borrows it in memory): it fetches, and asks the second to keep a copy.

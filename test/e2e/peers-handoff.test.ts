@@ -10,7 +10,7 @@ import path from 'node:path';
 import { TestOrigin } from '../helpers/origin.js';
 import { get, bytes, sha256 } from '../helpers/http.js';
 import { spawnEdge, tempDir, until, type EdgeProcess } from '../helpers/edge.js';
-import { portFreeOn, scrape } from '../helpers/replicas.js';
+import { keyOwnedThenTaken, portFreeOn, scrape } from '../helpers/replicas.js';
 import { ownerOf } from '../../src/peers/ring.js';
 
 const HOSTS = ['127.0.0.1', '127.0.0.2', '127.0.0.3'];
@@ -44,17 +44,9 @@ after(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-/** A path the third replica owns, and the first owns when the third is left out. */
-function keptForTheThird(prefix: string): string {
-  for (let i = 0; ; i++) {
-    const target = `/${prefix}-${i}.jpg`;
-    if (ownerOf(target, urls) === urls[2] && ownerOf(target, urls.slice(0, 2)) === urls[0]) return target;
-  }
-}
-
 test('a replica that joins late gets what a peer fetched in its place from that peer, not from the origin', { timeout: 60_000 }, async () => {
   const [first, second] = [await start(0), await start(1)];
-  const target = keptForTheThird('handed');
+  const target = keyOwnedThenTaken(urls, urls[2]!, urls[0]!, 'handed');
   const body = bytes(64 * 1024, target);
   origin.set(target, { body });
   // Its owner is not up: the first replica fetches it itself, and keeps it.
@@ -74,7 +66,7 @@ test('a replica that joins late gets what a peer fetched in its place from that 
   assert.equal(origin.count(target), 1);
 
   // A key no one holds: the look finds nothing, the origin is asked once, and the 504 is no error at the stand-in.
-  const cold = keptForTheThird('cold');
+  const cold = keyOwnedThenTaken(urls, urls[2]!, urls[0]!, 'cold');
   origin.set(cold, { body: bytes(4096, cold) });
   assert.equal((await get(second.url, cold)).status, 200);
   assert.equal(origin.count(cold), 1);

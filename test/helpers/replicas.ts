@@ -6,6 +6,7 @@ import net from 'node:net';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnEdge, tempDir, type EdgeProcess } from './edge.js';
+import { ownerOf } from '../../src/peers/ring.js';
 
 export interface ReplicaGroup {
   readonly replicas: EdgeProcess[];
@@ -91,4 +92,12 @@ export async function scrape(adminUrl: string, name: string, labels: Record<stri
     if (Object.entries(labels).every(([k, v]) => present[k] === v)) sum += Number(match[3]);
   }
   return sum;
+}
+
+/** A path `owner` owns among `members`, which `next` owns when `owner` is left out. */
+export function keyOwnedThenTaken(members: readonly string[], owner: string, next: string, prefix: string): string {
+  for (let i = 0; ; i++) {
+    const target = `/${prefix}-${i}.jpg`;
+    if (ownerOf(target, members) === owner && ownerOf(target, members.filter((m) => m !== owner)) === next) return target;
+  }
 }

@@ -20,18 +20,24 @@ after(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup();
 });
 
-async function setup(peer: string) {
+/** A test origin, a client for it and a peer client, closed after the file's tests. */
+async function originAndPeers(peerTimeoutMs = 5000) {
   const origin = await TestOrigin.start();
   const originClient = new OriginClient({ origin: new URL(origin.url), timeoutMs: 5000, maxConnections: 4, userAgent: 'test' });
-  const peers = new PeerClient({ self: SELF, ackTimeoutMs: 200, timeoutMs: 5000, userAgent: 'test', logPosition: () => null });
-  const membership = new Membership({ self: SELF, downMs: 60_000 }, [peer]);
-  const results: PeerFetchResult[] = [];
-  const fetcher = new RoutedFetcher(originClient, peers, membership, { peerFetched: (result) => results.push(result) });
+  const peers = new PeerClient({ self: SELF, ackTimeoutMs: 200, timeoutMs: peerTimeoutMs, userAgent: 'test', logPosition: () => null });
   cleanups.push(async () => {
     await peers.close();
     await originClient.close();
     await origin.stop();
   });
+  return { origin, originClient, peers };
+}
+
+async function setup(peer: string) {
+  const { origin, originClient, peers } = await originAndPeers();
+  const membership = new Membership({ self: SELF, downMs: 60_000 }, [peer]);
+  const results: PeerFetchResult[] = [];
+  const fetcher = new RoutedFetcher(originClient, peers, membership, { peerFetched: (result) => results.push(result) });
   /** A target the peer owns. */
   const owned = (label: string) => {
     for (let i = 0; ; i++) if (ownerOf(`/${label}-${i}.jpg`, membership.members) === peer) return `/${label}-${i}.jpg`;
@@ -113,14 +119,7 @@ async function holdingPeer(body: string): Promise<{ url: string; asked: http.Inc
 async function setupWithOwnerGone(next: 'self' | 'other') {
   const owner = await silentPeer();
   const other = await holdingPeer('held');
-  const origin = await TestOrigin.start();
-  const originClient = new OriginClient({ origin: new URL(origin.url), timeoutMs: 5000, maxConnections: 4, userAgent: 'test' });
-  const peers = new PeerClient({ self: SELF, ackTimeoutMs: 200, timeoutMs: 5000, userAgent: 'test', logPosition: () => null });
-  cleanups.push(async () => {
-    await peers.close();
-    await originClient.close();
-    await origin.stop();
-  });
+  const { origin, originClient, peers } = await originAndPeers();
   const membership = new Membership({ self: SELF, downMs: 60_000 }, [owner, other.url]);
   const events: string[] = [];
   const fetcher = new RoutedFetcher(originClient, peers, membership, {
@@ -176,14 +175,7 @@ test('an owner that acknowledged and then does not answer in time is waiting on 
     await new Promise((resolve) => server.close(resolve));
   });
   const peer = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
-  const origin = await TestOrigin.start();
-  const originClient = new OriginClient({ origin: new URL(origin.url), timeoutMs: 5000, maxConnections: 4, userAgent: 'test' });
-  const peers = new PeerClient({ self: SELF, ackTimeoutMs: 200, timeoutMs: 400, userAgent: 'test', logPosition: () => null });
-  cleanups.push(async () => {
-    await peers.close();
-    await originClient.close();
-    await origin.stop();
-  });
+  const { origin, originClient, peers } = await originAndPeers(400);
   const membership = new Membership({ self: SELF, downMs: 60_000 }, [peer]);
   const results: PeerFetchResult[] = [];
   const fetcher = new RoutedFetcher(originClient, peers, membership, { peerFetched: (result) => results.push(result) });
@@ -199,14 +191,7 @@ test('an owner that acknowledged and then does not answer in time is waiting on 
 
 test('asked by a member to keep a copy, a replica takes it from that member\'s storage only: never from the origin', async () => {
   const holder = await holdingPeer('held');
-  const origin = await TestOrigin.start();
-  const originClient = new OriginClient({ origin: new URL(origin.url), timeoutMs: 5000, maxConnections: 4, userAgent: 'test' });
-  const peers = new PeerClient({ self: SELF, ackTimeoutMs: 200, timeoutMs: 5000, userAgent: 'test', logPosition: () => null });
-  cleanups.push(async () => {
-    await peers.close();
-    await originClient.close();
-    await origin.stop();
-  });
+  const { origin, originClient, peers } = await originAndPeers();
   const fetcher = new RoutedFetcher(originClient, peers, new Membership({ self: SELF, downMs: 60_000 }, [holder.url]));
   origin.set('/copied.jpg', { body: 'origin' });
   const copy = await fetcher.fetch('/copied.jpg', { [PEER_HEADER]: holder.url, [COPY_HEADER]: '1' });
