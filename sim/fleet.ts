@@ -76,10 +76,13 @@ export interface EdgeIdc {
 
 export interface EdgeCounters {
   readonly peerFetchesOk: number;
-  /** Misses whose owner did not acknowledge in time (or refused): the origin was asked instead. */
+  /** Misses whose owner did not acknowledge in time (or refused): the replica next in line was asked instead. */
   readonly peerFetchesUnreachable: number;
   /** Fetches an edge made itself that the key's stand-in answered from its storage: origin fetches saved. */
   readonly handoffHits: number;
+  /** Objects an edge stored from a fetch of its own whose stand-in took a copy (`--peer-copies 2`), and whose did not (failed or skipped). */
+  readonly copiesOk: number;
+  readonly copiesNotTaken: number;
   readonly changelogGaps: number;
   readonly changelogApplied: number;
 }
@@ -246,6 +249,8 @@ export class Fleet {
       peerFetchesOk: sum('imgedge_peer_fetches_total', 'result="ok"'),
       peerFetchesUnreachable: sum('imgedge_peer_fetches_total', 'result="unreachable"'),
       handoffHits: sum('imgedge_peer_handoffs_total', 'result="hit"'),
+      copiesOk: sum('imgedge_peer_copies_total', 'result="ok"'),
+      copiesNotTaken: sum('imgedge_peer_copies_total', 'result="failed"') + sum('imgedge_peer_copies_total', 'result="skipped"'),
       changelogGaps: sum('imgedge_changelog_gaps_total'),
       changelogApplied: sum('imgedge_changelog_entries_applied_total'),
     };
