@@ -19,6 +19,8 @@ export class Membership {
   readonly self: string;
   #members: readonly string[];
   readonly #downUntil = new Map<string, number>();
+  /** When each peer was last set aside. */
+  readonly #setAsideAt = new Map<string, number>();
   readonly #downMs: number;
   readonly #refusedDownMs: number;
   readonly #now: () => number;
@@ -45,6 +47,7 @@ export class Membership {
   set(members: readonly string[]): void {
     this.#members = withSelf(this.self, members);
     for (const peer of this.#downUntil.keys()) if (!this.#members.includes(peer)) this.#downUntil.delete(peer);
+    for (const peer of this.#setAsideAt.keys()) if (!this.#members.includes(peer)) this.#setAsideAt.delete(peer);
   }
 
   /** The member that fetches `key` from the origin: its owner, or the next live one while the owner is down. */
@@ -67,13 +70,18 @@ export class Membership {
     return this.#members.filter((m) => m === this.self || (this.#downUntil.get(m) ?? 0) <= now);
   }
 
-  /** Sets `peer` aside for a while (a short one when it `refused` the connection); true when it was not aside already. */
+  /**
+   * Sets `peer` aside for a while (a short one when it `refused` the
+   * connection). True when it had not been set aside within the long while:
+   * a peer that is gone, tried again every moment, is news once.
+   */
   markDown(peer: string, refused = false): boolean {
     if (peer === this.self) return false;
     const now = this.#now();
-    const wasUp = (this.#downUntil.get(peer) ?? 0) <= now;
+    const last = this.#setAsideAt.get(peer);
+    this.#setAsideAt.set(peer, now);
     this.#downUntil.set(peer, now + (refused ? this.#refusedDownMs : this.#downMs));
-    return wasUp;
+    return last === undefined || now - last >= this.#downMs;
   }
 }
 

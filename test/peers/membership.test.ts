@@ -89,7 +89,7 @@ test('this replica derived: the listen address, or the listed peer on this host,
   assert.equal(memberUrl('http:', 'fd00::1', 80), 'http://[fd00::1]');
 });
 
-test('a peer that refused the connection is set aside for a moment only; setting aside says whether it was new', () => {
+test('a peer that refused the connection is set aside for a moment only; setting aside is news once in the long while', () => {
   const clock = new TestClock();
   const membership = new Membership({ self: A, downMs: 10_000, refusedDownMs: 1000, now: clock.now }, [B, C]);
   assert.equal(membership.markDown(C, true), true);
@@ -97,6 +97,11 @@ test('a peer that refused the connection is set aside for a moment only; setting
   assert.equal(membership.down, 1);
   clock.advance(1.5);
   assert.equal(membership.down, 0);
+  // Tried again and refused again, a moment later: set aside again, but no news.
+  assert.equal(membership.markDown(C, true), false);
+  assert.equal(membership.down, 1);
+  clock.advance(11);
+  assert.equal(membership.markDown(C, true), true);
   // No acknowledgement costs a timeout each try: that one stays aside the long while.
   assert.equal(membership.markDown(B), true);
   clock.advance(5);
