@@ -38,6 +38,8 @@ export interface Lookup {
   readonly onInterim?: InterimListener;
   /** Only what is stored and may be served without asking upstream (Cache-Control: only-if-cached): else NotCached. */
   readonly onlyIfCached?: boolean;
+  /** What another replica's answer left in memory does not answer: a copy asked to be kept (`--peer-copies 2`) must be on disk here. */
+  readonly storedOnly?: boolean;
 }
 
 export interface CacheOptions {
@@ -87,7 +89,7 @@ export class Cache {
     // only when there is none are the primary key's variants looked at.
     const entry = this.index.get(asked.key) ?? this.#variant(asked);
     const lookup = entry && entry.key !== asked.key ? { ...asked, key: entry.key } : asked;
-    if (!entry) {
+    if (!entry && !asked.storedOnly) {
       // Another replica owns it: a copy held in memory serves while fresh, else the owner is asked.
       const borrowed = this.#fresh(this.#hot.borrowed(asked.key));
       if (borrowed) return storedAnswer(borrowed.object, borrowed.age, { hit: true, ttl: borrowed.ttl });

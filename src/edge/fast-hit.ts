@@ -12,6 +12,7 @@ import { hasRepeatedHost, httpDateNow } from '../http/headers.js';
 import { deliveryFields } from '../http/answer-head.js';
 import { requestId, type AccessLog } from './access.js';
 import { LOG_POSITION_HEADER, type PeerLogGate } from '../peers/log-position.js';
+import { COPY_HEADER } from '../peers/peer-client.js';
 
 export type FastPath = (req: IncomingMessage, res: ServerResponse) => boolean;
 
@@ -22,6 +23,8 @@ export function fastHits(cache: Cache, images: ImageRequests, access: AccessLog,
     if (
       asked.range !== undefined || asked['if-none-match'] !== undefined ||
       asked['if-modified-since'] !== undefined || asked.authorization !== undefined ||
+      // A copy to keep is the app's: what is held in memory may be borrowed, not stored.
+      asked[COPY_HEADER] !== undefined ||
       // A GET with a body is suspect (smuggling): the app reads it past, or refuses it.
       asked['transfer-encoding'] !== undefined || (asked['content-length'] !== undefined && asked['content-length'] !== '0')
     ) {

@@ -52,8 +52,8 @@ const SLICE_BYTES = 256 * 1024;
  * visible bytes, spaces and tabs. No bare CR or LF, no folding, no NUL.
  */
 const PLAIN_HEAD = new RegExp(`^(?:GET|HEAD) /[!-~]* HTTP/1\\.1(?:\r\n${FIELD_NAME_CHAR}+:${FIELD_VALUE_CHAR}*)*$`);
-/** Fields whose meaning the lane leaves to the app: conditions, ranges, credentials, bodies, upgrades. */
-const APP_FIELD = /\r\n(?:if-[^:]*|range|authorization|content-length|transfer-encoding|expect|upgrade|te):/i;
+/** Fields whose meaning the lane leaves to the app: conditions, ranges, credentials, bodies, upgrades, a peer's copy to keep. */
+const APP_FIELD = /\r\n(?:if-[^:]*|range|authorization|content-length|transfer-encoding|expect|upgrade|te|imgedge-copy):/i;
 const CONNECTION = /\r\nconnection:/i;
 const KEEP_ALIVE = /\r\nconnection:[\t ]*keep-alive[\t ]*(?:\r\n|$)/i;
 const HOST = /\r\nhost:/i;

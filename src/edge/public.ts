@@ -13,7 +13,7 @@ import { cacheStatus, cacheStatusLabel } from '../http/cache-status.js';
 import { hasRepeatedHost, httpDateNow, parseCacheControl, type HeaderMap } from '../http/headers.js';
 import { deliveryFields, objectFields, type BodyFraming } from '../http/answer-head.js';
 import { BadRequest, LoopDetected, MethodNotAllowed, NotCached, RangeNotSatisfiable } from '../errors.js';
-import { PEER_HEADER } from '../peers/peer-client.js';
+import { COPY_HEADER, PEER_HEADER } from '../peers/peer-client.js';
 import { LOG_POSITION_HEADER, type PeerLogGate } from '../peers/log-position.js';
 
 export const ALLOW = 'GET, HEAD';
@@ -81,6 +81,7 @@ async function serve(
   }
   const lookup = {
     key, target: key, headers: forwardedHeaders(request.headers, pseudonym), request: request.headers, onlyIfCached,
+    storedOnly: request.headers[COPY_HEADER] !== undefined,
     onInterim: (status: number, fields: Readonly<Record<string, string | string[]>>) => passInterim(reply, status, fields),
   };
   // RFC 9111 §3.5: what answers an authorised request is that client's own.

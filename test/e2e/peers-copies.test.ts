@@ -58,12 +58,22 @@ test('an object fetched by its owner is kept by its stand-in too, and a killed o
   // Kept, it is not copied on: one copy asked, by the owner alone.
   for (const edge of edges) assert.equal(await scrape(edge.adminUrl, 'imgedge_peer_copies_total', { result: 'ok' }), edge === edges[0] ? 1 : 0);
 
+  // Asked first at the stand-in, which then holds the owner's answer in memory
+  // only: the copy asked of it is stored on disk all the same.
+  const borrowed = keyOwnedThenTaken(urls, urls[0]!, urls[1]!, 'borrowed');
+  origin.set(borrowed, { body: bytes(32 * 1024, borrowed) });
+  const storedBefore = await scrape(edges[1]!.adminUrl, 'imgedge_cache_objects');
+  assert.equal((await get(urls[1]!, borrowed)).status, 200);
+  await until(async () => (await scrape(edges[1]!.adminUrl, 'imgedge_cache_objects')) === storedBefore + 1, 'the copy on the stand-in\'s disk');
+
   edges[0]!.kill('SIGKILL');
   await edges[0]!.exited;
   const after = await get(urls[2]!, target);
   assert.equal(after.status, 200);
   assert.equal(sha256(after.body), sha256(body));
   assert.equal(origin.count(target), 1, 'the origin was not asked again');
+  assert.equal((await get(urls[2]!, borrowed)).status, 200);
+  assert.equal(origin.count(borrowed), 1);
 });
 
 test('a copy mark from a client fetches nothing from where it points: the request is served as any other', { timeout: 30_000 }, async () => {
