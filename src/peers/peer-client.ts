@@ -48,17 +48,13 @@ export class PeerClient {
     const ack = new AbortController();
     const timer = setTimeout(() => ack.abort(), this.options.ackTimeoutMs);
     const abort = signal ? AbortSignal.any([signal, ack.signal]) : ack.signal;
-    const position = this.options.logPosition();
     let acknowledged = false;
     try {
       const response = await this.#agent.request({
         origin: peer,
         method: 'GET',
         path: target,
-        headers: {
-          'user-agent': this.options.userAgent, ...headers, [PEER_HEADER]: this.options.self,
-          ...(position ? { [LOG_POSITION_HEADER]: formatLogPoint(position) } : {}),
-        },
+        headers: { 'user-agent': this.options.userAgent, ...headers, ...this.#marks() },
         signal: abort,
         onInfo: (info) => {
           acknowledged = true;
@@ -79,8 +75,8 @@ export class PeerClient {
     } catch (error) {
       if (error instanceof PeerUnreachable || signal?.aborted) throw error;
       if (ack.signal.aborted) throw new PeerUnreachable(peer, `no acknowledgement within ${this.options.ackTimeoutMs} ms`);
-      if (acknowledged && (error as { code?: string }).code === 'UND_ERR_HEADERS_TIMEOUT') throw new OriginTimeout();
       const code = (error as { code?: string }).code;
+      if (acknowledged && code === 'UND_ERR_HEADERS_TIMEOUT') throw new OriginTimeout();
       throw new PeerUnreachable(peer, code ?? (error as Error).message, code === 'ECONNREFUSED');
     } finally {
       clearTimeout(timer);
@@ -94,19 +90,21 @@ export class PeerClient {
    * holds one already).
    */
   async copy(peer: string, target: string): Promise<number> {
-    const position = this.options.logPosition();
     const response = await this.#agent.request({
       origin: peer,
       method: 'HEAD',
       path: target,
-      headers: {
-        'user-agent': this.options.userAgent, [PEER_HEADER]: this.options.self, [COPY_HEADER]: '1',
-        ...(position ? { [LOG_POSITION_HEADER]: formatLogPoint(position) } : {}),
-      },
+      headers: { 'user-agent': this.options.userAgent, [COPY_HEADER]: '1', ...this.#marks() },
       signal: AbortSignal.timeout(this.options.timeoutMs),
     });
     response.body.resume();
     return response.statusCode;
+  }
+
+  /** What marks every request to a peer: the asker, and how far it has read the change log. */
+  #marks(): Record<string, string> {
+    const position = this.options.logPosition();
+    return { [PEER_HEADER]: this.options.self, ...(position ? { [LOG_POSITION_HEADER]: formatLogPoint(position) } : {}) };
   }
 
   close(): Promise<void> {

@@ -79,10 +79,21 @@ export class RoutedFetcher implements OriginFetcher {
 
   /** The copy a replica asked this one to keep, from that replica's storage; nothing when it holds none (it never fetches for it). */
   async #copyFrom(holder: string, target: string, headers: HeaderMap, signal?: AbortSignal): Promise<OriginResponse> {
-    const response = await this.peers.fetch(holder, target, { ...headers, 'cache-control': 'only-if-cached' }, signal);
-    if (response.status === 200) return { ...response, copied: true };
+    const held = await this.#heldBy(holder, target, headers, signal);
+    if (!held) throw new NotCached();
+    return { ...held, copied: true };
+  }
+
+  /**
+   * What `peer` holds of `target` in its storage (`only-if-cached`: it never
+   * fetches for this), or null: a 504 (not held), or anything else a stored
+   * copy may be, which the origin is left to say.
+   */
+  async #heldBy(peer: string, target: string, headers: HeaderMap, signal?: AbortSignal): Promise<OriginResponse | null> {
+    const response = await this.peers.fetch(peer, target, { ...headers, 'cache-control': 'only-if-cached' }, signal);
+    if (response.status === 200) return response;
     response.body.destroy();
-    throw new NotCached();
+    return null;
   }
 
   #setAside(error: PeerUnreachable): void {
@@ -90,22 +101,16 @@ export class RoutedFetcher implements OriginFetcher {
   }
 
   async #lookInto(standIn: string, target: string, headers: HeaderMap, signal?: AbortSignal): Promise<OriginResponse | null> {
-    let response: OriginResponse;
+    let held: OriginResponse | null;
     try {
-      response = await this.peers.fetch(standIn, target, { ...headers, 'cache-control': 'only-if-cached' }, signal);
+      held = await this.#heldBy(standIn, target, headers, signal);
     } catch (error) {
       if (!(error instanceof PeerUnreachable)) throw error;
       this.#setAside(error);
       this.events.handedOver?.('unreachable', standIn);
       return null;
     }
-    if (response.status === 200) {
-      this.events.handedOver?.('hit', standIn);
-      return response;
-    }
-    // 504 (not held), or anything else a stored copy may be: the origin says what is current.
-    response.body.destroy();
-    this.events.handedOver?.('miss', standIn);
-    return null;
+    this.events.handedOver?.(held ? 'hit' : 'miss', standIn);
+    return held;
   }
 }
