@@ -7,7 +7,8 @@
 // IDC's link; the origin tells IDCs apart by the port their link ends at.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { WanLink, type Endpoint } from './link.js';
+import type { Endpoint } from './link.js';
+import { LinkHost, type RemoteLink } from './links.js';
 import { makeNetwork, type Network, type Place } from './netns.js';
 import { Proc, waitReady } from './proc.js';
 import { redisServer, type RedisServer } from './redis.js';
@@ -59,9 +60,9 @@ export interface EdgeIdc {
   readonly place: Place;
   readonly rttMs: number;
   /** HTTP to the origin replicas. */
-  readonly link: WanLink;
+  readonly link: RemoteLink;
   /** Redis replication from the primary. */
-  readonly redisLink: WanLink;
+  readonly redisLink: RemoteLink;
   readonly redis: RedisServer;
   readonly edges: readonly Edge[];
   /** The origin's 200s to GETs from this IDC, by path and ETag (an object's version): from the request's arrival to its last byte handed to the link. */
@@ -101,6 +102,7 @@ export function spreadRtt([low, high]: readonly [number, number], count: number,
 export class Fleet {
   private constructor(
     readonly network: Network,
+    readonly links: LinkHost,
     readonly s3: Proc,
     readonly primary: RedisServer,
     readonly origins: readonly OriginReplica[],
@@ -112,6 +114,11 @@ export class Fleet {
     const perIdc = 1 + 2 * options.replicas;
     const network = await makeNetwork(options.idcs + 1, { allowNetns: options.allowNetns });
     options.log(`network: ${network.kind}: ${network.note}`);
+    const links = await LinkHost.start().catch(async (error: unknown) => {
+      await network.close();
+      throw error;
+    });
+    options.log(`WAN links: in a process of their own, ${links.priority}`);
     const ports = await listenPorts(network, options.idcs * perIdc + options.originReplicas * (1 + options.idcs) + 2);
     const [originPlace, ...edgePlaces] = network.places as [Place, ...Place[]];
     const idcs: EdgeIdc[] = [];
@@ -121,7 +128,7 @@ export class Fleet {
     const primary = redisServer('redis-primary', originPlace, ports.shift()!, path.join(options.dir, 'redis-primary'), null);
     const idcPorts = Array.from({ length: options.originReplicas }, () => ports.splice(0, options.idcs));
     const origins: OriginReplica[] = [];
-    const fleet = new Fleet(network, s3, primary, origins, idcs);
+    const fleet = new Fleet(network, links, s3, primary, origins, idcs);
     try {
       s3.start();
       await waitForLine(s3, '{"ready":true', 30_000);
@@ -154,14 +161,11 @@ export class Fleet {
 
       for (const [i, place] of edgePlaces.entries()) {
         const rttMs = spreadRtt(options.rttMs, options.idcs, i);
-        const linkOptions = (targets: readonly Endpoint[]) => {
-          const random = options.random.fork();
-          return {
-            listenHost: place.gateway, targets, delayMs: rttMs / 2, jitterMs: rttMs / 20, lossPct: options.lossPct, random: () => random.next(),
-          };
-        };
-        const link = await WanLink.open(linkOptions(idcPorts.map((p) => ({ host: originPlace.host, port: p[i]! }))));
-        const redisLink = await WanLink.open(linkOptions([{ host: primary.host, port: primary.port }]));
+        const linkOptions = (targets: readonly Endpoint[]) => ({
+          listenHost: place.gateway, targets, delayMs: rttMs / 2, jitterMs: rttMs / 20, lossPct: options.lossPct, seed: options.random.forkSeed(),
+        });
+        const link = await links.open(linkOptions(idcPorts.map((p) => ({ host: originPlace.host, port: p[i]! }))));
+        const redisLink = await links.open(linkOptions([{ host: primary.host, port: primary.port }]));
         const redis = redisServer(`${place.name}-redis`, place, ports.shift()!, path.join(options.dir, `${place.name}-redis`), { host: place.gateway, port: redisLink.port });
         const listen = Array.from({ length: options.replicas }, () => ports.splice(0, 2) as [number, number]);
         const peers = listen.map(([port]) => `http://${place.host}:${port}`).join(',');
@@ -202,16 +206,14 @@ export class Fleet {
       await this.network.cut(idc.place);
       return 'nft drops every packet of its outbound connections: HTTP to the origin and Redis replication';
     }
-    idc.link.cut('freeze');
-    idc.redisLink.cut('freeze');
+    await Promise.all([idc.link.cut('freeze'), idc.redisLink.cut('freeze')]);
     return 'its WAN links freeze (no byte moves) and refuse new connections';
   }
 
   async heal(idc: EdgeIdc): Promise<void> {
     if (this.network.canCut) await this.network.heal(idc.place);
     else {
-      idc.link.heal();
-      idc.redisLink.heal();
+      await Promise.all([idc.link.heal(), idc.redisLink.heal()]);
     }
     idc.cut = false;
   }
@@ -271,7 +273,7 @@ export class Fleet {
     await Promise.all(this.origins.map((origin) => origin.proc.stop()));
     await this.primary.proc.stop();
     await this.s3.stop();
-    await Promise.all(this.idcs.flatMap((idc) => [idc.link.close(), idc.redisLink.close()]));
+    await this.links.close();
     await this.network.close();
   }
 
@@ -284,6 +286,7 @@ export class Fleet {
     for (const origin of this.origins) origin.proc.killNow();
     this.primary.proc.killNow();
     this.s3.killNow();
+    this.links.killNow();
     this.network.closeNow();
   }
 }

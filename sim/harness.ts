@@ -209,6 +209,7 @@ export async function runSim(options: SimOptions): Promise<SimReport> {
     await workload.stop();
     const endedAt = Date.now();
     const counters = await Promise.all(idcs.map((idc) => fleet!.counters(idc)));
+    await fleet.links.readFigures();
     return buildReport({
       options, startedAt, began, elapsedMs: endedAt - began, network: fleet.network, idcs, catalog, reads, writes: probes.writes, partition, faults, counters,
       skipped: workload.skipped, uploadFailures: uploader!.failures, aborted: options.signal?.aborted ?? false,

@@ -51,7 +51,12 @@ export class Random {
 
   /** A child generator, so one consumer's draws do not shift another's. */
   fork(): Random {
-    return new Random(Math.floor(this.next() * 2 ** 32));
+    return new Random(this.forkSeed());
+  }
+
+  /** The seed of the child `fork()` would make, for a generator made elsewhere (another process). */
+  forkSeed(): number {
+    return Math.floor(this.next() * 2 ** 32);
   }
 
   shuffle<T>(items: T[]): T[] {

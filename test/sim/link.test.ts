@@ -1,11 +1,13 @@
 // The WAN link on its own, on 127.0.0.1: bytes in order and intact under
 // jitter and loss, the delay measured (as a ratio of what was asked), loss
-// stalls counted, and cut (drop and freeze) and heal.
+// stalls counted, and cut (drop and freeze) and heal; and the same through
+// the process the simulation runs its links in.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
 import { WanLink, type LinkOptions } from '../../sim/link.js';
+import { LinkHost } from '../../sim/links.js';
 import { Random } from '../../soak/random.js';
 
 async function echoServer(): Promise<{ port: number; accepted: () => number; close(): Promise<void> }> {
@@ -198,5 +200,31 @@ test('a link to several replicas takes each in turn and passes over one that ref
   } finally {
     await link.close();
     for (const echo of echoes) await echo.close();
+  }
+});
+
+test('links in a process of their own: the delay added, bytes intact, a freeze held until the heal, the figures read back', { timeout: 30_000 }, async () => {
+  const echo = await echoServer();
+  const host = await LinkHost.start();
+  try {
+    const link = await host.open({ listenHost: '127.0.0.1', targets: [{ host: '127.0.0.1', port: echo.port }], delayMs: 20, lossPct: 0, seed: 5 });
+    const payload = randomBytes(200_000);
+    const echoed = await roundTrip(link.port, payload, new Random(1));
+    assert.equal(sha(echoed), sha(payload), 'intact and in order');
+    const measured = Math.min(...(await pings(link.port, 5)));
+    assert.ok(measured >= 40, `round trip ${measured.toFixed(1)} ms, at least the 40 ms asked for`);
+    await link.cut('freeze');
+    const refused = await pings(link.port, 1).then(() => 'answered', (error: NodeJS.ErrnoException) => error.code);
+    assert.equal(refused, 'ECONNRESET', 'new connections are refused while cut');
+    await link.heal();
+    assert.equal((await pings(link.port, 1)).length, 1, 'answered again after the heal');
+    await host.readFigures();
+    assert.deepEqual(
+      { up: link.stats.bytesUp, down: link.stats.bytesDown, connections: link.stats.connections, refused: link.stats.refused },
+      { up: payload.length + 6, down: payload.length + 6, connections: 3, refused: 1 },
+    );
+  } finally {
+    await host.close();
+    await echo.close();
   }
 });
