@@ -9,6 +9,8 @@ export interface Metrics {
   readonly beforeScrape: Set<() => void>;
   readonly requests: Counter<'cache_status' | 'status_class'>;
   readonly responseBytes: Counter<'cache_status'>;
+  readonly peerRequests: Counter<'cache_status' | 'status_class'>;
+  readonly peerResponseBytes: Counter<'cache_status'>;
   readonly incompleteResponses: Counter<'cache_status'>;
   readonly rejectedRequests: Counter<'reason'>;
   readonly storageErrors: Counter;
@@ -67,7 +69,7 @@ export function createMetrics(gauges: CacheGauges, peers: PeerGauges): Metrics {
     beforeScrape,
     requests: new Counter({
       name: 'imgedge_requests_total',
-      help: 'Public requests answered, by cache outcome and status class',
+      help: 'Public requests answered, by cache outcome and status class; not those of other replicas (imgedge_peer_requests_total)',
       labelNames: ['cache_status', 'status_class'],
       registers,
       collect() {
@@ -77,6 +79,24 @@ export function createMetrics(gauges: CacheGauges, peers: PeerGauges): Metrics {
     responseBytes: new Counter({
       name: 'imgedge_response_bytes_total',
       help: 'Bytes written to clients on the public port, heads included',
+      labelNames: ['cache_status'],
+      registers,
+      collect() {
+        for (const flush of beforeScrape) flush();
+      },
+    }),
+    peerRequests: new Counter({
+      name: 'imgedge_peer_requests_total',
+      help: 'Requests of other replicas (marked Imgedge-Peer: looks, fetches through the owner, copies) answered on the public port, by cache outcome and status class',
+      labelNames: ['cache_status', 'status_class'],
+      registers,
+      collect() {
+        for (const flush of beforeScrape) flush();
+      },
+    }),
+    peerResponseBytes: new Counter({
+      name: 'imgedge_peer_response_bytes_total',
+      help: 'Bytes written to other replicas on the public port, heads included',
       labelNames: ['cache_status'],
       registers,
       collect() {

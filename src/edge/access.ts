@@ -1,6 +1,10 @@
 // One access-log line and one set of metric samples per public request,
 // written when the response closes: complete, failed or cut off by the
-// client alike. Bytes are those written to the socket, head included.
+// client alike. Bytes are those written to the socket, head included. Other
+// replicas' requests (marked with PEER_HEADER) are counted apart from
+// clients', so that a request passed to its owner counts once in the
+// fleet's request rate and hit ratio, and are not timed: no client waits on
+// them as such.
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
@@ -8,6 +12,7 @@ import { hostname } from 'node:os';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Metrics } from '../metrics.js';
 import { statusClass } from '../metrics.js';
+import { PEER_HEADER } from '../peers/peer-client.js';
 import { redactTarget } from './redact.js';
 
 const processTag = randomBytes(3).toString('hex');
@@ -35,7 +40,8 @@ export type RequestIdSource = (() => string) | string | undefined;
 interface Samples {
   readonly requests: { inc(value: number): void };
   readonly bytes: { inc(value: number): void };
-  readonly duration: { observe(value: number): void };
+  /** Null for other replicas' requests. */
+  readonly duration: { observe(value: number): void } | null;
   /** Counted since the last scrape: a number is cheaper than a counter call per request. */
   pendingRequests: number;
   pendingBytes: number;
@@ -43,7 +49,8 @@ interface Samples {
 
 export class AccessLog {
   // Label sets are few: their children are looked up once, not hashed per request.
-  readonly #children = new Map<string, Map<number, Samples>>();
+  readonly #clients = new Map<string, Map<number, Samples>>();
+  readonly #peers = new Map<string, Map<number, Samples>>();
 
   readonly #prefix = `{"level":30,"time":`;
   readonly #origin = `,"pid":${process.pid},"hostname":${JSON.stringify(hostname())}`;
@@ -58,7 +65,7 @@ export class AccessLog {
     private readonly line?: (text: string) => void,
   ) {
     metrics.beforeScrape.add(() => {
-      for (const byStatus of this.#children.values()) {
+      for (const byStatus of [...this.#clients.values(), ...this.#peers.values()]) {
         for (const samples of byStatus.values()) {
           if (samples.pendingRequests) samples.requests.inc(samples.pendingRequests);
           if (samples.pendingBytes) samples.bytes.inc(samples.pendingBytes);
@@ -82,8 +89,9 @@ export class AccessLog {
   ): void {
     const socket: Socket = req.socket;
     const bytesBefore = socket.bytesWritten;
+    const fromPeer = req.headers[PEER_HEADER] !== undefined;
     res.once('close', () => {
-      this.record(req.method ?? '', req.url ?? '', res.statusCode, label(), socket.bytesWritten - bytesBefore, started, res.writableFinished, reqId);
+      this.record(req.method ?? '', req.url ?? '', res.statusCode, label(), socket.bytesWritten - bytesBefore, started, res.writableFinished, reqId, fromPeer);
     });
   }
 
@@ -103,12 +111,13 @@ export class AccessLog {
     started: number,
     complete: boolean,
     reqId: RequestIdSource,
+    fromPeer: boolean,
   ): void {
     const seconds = (performance.now() - started) / 1000;
-    const samples = this.#samples(cache, status);
+    const samples = this.#samples(fromPeer, cache, status);
     samples.pendingRequests++;
     samples.pendingBytes += bytes;
-    samples.duration.observe(seconds);
+    samples.duration?.observe(seconds);
     if (!complete) this.metrics.incompleteResponses.inc({ cache_status: cache });
     if (!LOGGED_LEVELS.has(this.log.level)) return;
     const path = redactTarget(target);
@@ -125,16 +134,18 @@ export class AccessLog {
     this.log.info({ reqId: id, method, path, status, cache, bytes, ms, complete }, 'request');
   }
 
-  #samples(label: string, status: number): Samples {
+  #samples(fromPeer: boolean, label: string, status: number): Samples {
     // Two levels, not one "label status" key: no string is built per request.
-    let byStatus = this.#children.get(label);
-    if (!byStatus) this.#children.set(label, (byStatus = new Map()));
+    const children = fromPeer ? this.#peers : this.#clients;
+    let byStatus = children.get(label);
+    if (!byStatus) children.set(label, (byStatus = new Map()));
     let samples = byStatus.get(status);
     if (!samples) {
+      const labels = { cache_status: label, status_class: statusClass(status) };
       samples = {
-        requests: this.metrics.requests.labels({ cache_status: label, status_class: statusClass(status) }),
-        bytes: this.metrics.responseBytes.labels({ cache_status: label }),
-        duration: this.metrics.requestDuration.series(label),
+        requests: fromPeer ? this.metrics.peerRequests.labels(labels) : this.metrics.requests.labels(labels),
+        bytes: (fromPeer ? this.metrics.peerResponseBytes : this.metrics.responseBytes).labels({ cache_status: label }),
+        duration: fromPeer ? null : this.metrics.requestDuration.series(label),
         pendingRequests: 0,
         pendingBytes: 0,
       };

@@ -61,6 +61,7 @@ const TWO_HOSTS = /\r\nhost:[^]*\r\nhost:/i;
 const TWO_CONNECTIONS = /\r\nconnection:[^]*\r\nconnection:/i;
 const REQUEST_ID = /\r\nx-request-id:/i;
 const LOG_POSITION = /\r\nimgedge-log-position:/i;
+const PEER = /\r\nimgedge-peer:/i;
 /** An LF not preceded by CR: no quantifier, so one pass. */
 const BARE_LF = /(?:^|[^\r])\n/;
 const TWO_REQUEST_IDS = /\r\nx-request-id:[^]*\r\nx-request-id:/i;
@@ -71,6 +72,8 @@ interface PlainRequest {
   readonly requestId: string | undefined;
   /** How far the asking replica had read the change log, when a peer asks. */
   readonly logPoint: string | undefined;
+  /** Asked by another replica (counted apart from clients). */
+  readonly fromPeer: boolean;
 }
 
 /**
@@ -88,7 +91,7 @@ export function plainRequest(head: string): PlainRequest | null {
   if (head.length > MIN_FIELDS_OVER_LIMIT_BYTES && fieldCount(head) > MAX_FIELDS) return null;
   const get = head.charCodeAt(0) === 0x47;
   const from = get ? 4 : 5;
-  return { method: get ? 'GET' : 'HEAD', target: head.slice(from, head.indexOf(' ', from)), requestId, logPoint: fieldValue(head, LOG_POSITION) };
+  return { method: get ? 'GET' : 'HEAD', target: head.slice(from, head.indexOf(' ', from)), requestId, logPoint: fieldValue(head, LOG_POSITION), fromPeer: PEER.test(head) };
 }
 
 /**
@@ -347,7 +350,7 @@ class LaneConnection {
     }
     // Most answers leave in the write itself; the rest are followed to their last byte.
     if (socket.writableLength === 0 && offset === body.length) {
-      this.options.access.record(request.method, request.target, status, 'hit', bytes, started, true, request.requestId);
+      this.options.access.record(request.method, request.target, status, 'hit', bytes, started, true, request.requestId, request.fromPeer);
       if (!this.#closing) return true;
       socket.end();
       return false;
@@ -386,7 +389,7 @@ class LaneConnection {
     this.#answering = null;
     const { request } = answering;
     const bytes = complete ? answering.bytes : Math.max(0, this.socket.bytesWritten - answering.bytesBefore);
-    this.options.access.record(request.method, request.target, answering.status, 'hit', bytes, answering.started, complete, request.requestId);
+    this.options.access.record(request.method, request.target, answering.status, 'hit', bytes, answering.started, complete, request.requestId, request.fromPeer);
     if (!complete) return;
     if (this.#closing) this.socket.end();
     else {

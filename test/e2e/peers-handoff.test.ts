@@ -71,7 +71,8 @@ test('a replica that joins late gets what a peer fetched in its place from that 
   assert.equal((await get(second.url, cold)).status, 200);
   assert.equal(origin.count(cold), 1);
   assert.equal(await scrape(third.adminUrl, 'imgedge_peer_handoffs_total', { result: 'miss' }), 1);
-  assert.equal(await scrape(first.adminUrl, 'imgedge_requests_total', { status_class: '5xx', cache_status: 'not_cached' }), 1);
+  assert.equal(await scrape(first.adminUrl, 'imgedge_peer_requests_total', { status_class: '5xx', cache_status: 'not_cached' }), 1);
+  assert.equal(await scrape(first.adminUrl, 'imgedge_requests_total', { status_class: '5xx' }), 0, 'a replica\'s look is not a client\'s request');
   assert.equal(await scrape(first.adminUrl, 'imgedge_requests_total', { cache_status: 'error' }), 0);
 });
 

@@ -137,6 +137,18 @@ test('a peer\'s request is acknowledged with 102 while the object is fetched, an
   assert.equal(origin.count(target), 1);
 });
 
+test('a request passed to its owner counts once in the fleet\'s requests; the owner counts the replica\'s apart', async () => {
+  const target = '/counted.jpg';
+  const { owner, other } = roles(target);
+  origin.set(target, { body: bytes(8 * 1024, 'counted') });
+  const requests = await sumOver('imgedge_requests_total');
+  const ownerPeerRequests = await scrape(group.replicas[owner]!.adminUrl, 'imgedge_peer_requests_total', { status_class: '2xx' });
+  assert.equal((await get(group.urls[other]!, target)).status, 200);
+  await until(async () => (await scrape(group.replicas[owner]!.adminUrl, 'imgedge_peer_requests_total', { status_class: '2xx' })) === ownerPeerRequests + 1, 'the owner to count the replica\'s request', 5000);
+  assert.equal(await sumOver('imgedge_requests_total'), requests + 1, 'the client\'s request, once');
+  assert.ok((await scrape(group.replicas[owner]!.adminUrl, 'imgedge_peer_response_bytes_total')) >= 8 * 1024);
+});
+
 test('a replica keeps what it gets through the owner in memory only: one copy on disk per IDC, then local hits', async () => {
   const target = '/borrowed.jpg';
   const body = bytes(20 * 1024, 'borrowed');

@@ -5,11 +5,12 @@ import { plainRequest } from '../../src/edge/hit-lane.js';
 
 test('plainRequest: plain GETs and HEADs with one Host', () => {
   assert.deepEqual(plainRequest('GET /a/b.jpg?w=1 HTTP/1.1\r\nHost: x\r\nAccept: */*\r\nX-Request-Id: r1'), {
-    method: 'GET', target: '/a/b.jpg?w=1', requestId: 'r1', logPoint: undefined,
+    method: 'GET', target: '/a/b.jpg?w=1', requestId: 'r1', logPoint: undefined, fromPeer: false,
   });
   assert.equal(plainRequest('HEAD / HTTP/1.1\r\nhost: x\r\nConnection: Keep-Alive')?.method, 'HEAD');
   // A peer's: how far it had read the change log, for the lane to check before it answers.
   assert.equal(plainRequest('GET /a.jpg HTTP/1.1\r\nHost: x\r\nimgedge-log-position:  12 L ')?.logPoint, '12 L');
+  assert.equal(plainRequest('GET /a.jpg HTTP/1.1\r\nHost: x\r\nImgedge-Peer: http://10.0.0.2:8080')?.fromPeer, true);
 });
 
 test('plainRequest: anything the app must see, or a parser must judge, is not plain', () => {
