@@ -64,45 +64,25 @@ export function createMetrics(gauges: CacheGauges, peers: PeerGauges): Metrics {
   collectDefaultMetrics({ register: registry, prefix: 'imgedge_' });
   const registers = [registry];
   const beforeScrape = new Set<() => void>();
+  /** A counter the hot paths count in plain numbers, added to it before each scrape. */
+  const countedOnScrape = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
+    new Counter<L>({
+      name, help, labelNames, registers,
+      collect() {
+        for (const flush of beforeScrape) flush();
+      },
+    });
   const metrics: Metrics = {
     registry,
     beforeScrape,
-    requests: new Counter({
-      name: 'imgedge_requests_total',
-      help: 'Public requests answered, by cache outcome and status class; not those of other replicas (imgedge_peer_requests_total)',
-      labelNames: ['cache_status', 'status_class'],
-      registers,
-      collect() {
-        for (const flush of beforeScrape) flush();
-      },
-    }),
-    responseBytes: new Counter({
-      name: 'imgedge_response_bytes_total',
-      help: 'Bytes written to clients on the public port, heads included',
-      labelNames: ['cache_status'],
-      registers,
-      collect() {
-        for (const flush of beforeScrape) flush();
-      },
-    }),
-    peerRequests: new Counter({
-      name: 'imgedge_peer_requests_total',
-      help: 'Requests of other replicas (marked Imgedge-Peer: looks, fetches through the owner, copies) answered on the public port, by cache outcome and status class',
-      labelNames: ['cache_status', 'status_class'],
-      registers,
-      collect() {
-        for (const flush of beforeScrape) flush();
-      },
-    }),
-    peerResponseBytes: new Counter({
-      name: 'imgedge_peer_response_bytes_total',
-      help: 'Bytes written to other replicas on the public port, heads included',
-      labelNames: ['cache_status'],
-      registers,
-      collect() {
-        for (const flush of beforeScrape) flush();
-      },
-    }),
+    requests: countedOnScrape('imgedge_requests_total', 'Public requests answered, by cache outcome and status class; not those of other replicas (imgedge_peer_requests_total)', ['cache_status', 'status_class']),
+    responseBytes: countedOnScrape('imgedge_response_bytes_total', 'Bytes written to clients on the public port, heads included', ['cache_status']),
+    peerRequests: countedOnScrape(
+      'imgedge_peer_requests_total',
+      'Requests of other replicas (marked Imgedge-Peer: looks, fetches through the owner, copies) answered on the public port, by cache outcome and status class',
+      ['cache_status', 'status_class'],
+    ),
+    peerResponseBytes: countedOnScrape('imgedge_peer_response_bytes_total', 'Bytes written to other replicas on the public port, heads included', ['cache_status']),
     incompleteResponses: new Counter({
       name: 'imgedge_incomplete_responses_total',
       help: 'Public responses that ended before their last byte: the client went away, or the origin body broke',

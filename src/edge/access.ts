@@ -141,10 +141,12 @@ export class AccessLog {
     if (!byStatus) children.set(label, (byStatus = new Map()));
     let samples = byStatus.get(status);
     if (!samples) {
-      const labels = { cache_status: label, status_class: statusClass(status) };
+      const { requests, bytes } = fromPeer
+        ? { requests: this.metrics.peerRequests, bytes: this.metrics.peerResponseBytes }
+        : { requests: this.metrics.requests, bytes: this.metrics.responseBytes };
       samples = {
-        requests: fromPeer ? this.metrics.peerRequests.labels(labels) : this.metrics.requests.labels(labels),
-        bytes: (fromPeer ? this.metrics.peerResponseBytes : this.metrics.responseBytes).labels({ cache_status: label }),
+        requests: requests.labels({ cache_status: label, status_class: statusClass(status) }),
+        bytes: bytes.labels({ cache_status: label }),
         duration: fromPeer ? null : this.metrics.requestDuration.series(label),
         pendingRequests: 0,
         pendingBytes: 0,
