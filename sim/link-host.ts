@@ -6,11 +6,11 @@
 // process of the fleet for a core: hundreds of milliseconds at the worst.
 // Driven over IPC by LinkHost (links.ts); exits when its parent goes.
 import os from 'node:os';
-import { WanLink, type CutMode, type Endpoint } from './link.js';
+import { WanLink } from './link.js';
 import { Random } from '../soak/random.js';
 import type { HostReply, HostRequest } from './links.js';
 
-export const NICENESS = -10;
+const NICENESS = -10;
 
 const links: WanLink[] = [];
 
@@ -26,14 +26,14 @@ function niceness(): string {
 async function handle(request: HostRequest): Promise<HostReply> {
   switch (request.op) {
     case 'open': {
-      const { seed, targets, ...options } = request.options;
+      const { seed, ...options } = request.options;
       const random = new Random(seed);
-      const link = await WanLink.open({ ...options, targets: targets as Endpoint[], random: () => random.next() });
+      const link = await WanLink.open({ ...options, random: () => random.next() });
       links.push(link);
       return { id: request.id, port: link.port, link: links.length - 1 };
     }
     case 'cut':
-      links[request.link]!.cut(request.mode as CutMode);
+      links[request.link]!.cut(request.mode);
       return { id: request.id };
     case 'heal':
       links[request.link]!.heal();

@@ -5,11 +5,11 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { CutMode, Endpoint, LinkOptions, LinkStats } from './link.js';
+import type { CutMode, LinkOptions, LinkStats } from './link.js';
 
 const HOST = path.join(path.dirname(fileURLToPath(import.meta.url)), 'link-host.js');
 
-export type RemoteLinkOptions = Omit<LinkOptions, 'random' | 'targets'> & { readonly targets: readonly Endpoint[]; readonly seed: number };
+export type RemoteLinkOptions = Omit<LinkOptions, 'random'> & { readonly seed: number };
 
 export type LinkCommand =
   | { readonly op: 'open'; readonly options: RemoteLinkOptions }
