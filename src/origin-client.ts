@@ -9,6 +9,8 @@ import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
 import type { Readable } from 'node:stream';
 import { OriginTimeout, OriginUnavailable, OriginBodyBroken, ImgedgeError, StorageFailed } from './errors.js';
 import type { HeaderMap } from './http/headers.js';
+import type { Position } from './changelog/position.js';
+import { LOG_POSITION_HEADER, formatLogPoint } from './changelog/log-point.js';
 
 export interface OriginResponse {
   readonly status: number;
@@ -27,6 +29,12 @@ export interface OriginClientOptions {
   readonly timeoutMs: number;
   readonly maxConnections: number;
   readonly userAgent: string;
+  /**
+   * How far this edge has applied the change log, sent with every request:
+   * an imgedge origin may then answer from a read of the bucket it shares
+   * with other edges, once its own reading of the log is as far.
+   */
+  readonly logPosition?: () => Position | null;
 }
 
 /** An interim (1xx) response the origin sent before its final one. */
@@ -40,6 +48,7 @@ export class OriginClient implements OriginFetcher {
   readonly #pool: Pool;
   readonly #basePath: string;
   readonly #userAgent: string;
+  readonly #logPosition: () => Position | null;
 
   constructor(options: OriginClientOptions) {
     this.#pool = new Pool(options.origin.origin, {
@@ -52,15 +61,19 @@ export class OriginClient implements OriginFetcher {
     });
     this.#basePath = options.origin.pathname.replace(/\/+$/, '');
     this.#userAgent = options.userAgent;
+    this.#logPosition = options.logPosition ?? (() => null);
   }
 
   /** GETs `target` ("/path?query") below the origin's base path. */
   async fetch(target: string, headers: HeaderMap, signal?: AbortSignal, onInterim?: InterimListener): Promise<OriginResponse> {
     try {
+      const position = this.#logPosition();
+      // Ours or none: a position a client or a replica sent is not this edge's.
+      const { [LOG_POSITION_HEADER]: _theirs, ...forwarded } = headers;
       const request = {
         method: 'GET' as const,
         path: this.#basePath + target,
-        headers: { 'user-agent': this.#userAgent, ...headers },
+        headers: { 'user-agent': this.#userAgent, ...forwarded, ...(position ? { [LOG_POSITION_HEADER]: formatLogPoint(position) } : {}) },
         signal,
         onInfo: onInterim && ((info: { statusCode: number; headers: Record<string, string | string[]> }) => onInterim(info.statusCode, info.headers)),
       };

@@ -11,7 +11,8 @@ import { cacheStatus } from '../http/cache-status.js';
 import { hasRepeatedHost, httpDateNow } from '../http/headers.js';
 import { deliveryFields } from '../http/answer-head.js';
 import { requestId, type AccessLog } from './access.js';
-import { LOG_POSITION_HEADER, type PeerLogGate } from '../peers/log-position.js';
+import type { PeerLogGate } from '../peers/log-position.js';
+import { LOG_POSITION_HEADER } from '../changelog/log-point.js';
 import { COPY_HEADER } from '../peers/peer-client.js';
 
 export type FastPath = (req: IncomingMessage, res: ServerResponse) => boolean;

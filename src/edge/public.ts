@@ -14,7 +14,8 @@ import { hasRepeatedHost, httpDateNow, parseCacheControl, type HeaderMap } from 
 import { deliveryFields, objectFields, type BodyFraming } from '../http/answer-head.js';
 import { BadRequest, LoopDetected, MethodNotAllowed, NotCached, RangeNotSatisfiable } from '../errors.js';
 import { COPY_HEADER, PEER_HEADER } from '../peers/peer-client.js';
-import { LOG_POSITION_HEADER, type PeerLogGate } from '../peers/log-position.js';
+import type { PeerLogGate } from '../peers/log-position.js';
+import { LOG_POSITION_HEADER } from '../changelog/log-point.js';
 
 export const ALLOW = 'GET, HEAD';
 

@@ -137,6 +137,7 @@ export async function startEdge(config: EdgeConfig, seams: EdgeSeams = {}): Prom
     timeoutMs: config.originTimeoutMs,
     maxConnections: config.maxOriginFetches,
     userAgent: `imgedge/${VERSION}`,
+    logPosition: () => follower?.position ?? null,
   });
   const pseudonym = newPseudonym();
   peering = config.peers || config.peersDns

@@ -1,27 +1,8 @@
-// How far the asking replica has read the change log, sent with its request
-// to a key's owner. Replicas read the log each at its own pace: one that has
-// applied an overwrite's entry must not be answered, and keep in memory, the
-// bytes the owner held before it applied the same entry. The owner first
-// reads the log as far as the asker has (see the edge's public routes).
-import type { Position } from '../changelog/position.js';
+// Whether a key's owner may answer a replica from what it holds: the asker
+// sends how far it has read the change log (changelog/log-point.ts), and the
+// owner first reads its own as far (see the edge's public routes).
 import type { LogPoint } from '../changelog/follower.js';
-
-export const LOG_POSITION_HEADER = 'imgedge-log-position';
-
-/** `SEQ LOG`: the log's id is the rest of the value, whatever it holds. */
-export function formatLogPoint(position: Position): string {
-  return `${position.seq} ${position.log}`;
-}
-
-/** The point a peer sent; null when there is none or it is not one. */
-export function parseLogPoint(value: string | string[] | undefined): LogPoint | null {
-  if (typeof value !== 'string') return null;
-  const space = value.indexOf(' ');
-  if (space <= 0 || space === value.length - 1) return null;
-  const digits = value.slice(0, space);
-  const seq = Number(digits);
-  return /^\d+$/.test(digits) && Number.isSafeInteger(seq) ? { seq, log: value.slice(space + 1) } : null;
-}
+import { parseLogPoint } from '../changelog/log-point.js';
 
 /** What a replica's change log follower tells of its progress. */
 export interface LogProgress {

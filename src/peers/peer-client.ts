@@ -12,7 +12,7 @@ import { OriginTimeout, PeerUnreachable } from '../errors.js';
 import type { HeaderMap } from '../http/headers.js';
 import { guardedResponse, type InterimListener, type OriginResponse } from '../origin-client.js';
 import type { Position } from '../changelog/position.js';
-import { LOG_POSITION_HEADER, formatLogPoint } from './log-position.js';
+import { LOG_POSITION_HEADER, formatLogPoint } from '../changelog/log-point.js';
 
 /** Marks a request as coming from a peer; its value is the asking replica. */
 export const PEER_HEADER = 'imgedge-peer';

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatLogPoint, parseLogPoint, peerLogGate, type LogProgress } from '../../src/peers/log-position.js';
+import { peerLogGate, type LogProgress } from '../../src/peers/log-position.js';
+import { formatLogPoint, parseLogPoint } from '../../src/changelog/log-point.js';
 
 test('a log point goes out as SEQ LOG and comes back the same; anything else is none', () => {
   const sent = formatLogPoint({ log: 'imgedge:changes 1-0', seq: 42, id: '17-0', staleBefore: 0 });

@@ -6,7 +6,9 @@
 // end, so an upload refused midway (too large, cut off) is never visible.
 // Each acknowledged write is then appended to the change log on Redis; the
 // bucket's own ETag (an MD5, or MD5-parts for a multipart upload: either
-// names one content) is the strong ETag.
+// names one content) is the strong ETag. An edge's miss that says how far it
+// has read that log is answered from one bucket read shared with the other
+// edges that ask (shared-reads.ts), once this replica has read as far.
 import type http from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -19,8 +21,18 @@ import type { ChangeAppender } from './store.js';
 import type { S3Settings } from '../../config.js';
 import { segmentsOf, type OriginRoot } from './root.js';
 import { sniffImage, SNIFF_BYTES } from './sniff.js';
+import { SharedBody, SharedReads, type SharedReadLimits } from './shared-reads.js';
+import { ChangeTail } from './change-tail.js';
+import type { ChangeFeed, FeedEntry } from '../../changelog/feed.js';
+import { LOG_POSITION_HEADER, parseLogPoint } from '../../changelog/log-point.js';
 
 const PART_BYTES = 5 * 1024 * 1024;
+const SHARED_READS: SharedReadLimits = { maxBytes: 64 * 1024 * 1024, maxObjectBytes: 4 * 1024 * 1024 };
+
+/** What a shared read is held under: the path an entry names ('/dir/' is its index.html). */
+function sharedName(canonicalPath: string): string {
+  return canonicalPath.endsWith('/') ? `${canonicalPath}index.html` : canonicalPath;
+}
 
 /** The version a bucket's HEAD or GET describes. */
 function versionOf(object: Pick<HeadObjectCommandOutput, 'ContentLength' | 'LastModified' | 'ContentType'>, etag: string): VersionHead {
@@ -59,11 +71,26 @@ async function readHead(body: Readable, bytes: number): Promise<{ head: Buffer; 
 export class S3Root implements OriginRoot {
   readonly fileLog: ChangeLog | null = null;
   readonly #client: S3Client;
+  readonly #shared = new SharedReads(SHARED_READS);
+  readonly #tail: ChangeTail;
 
+  /** `changes` reads the log `appender` appends to; `tailFailed` hears when reading it fails. */
   constructor(
     private readonly location: S3Settings,
     private readonly appender: ChangeAppender,
+    changes: ChangeFeed,
+    tailFailed: (error: Error) => void,
   ) {
+    const shared = this.#shared;
+    this.#tail = new ChangeTail(changes, {
+      changed(entry: FeedEntry) {
+        if (entry.unusable) shared.clear();
+        else if (entry.prefix) shared.dropWhere((name) => name.startsWith(entry.path));
+        else shared.drop(entry.path);
+      },
+      lost: () => shared.clear(),
+    }, tailFailed);
+    this.#tail.start();
     this.#client = new S3Client({
       region: location.region,
       ...(location.endpoint ? { endpoint: location.endpoint.href, forcePathStyle: true } : {}),
@@ -157,7 +184,7 @@ export class S3Root implements OriginRoot {
 
   async serve(canonicalPath: string, req: http.IncomingMessage, res: http.ServerResponse, maxAgeSec: number): Promise<void> {
     const key = this.#key(canonicalPath);
-    if (isPlainGet(req)) return this.#serveWhole(key, req, res, maxAgeSec);
+    if (isPlainGet(req)) return this.#serveWhole(key, sharedName(canonicalPath), req, res, maxAgeSec);
     // Replaced between the head and the body (the GET is made If-Match): ask again, a few times.
     for (let attempt = 0; ; attempt++) {
       const head = await this.#head(key);
@@ -189,15 +216,41 @@ export class S3Root implements OriginRoot {
     }
   }
 
-  /** A plain GET (an edge's miss) is one request to the bucket: its answer's head is the version whose bytes follow. */
-  async #serveWhole(key: string, req: http.IncomingMessage, res: http.ServerResponse, maxAgeSec: number): Promise<void> {
-    let got: GetObjectCommandOutput;
+  /**
+   * A plain GET (an edge's miss) is one request to the bucket, or none: an
+   * edge that has read the log no further than this replica joins a read of
+   * the object under way or held, and begins one for those after it.
+   */
+  async #serveWhole(key: string, name: string, req: http.IncomingMessage, res: http.ServerResponse, maxAgeSec: number): Promise<void> {
+    const asker = parseLogPoint(req.headers[LOG_POSITION_HEADER]);
+    if (asker && this.#tail.hasReached(asker)) {
+      const under = this.#shared.find(name);
+      if (under) {
+        const body = await under;
+        if (body) return this.#answerShared(body, req, res, maxAgeSec);
+      } else {
+        const got = this.#get(key);
+        const { maxObjectBytes } = this.#shared.limits;
+        const body = got.then((o) => (o.ETag && (o.ContentLength ?? Infinity) <= maxObjectBytes ? new SharedBody(versionOf(o, o.ETag), o.Body as Readable) : null));
+        this.#shared.begin(name, body);
+        const shared = await body;
+        return shared ? this.#answerShared(shared, req, res, maxAgeSec) : this.#answer(await got, req, res, maxAgeSec);
+      }
+    }
+    return this.#answer(await this.#get(key), req, res, maxAgeSec);
+  }
+
+  async #get(key: string): Promise<GetObjectCommandOutput> {
     try {
-      got = await this.#client.send(new GetObjectCommand({ Bucket: this.location.bucket, Key: key }));
+      return await this.#client.send(new GetObjectCommand({ Bucket: this.location.bucket, Key: key }));
     } catch (error) {
       if (statusOf(error) === 404) throw new NotFound();
       throw new BucketUnavailable((error as Error).message);
     }
+  }
+
+  /** The answer's head is the version whose bytes follow. */
+  async #answer(got: GetObjectCommandOutput, req: http.IncomingMessage, res: http.ServerResponse, maxAgeSec: number): Promise<void> {
     const body = got.Body as Readable;
     if (!got.ETag) {
       body.destroy();
@@ -213,7 +266,19 @@ export class S3Root implements OriginRoot {
     await pipeline(body, res);
   }
 
+  async #answerShared(shared: SharedBody, req: http.IncomingMessage, res: http.ServerResponse, maxAgeSec: number): Promise<void> {
+    const plan = planAnswer(req, shared.version, maxAgeSec);
+    if (plan.status === 304 || !plan.body) {
+      res.writeHead(plan.status, plan.headers).end();
+      return;
+    }
+    res.writeHead(plan.status, plan.headers);
+    await pipeline(shared.reader(), res);
+  }
+
   async close(): Promise<void> {
+    await this.#tail.stop();
+    this.#shared.clear();
     this.#client.destroy();
     await this.appender.close();
   }

@@ -13,6 +13,8 @@ import type { ChangeEntry } from '../../changelog/log.js';
 import { OriginStore } from './store.js';
 import { S3Root } from './s3-root.js';
 import { RedisAppender } from '../../changelog/redis-appender.js';
+import { RedisFeed } from '../../changelog/redis-feed.js';
+import { TAIL_WAIT_SEC } from './change-tail.js';
 import { isRedisUrl, parseRedisUrl } from '../../changelog/redis-url.js';
 import type { OriginRoot } from './root.js';
 import { handleWrite, type WriteRules } from './upload.js';
@@ -95,7 +97,7 @@ export async function startOrigin(config: OriginConfig): Promise<RunningOrigin> 
   const log = processLog.logger;
   const appender = isRedisUrl(config.changelog) ? new RedisAppender(parseRedisUrl(config.changelog), config.changelogMaxEntries) : null;
   const store: OriginRoot =
-    config.s3 ? new S3Root(config.s3, appender!)
+    config.s3 ? new S3Root(config.s3, appender!, new RedisFeed(parseRedisUrl(config.changelog), TAIL_WAIT_SEC), (error) => log.warn({ err: error.message }, 'change log not read: every miss reads the bucket until it is read again'))
     : await OriginStore.open(
         config.root,
         appender ? { kind: 'appender', appender } : { kind: 'file', options: { maxAgeMs: config.changelogMaxAgeSec * 1000, maxBytes: config.changelogMaxBytes } },
