@@ -104,6 +104,8 @@ export class Fleet {
     readonly network: Network,
     readonly links: LinkHost,
     readonly s3: Proc,
+    /** GETs of objects the bucket has answered (each a read of one object's bytes). */
+    readonly bucket: { reads: number },
     readonly primary: RedisServer,
     readonly origins: readonly OriginReplica[],
     readonly idcs: EdgeIdc[],
@@ -122,13 +124,18 @@ export class Fleet {
     const ports = await listenPorts(network, options.idcs * perIdc + options.originReplicas * (1 + options.idcs) + 2);
     const [originPlace, ...edgePlaces] = network.places as [Place, ...Place[]];
     const idcs: EdgeIdc[] = [];
+    const bucket = { reads: 0 };
     const s3 = new Proc('s3', [
       ...originPlace.wrap, process.execPath, S3, '--host', originPlace.host, '--port', String(ports.shift()!), '--dir', path.join(options.dir, 's3'), '--bucket', BUCKET,
-    ]);
+    ], (line) => {
+      if (line !== '{"bucketRead":true}') return false;
+      bucket.reads++;
+      return true;
+    });
     const primary = redisServer('redis-primary', originPlace, ports.shift()!, path.join(options.dir, 'redis-primary'), null);
     const idcPorts = Array.from({ length: options.originReplicas }, () => ports.splice(0, options.idcs));
     const origins: OriginReplica[] = [];
-    const fleet = new Fleet(network, links, s3, primary, origins, idcs);
+    const fleet = new Fleet(network, links, s3, bucket, primary, origins, idcs);
     try {
       s3.start();
       await waitForLine(s3, '{"ready":true', 30_000);

@@ -212,7 +212,7 @@ export async function runSim(options: SimOptions): Promise<SimReport> {
     await fleet.links.readFigures();
     return buildReport({
       options, startedAt, began, elapsedMs: endedAt - began, network: fleet.network, idcs, catalog, reads, writes: probes.writes, partition, faults, counters,
-      skipped: workload.skipped, uploadFailures: uploader!.failures, aborted: options.signal?.aborted ?? false,
+      skipped: workload.skipped, uploadFailures: uploader!.failures, aborted: options.signal?.aborted ?? false, bucketReads: fleet.bucket.reads,
     });
   } finally {
     await uploader?.close();

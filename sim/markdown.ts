@@ -30,6 +30,7 @@ export function renderMarkdown(report: SimReport): string {
     `| wrong bodies | ${report.wrongBodies} | 0 | ${verdict(report.wrongBodies === 0)} |`,
     // Judged on the fetches themselves: one repeat in thousands still rounds to 1.000.
     `| origin fetches per object per IDC | ${show(report.originFetchesPerObjectPerIdc)} (${repeats} repeated) | 1 | ${verdict(report.originFetchesPerObjectPerIdc === null ? null : repeats === 0)} |`,
+    `| bucket reads per object version fetched | ${show(report.bucketReadsPerVersion)} | (the origin tier's reads; ${report.idcs} if each IDC's fetch read the bucket) | |`,
     `| cross-IDC bytes ratio | ${show(report.crossIdcBytesRatio)} | ≤ 1.05 | ${verdict(report.crossIdcBytesRatio === null ? null : report.crossIdcBytesRatio <= 1.05)} |`,
     `| partition catch-up | ${show(p.catchUpMs, ' ms')} | ≤ 2000 ms | ${verdict(p.catchUpMs === null ? null : p.catchUpMs <= 2000)} |`,
     '',

@@ -131,6 +131,8 @@ export interface SimReport {
   readonly invalidation: Latency & { readonly timed: number; readonly unfinished: number; readonly slowest: readonly SlowOverwrite[] };
   readonly staleAfterDeadline: number;
   readonly originFetchesPerObjectPerIdc: number | null;
+  /** Bucket GETs per object version fetched by any IDC: about the number of IDCs when each IDC's fetch reads the bucket, about 1 when they share reads. */
+  readonly bucketReadsPerVersion: number | null;
   readonly crossIdcBytesRatio: number | null;
   readonly partition: {
     readonly idc: string;
@@ -199,6 +201,8 @@ export interface ReportInput {
   readonly skipped: number;
   readonly uploadFailures: number;
   readonly aborted: boolean;
+  /** GETs of objects the bucket answered over the whole run, the warm-up included. */
+  readonly bucketReads: number;
 }
 
 export function buildReport(input: ReportInput): SimReport {
@@ -395,6 +399,7 @@ export function buildReport(input: ReportInput): SimReport {
     invalidation: { ...latency(overall), timed: overall.length, unfinished: overallUnfinished, slowest },
     staleAfterDeadline: sum((r) => r.staleAfterDeadline),
     originFetchesPerObjectPerIdc: ratio(sum((r) => r.originFetches), sum((r) => r.objectsFetched)),
+    bucketReadsPerVersion: ratio(input.bucketReads, new Set(idcs.flatMap((idc) => [...idc.originFetches.keys()])).size),
     crossIdcBytesRatio: ratio(sum((r) => r.crossIdcBytes), sum((r) => r.readBytes)),
     partition: {
       idc: partition.idc,

@@ -9,7 +9,8 @@
 // read-write lock so that the rename and the new metadata land together
 // between one read's metadata and its open. What crosses two requests (a
 // HEAD, then a GET) may still see two versions, as on a real store.
-// Prints {"ready":true,"port":N} once it listens.
+// Prints {"ready":true,"port":N} once it listens, then {"bucketRead":true}
+// for each GET of an object (what the origin tier reads of the bucket).
 // usage: node dist/sim/s3.js --host ADDR --port N --dir DIR --bucket NAME
 import fsp from 'node:fs/promises';
 import path from 'node:path';
@@ -97,6 +98,9 @@ store.putObject = async (object) => {
 store.deleteObject = (bucket, key) => locked(`${bucket}/${key}`, true, () => original.deleteObject(bucket, key));
 
 const { port } = (await server.run()) as { port: number };
+(server as unknown as { httpServer: import('node:http').Server }).httpServer.on('request', (req: import('node:http').IncomingMessage) => {
+  if (req.method === 'GET') process.stdout.write('{"bucketRead":true}\n');
+});
 process.stdout.write(`${JSON.stringify({ ready: true, port })}\n`);
 const stop = () => void server.close().then(() => process.exit(0));
 process.once('SIGTERM', stop);
