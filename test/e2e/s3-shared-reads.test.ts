@@ -64,6 +64,7 @@ test('misses that say how far they have read the log share one bucket read, unti
     assert.equal(answer.headers['content-length'], String(v1!.length));
     assert.equal(answer.headers['content-type'], 'image/png');
     assert.match(answer.headers['etag'] ?? '', /^"[^"]+"$/);
+    assert.match(answer.headers['age'] ?? '', /^\d+$/, 'answered as a cache answers: with an Age');
   }
   assert.equal(reads(), before, 'eight misses, no bucket read');
 

@@ -27,7 +27,7 @@ test('a body cut short fails its readers rather than end them early', async () =
 });
 
 test('reads are held up to the byte limit, the least recently asked dropped first; a failed or unshareable read is not held', async () => {
-  const reads = new SharedReads({ maxBytes: 10, maxObjectBytes: 10 });
+  const reads = new SharedReads({ maxBytes: 10, maxObjectBytes: 10, maxAgeMs: 60_000 });
   const done = (size: number) => {
     const source = new PassThrough();
     source.end(Buffer.alloc(size));
@@ -57,7 +57,7 @@ test('reads are held up to the byte limit, the least recently asked dropped firs
 });
 
 test('a read dropped while under way goes on for those who joined it, and no one joins it after', async () => {
-  const reads = new SharedReads({ maxBytes: 100, maxObjectBytes: 100 });
+  const reads = new SharedReads({ maxBytes: 100, maxObjectBytes: 100, maxAgeMs: 60_000 });
   const source = new PassThrough();
   const body = new SharedBody(version(4), source);
   reads.begin('/a', Promise.resolve(body));
@@ -67,4 +67,16 @@ test('a read dropped while under way goes on for those who joined it, and no one
   const reading = text((await joined)!.reader());
   source.end('abcd');
   assert.equal(await reading, 'abcd');
+});
+
+test('a read is handed out for a limited time after the bucket answered it', async () => {
+  const reads = new SharedReads({ maxBytes: 100, maxObjectBytes: 100, maxAgeMs: 20 });
+  const source = new PassThrough();
+  source.end('abcd');
+  reads.begin('/a', Promise.resolve(new SharedBody(version(4), source)));
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.ok(reads.find('/a'));
+  await new Promise((resolve) => setTimeout(resolve, 40));
+  assert.equal(reads.find('/a'), undefined);
+  assert.equal(reads.bytes, 0);
 });

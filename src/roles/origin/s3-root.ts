@@ -27,7 +27,7 @@ import type { ChangeFeed, FeedEntry } from '../../changelog/feed.js';
 import { LOG_POSITION_HEADER, parseLogPoint } from '../../changelog/log-point.js';
 
 const PART_BYTES = 5 * 1024 * 1024;
-const SHARED_READS: SharedReadLimits = { maxBytes: 64 * 1024 * 1024, maxObjectBytes: 4 * 1024 * 1024 };
+const SHARED_READS: SharedReadLimits = { maxBytes: 64 * 1024 * 1024, maxObjectBytes: 4 * 1024 * 1024, maxAgeMs: 60_000 };
 
 /** What a shared read is held under: the path an entry names ('/dir/' is its index.html). */
 function sharedName(canonicalPath: string): string {
@@ -266,8 +266,10 @@ export class S3Root implements OriginRoot {
     await pipeline(body, res);
   }
 
+  /** As a cache answers (RFC 9111 §5.1): with the Age of the bucket's answer it passes on. */
   async #answerShared(shared: SharedBody, req: http.IncomingMessage, res: http.ServerResponse, maxAgeSec: number): Promise<void> {
     const plan = planAnswer(req, shared.version, maxAgeSec);
+    plan.headers.age = String(Math.floor((performance.now() - shared.answeredAt) / 1000));
     if (plan.status === 304 || !plan.body) {
       res.writeHead(plan.status, plan.headers).end();
       return;

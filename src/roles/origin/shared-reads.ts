@@ -25,6 +25,9 @@ export class SharedBody {
   /** Settles when the whole body is in memory; rejects when it could not be read whole. */
   readonly read: Promise<void>;
 
+  /** When the bucket answered (performance.now()), for the answer's Age. */
+  readonly answeredAt = performance.now();
+
   constructor(
     readonly version: VersionHead,
     source: Readable,
@@ -77,12 +80,20 @@ export interface SharedReadLimits {
   readonly maxBytes: number;
   /** Larger objects are read for each request alone. */
   readonly maxObjectBytes: number;
+  /**
+   * How long a read is handed out after the bucket answered it: what is
+   * written to the bucket behind the origin's back (no entry) is seen at
+   * most this much later than it would be otherwise.
+   */
+  readonly maxAgeMs: number;
 }
 
 interface Held {
   /** Null when the read gave nothing to share (too large, not found, failed). */
   readonly body: Promise<SharedBody | null>;
   bytes: number;
+  /** When the bucket answered; undefined until it has. */
+  answeredAt?: number;
 }
 
 /** Reads by bucket key, the least recently asked dropped first beyond the limit. */
@@ -96,6 +107,10 @@ export class SharedReads {
   find(key: string): Promise<SharedBody | null> | undefined {
     const held = this.#held.get(key);
     if (!held) return undefined;
+    if (held.answeredAt !== undefined && performance.now() - held.answeredAt > this.limits.maxAgeMs) {
+      this.drop(key);
+      return undefined;
+    }
     this.#held.delete(key);
     this.#held.set(key, held);
     return held.body;
@@ -114,6 +129,7 @@ export class SharedReads {
         if (!shared) return forget();
         shared.read.catch(forget);
         if (this.#held.get(key) !== held) return;
+        held.answeredAt = shared.answeredAt;
         held.bytes = shared.version.size;
         this.#bytes += held.bytes;
         for (const [oldest] of this.#held) {
