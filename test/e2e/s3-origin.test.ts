@@ -6,35 +6,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { parseOriginConfig } from '../../src/config.js';
-import { startOrigin, type RunningOrigin } from '../../src/roles/origin/server.js';
 import { startTestEdge, until, metricValue, runToExit } from '../helpers/edge.js';
 import { get, sha256 } from '../helpers/http.js';
 import { NO_REDIS, startRedis } from '../helpers/redis.js';
-import { startS3 } from '../helpers/s3.js';
+import { originOnBucket, startS3, startS3Origin, S3_CREDENTIALS } from '../helpers/s3.js';
 import { samplePng, TOKEN } from '../helpers/imgedge-origin.js';
 
-const CREDENTIALS = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' };
 const auth = { authorization: `Bearer ${TOKEN}` };
-
-async function origin(s3: { endpoint: string; bucket: string }, redisUrl: string, extra: string[] = []): Promise<RunningOrigin> {
-  return startOrigin(parseOriginConfig([
-    '--listen', '127.0.0.1:0', '--root', `s3://${s3.bucket}/images`, '--s3-endpoint', s3.endpoint, '--changelog', redisUrl,
-    '--upload-token', TOKEN, '--log-level', 'silent', ...extra,
-  ], CREDENTIALS));
-}
-
 const put = (base: string, target: string, body: Buffer | string | ReadableStream) => fetch(base + target, { method: 'PUT', body, headers: auth, duplex: 'half' } as RequestInit);
 const del = (base: string, target: string) => fetch(base + target, { method: 'DELETE', headers: auth });
 
 test('two origin replicas on one bucket and one stream: writes through either, served by both, in one log, followed by an edge', { skip: NO_REDIS }, async (t) => {
-  const s3 = await startS3();
-  t.after(() => s3.close());
-  const redis = await startRedis();
-  t.after(() => redis.close());
-  const a = await origin(s3, redis.url);
-  t.after(() => a.close());
-  const b = await origin(s3, redis.url);
+  const { s3, redis, origin: a } = await originOnBucket(t);
+  const b = await startS3Origin(s3, redis.url);
   t.after(() => b.close());
   const edge = await startTestEdge(a.url, { args: ['--changelog', redis.url], changelogTiming: { minBackoffMs: 20, maxBackoffMs: 200, waitSec: 5 } });
   t.after(() => edge.close());
@@ -87,7 +71,7 @@ test('an upload refused on its first bytes, over the limit midway, or cut off by
   t.after(() => s3.close());
   const redis = await startRedis();
   t.after(() => redis.close());
-  const a = await origin(s3, redis.url, ['--max-upload-bytes', '100KiB']);
+  const a = await startS3Origin(s3, redis.url, ['--max-upload-bytes', '100KiB']);
   t.after(() => a.close());
   assert.equal((await put(a.url, '/x/svg.png', '<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>')).status, 415);
   const big = await samplePng(3, 400, 400);
@@ -114,7 +98,7 @@ test('an upload refused on its first bytes, over the limit midway, or cut off by
 });
 
 test('an s3:// root without a redis:// change log stops at start with exit 2 naming --changelog', async () => {
-  const run = await runToExit(['origin', '--root', 's3://bucket/prefix', '--listen', '127.0.0.1:0'], CREDENTIALS);
+  const run = await runToExit(['origin', '--root', 's3://bucket/prefix', '--listen', '127.0.0.1:0'], S3_CREDENTIALS);
   assert.equal(run.code, 2);
   assert.match(run.output, /--changelog/);
   const endpointAlone = await runToExit(['origin', '--root', 'var/x', '--s3-endpoint', 'http://127.0.0.1:9', '--listen', '127.0.0.1:0']);

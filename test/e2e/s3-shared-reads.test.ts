@@ -7,25 +7,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { parseOriginConfig } from '../../src/config.js';
-import { startOrigin, type RunningOrigin } from '../../src/roles/origin/server.js';
 import { OriginClient } from '../../src/origin-client.js';
 import { startTestEdge, until, metricValue } from '../helpers/edge.js';
 import { get, sha256 } from '../helpers/http.js';
 import { NO_REDIS, startRedis } from '../helpers/redis.js';
-import { startS3, type TestS3 } from '../helpers/s3.js';
+import { originOnBucket, startS3, startS3Origin, type TestS3 } from '../helpers/s3.js';
 import { samplePng, TOKEN } from '../helpers/imgedge-origin.js';
 
-const CREDENTIALS = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' };
 const STREAM = 'imgedge:changes';
 const LOG = `redis-stream:${STREAM}`;
-
-async function origin(s3: TestS3, redisUrl: string): Promise<RunningOrigin> {
-  return startOrigin(parseOriginConfig([
-    '--listen', '127.0.0.1:0', '--root', `s3://${s3.bucket}/images`, '--s3-endpoint', s3.endpoint, '--changelog', redisUrl,
-    '--upload-token', TOKEN, '--log-level', 'silent',
-  ], CREDENTIALS));
-}
 
 async function put(base: string, target: string, body: Buffer): Promise<number> {
   const res = await fetch(base + target, { method: 'PUT', body, headers: { authorization: `Bearer ${TOKEN}` } });
@@ -45,12 +35,7 @@ async function untilShared(s3: TestS3, base: string, target: string, seq: number
 }
 
 test('misses that say how far they have read the log share one bucket read, until an entry names the object', { skip: NO_REDIS }, async (t) => {
-  const s3 = await startS3();
-  t.after(() => s3.close());
-  const redis = await startRedis();
-  t.after(() => redis.close());
-  const a = await origin(s3, redis.url);
-  t.after(() => a.close());
+  const { s3, redis, origin: a } = await originOnBucket(t);
   const [v1, v2, v3] = await Promise.all([1, 2, 3].map((i) => samplePng(i, 300, 200)));
   const reads = () => s3.objectGets('images/s/cat.png');
 
@@ -98,12 +83,7 @@ test('misses that say how far they have read the log share one bucket read, unti
 });
 
 test('while the origin cannot read its change log, every miss reads the bucket; once it can again, misses share again', { skip: NO_REDIS }, async (t) => {
-  const s3 = await startS3();
-  t.after(() => s3.close());
-  const redis = await startRedis();
-  t.after(() => redis.close());
-  const a = await origin(s3, redis.url);
-  t.after(() => a.close());
+  const { s3, redis, origin: a } = await originOnBucket(t);
   const v1 = await samplePng(4, 200, 200);
   assert.equal(await put(a.url, '/r/cat.png', v1), 201);
   await untilShared(s3, a.url, '/r/cat.png', 1);
@@ -130,7 +110,7 @@ test('edges in two IDCs missing on one object cost the bucket one read', { skip:
   t.after(() => primary.close());
   const replica = await startRedis({ replicaOf: primary });
   t.after(() => replica.close());
-  const a = await origin(s3, primary.url);
+  const a = await startS3Origin(s3, primary.url);
   t.after(() => a.close());
   const timing = { changelogTiming: { minBackoffMs: 20, maxBackoffMs: 200, waitSec: 5 } };
   const near = await startTestEdge(a.url, { args: ['--changelog', primary.url], ...timing });
