@@ -62,6 +62,8 @@ test('two IDCs for 20 s: writes reach every edge, nothing stale after the deadli
   assert.ok(served > 300, `${served} reads served`);
   // Peers make one fetch per object version per IDC; a killed replica and a cut IDC add a few.
   assert.ok(report.originFetchesPerObjectPerIdc! >= 1 && report.originFetchesPerObjectPerIdc! <= 2, `${report.originFetchesPerObjectPerIdc} fetches per object per IDC`);
+  // Every version an IDC fetched was read from the bucket at least once, at most once per origin replica and IDC.
+  assert.ok(report.bucketReadsPerVersion! >= 1 && report.bucketReadsPerVersion! <= 2.5, `${report.bucketReadsPerVersion} bucket reads per version`);
   assert.ok(report.crossIdcBytesRatio! >= 0.9 && report.crossIdcBytesRatio! <= 2.5, `cross-IDC bytes ratio ${report.crossIdcBytesRatio}`);
   assert.ok(report.perIdc.every((r) => r.linkChunks > 0 && r.redisBytes > 0), 'every IDC read and replicated through its links');
   for (const r of report.perIdc) {
