@@ -103,6 +103,22 @@ test('while the origin cannot read its change log, every miss reads the bucket; 
   await untilShared(s3, a.url, '/r/cat.png', 1);
 });
 
+test("a read is handed out only while younger than the origin's --max-age: an edge's copy of it expires when a fresh read's would", { skip: NO_REDIS }, async (t) => {
+  const s3 = await startS3();
+  t.after(() => s3.close());
+  const redis = await startRedis();
+  t.after(() => redis.close());
+  const a = await startS3Origin(s3, redis.url, ['--max-age', '1']);
+  t.after(() => a.close());
+  assert.equal(await put(a.url, '/m/cat.png', await samplePng(6, 100, 100)), 201);
+  await untilShared(s3, a.url, '/m/cat.png', 1);
+  const before = s3.objectGets('images/m/cat.png');
+  await new Promise((resolve) => setTimeout(resolve, 1100));
+  const late = await get(a.url, '/m/cat.png', at(1));
+  assert.equal(s3.objectGets('images/m/cat.png'), before + 1, 'read again once the held read is older than max-age');
+  assert.equal(late.headers['age'], '0');
+});
+
 test('edges in two IDCs missing on one object cost the bucket one read', { skip: NO_REDIS }, async (t) => {
   const s3 = await startS3();
   t.after(() => s3.close());

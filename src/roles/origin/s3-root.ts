@@ -27,7 +27,7 @@ import type { ChangeFeed, FeedEntry } from '../../changelog/feed.js';
 import { LOG_POSITION_HEADER, parseLogPoint } from '../../changelog/log-point.js';
 
 const PART_BYTES = 5 * 1024 * 1024;
-const SHARED_READS: SharedReadLimits = { maxBytes: 64 * 1024 * 1024, maxObjectBytes: 4 * 1024 * 1024, maxAgeMs: 60_000 };
+const SHARED_READS: SharedReadLimits = { maxBytes: 64 * 1024 * 1024, maxObjectBytes: 4 * 1024 * 1024 };
 
 /** What a shared read is held under: the path an entry names ('/dir/' is its index.html). */
 function sharedName(canonicalPath: string): string {
@@ -224,7 +224,8 @@ export class S3Root implements OriginRoot {
   async #serveWhole(key: string, name: string, req: http.IncomingMessage, res: http.ServerResponse, maxAgeSec: number): Promise<void> {
     const asker = parseLogPoint(req.headers[LOG_POSITION_HEADER]);
     if (asker && this.#tail.hasReached(asker)) {
-      const under = this.#shared.find(name);
+      // With its Age, a read handed out later expires at the edge when a fresh read would have then: not later.
+      const under = this.#shared.find(name, maxAgeSec * 1000);
       if (under) {
         const body = await under;
         if (body) return this.#answerShared(body, req, res, maxAgeSec);

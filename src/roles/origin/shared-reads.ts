@@ -80,12 +80,6 @@ export interface SharedReadLimits {
   readonly maxBytes: number;
   /** Larger objects are read for each request alone. */
   readonly maxObjectBytes: number;
-  /**
-   * How long a read is handed out after the bucket answered it: what is
-   * written to the bucket behind the origin's back (no entry) is seen at
-   * most this much later than it would be otherwise.
-   */
-  readonly maxAgeMs: number;
 }
 
 interface Held {
@@ -103,11 +97,14 @@ export class SharedReads {
 
   constructor(readonly limits: SharedReadLimits) {}
 
-  /** The read of this key under way or held, if any: counted as a use. */
-  find(key: string): Promise<SharedBody | null> | undefined {
+  /**
+   * The read of this key under way or held, if any, and answered by the
+   * bucket at most maxAgeMs ago: counted as a use.
+   */
+  find(key: string, maxAgeMs: number): Promise<SharedBody | null> | undefined {
     const held = this.#held.get(key);
     if (!held) return undefined;
-    if (held.answeredAt !== undefined && performance.now() - held.answeredAt > this.limits.maxAgeMs) {
+    if (held.answeredAt !== undefined && performance.now() - held.answeredAt > maxAgeMs) {
       this.drop(key);
       return undefined;
     }
