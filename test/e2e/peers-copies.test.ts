@@ -8,11 +8,10 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import path from 'node:path';
 import { TestOrigin } from '../helpers/origin.js';
 import { get, bytes, sha256 } from '../helpers/http.js';
-import { spawnEdge, tempDir, until, type EdgeProcess } from '../helpers/edge.js';
-import { keyOwnedThenTaken, portFreeOn, scrape } from '../helpers/replicas.js';
+import { spawnEdge, until, type EdgeProcess } from '../helpers/edge.js';
+import { keyOwnedThenTaken, planReplicas, scrape } from '../helpers/replicas.js';
 
 const HOSTS = ['127.0.0.1', '127.0.0.2', '127.0.0.3'];
 
@@ -23,16 +22,9 @@ const edges: EdgeProcess[] = [];
 
 before(async () => {
   origin = await TestOrigin.start();
-  dir = tempDir('copies');
-  const port = await portFreeOn(HOSTS);
-  const adminPort = await portFreeOn(HOSTS);
-  urls = HOSTS.map((host) => `http://${host}:${port}`);
-  for (const [i, host] of HOSTS.entries()) {
-    edges.push(await spawnEdge([
-      'edge', '--origin', origin.url, '--listen', `${host}:${port}`, '--admin-listen', `${host}:${adminPort}`,
-      '--cache-dir', path.join(dir, `r${i}`), '--peers', urls.join(','), '--peer-timeout-ms', '3000', '--peer-copies', '2',
-    ]));
-  }
+  const plan = await planReplicas(HOSTS, 'copies');
+  ({ dir, urls } = plan);
+  for (const i of HOSTS.keys()) edges.push(await spawnEdge(plan.argsOf(i, origin.url, ['--peer-timeout-ms', '3000', '--peer-copies', '2'])));
 });
 
 after(async () => {

@@ -6,11 +6,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import path from 'node:path';
 import { TestOrigin } from '../helpers/origin.js';
 import { get, bytes, sha256 } from '../helpers/http.js';
-import { spawnEdge, tempDir, until, type EdgeProcess } from '../helpers/edge.js';
-import { keyOwnedThenTaken, portFreeOn, scrape } from '../helpers/replicas.js';
+import { spawnEdge, until, type EdgeProcess } from '../helpers/edge.js';
+import { keyOwnedThenTaken, planReplicas, scrape } from '../helpers/replicas.js';
 import { ownerOf } from '../../src/peers/ring.js';
 
 const HOSTS = ['127.0.0.1', '127.0.0.2', '127.0.0.3'];
@@ -23,15 +22,10 @@ const running: EdgeProcess[] = [];
 
 before(async () => {
   origin = await TestOrigin.start();
-  dir = tempDir('handoff');
-  const port = await portFreeOn(HOSTS);
-  const adminPort = await portFreeOn(HOSTS);
-  urls = HOSTS.map((host) => `http://${host}:${port}`);
+  const plan = await planReplicas(HOSTS, 'handoff');
+  ({ dir, urls } = plan);
   start = async (i) => {
-    const edge = await spawnEdge([
-      'edge', '--origin', origin.url, '--listen', `${HOSTS[i]}:${port}`, '--admin-listen', `${HOSTS[i]}:${adminPort}`,
-      '--cache-dir', path.join(dir, `r${i}`), '--peers', urls.join(','), '--peer-timeout-ms', '3000',
-    ]);
+    const edge = await spawnEdge(plan.argsOf(i, origin.url, ['--peer-timeout-ms', '3000']));
     running.push(edge);
     return edge;
   };

@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { startTestEdge, until, metricValue, runToExit } from '../helpers/edge.js';
 import { get, sha256 } from '../helpers/http.js';
-import { NO_REDIS, startRedis } from '../helpers/redis.js';
-import { originOnBucket, startS3, startS3Origin, S3_CREDENTIALS } from '../helpers/s3.js';
+import { NO_REDIS } from '../helpers/redis.js';
+import { originOnBucket, startS3Origin, S3_CREDENTIALS } from '../helpers/s3.js';
 import { samplePng, TOKEN } from '../helpers/imgedge-origin.js';
 
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -67,12 +67,7 @@ test('two origin replicas on one bucket and one stream: writes through either, s
 });
 
 test('an upload refused on its first bytes, over the limit midway, or cut off by its client leaves nothing in the bucket and nothing in the log', { skip: NO_REDIS }, async (t) => {
-  const s3 = await startS3();
-  t.after(() => s3.close());
-  const redis = await startRedis();
-  t.after(() => redis.close());
-  const a = await startS3Origin(s3, redis.url, ['--max-upload-bytes', '100KiB']);
-  t.after(() => a.close());
+  const { redis, origin: a } = await originOnBucket(t, ['--max-upload-bytes', '100KiB']);
   assert.equal((await put(a.url, '/x/svg.png', '<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>')).status, 415);
   const big = await samplePng(3, 400, 400);
   const huge = Buffer.concat([big, Buffer.alloc(200 * 1024, 7)]);

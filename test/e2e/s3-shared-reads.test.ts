@@ -104,12 +104,7 @@ test('while the origin cannot read its change log, every miss reads the bucket; 
 });
 
 test("a read is handed out only while younger than the origin's --max-age: an edge's copy of it expires when a fresh read's would", { skip: NO_REDIS }, async (t) => {
-  const s3 = await startS3();
-  t.after(() => s3.close());
-  const redis = await startRedis();
-  t.after(() => redis.close());
-  const a = await startS3Origin(s3, redis.url, ['--max-age', '1']);
-  t.after(() => a.close());
+  const { s3, origin: a } = await originOnBucket(t, ['--max-age', '1']);
   assert.equal(await put(a.url, '/m/cat.png', await samplePng(6, 100, 100)), 201);
   await untilShared(s3, a.url, '/m/cat.png', 1);
   const before = s3.objectGets('images/m/cat.png');

@@ -42,6 +42,30 @@ export async function portFreeOn(hosts: string[]): Promise<number> {
   throw new Error('no port free on every replica address');
 }
 
+/** A group's addresses, chosen before any replica starts, for tests that start each one themselves (late, or again). */
+export interface ReplicaPlan {
+  readonly dir: string;
+  /** The replicas' URLs, as --peers names them. */
+  readonly urls: string[];
+  /** `imgedge edge` arguments for replica i, peering with the others. */
+  argsOf(i: number, origin: string, extra?: string[]): string[];
+}
+
+export async function planReplicas(hosts: string[], name: string): Promise<ReplicaPlan> {
+  const dir = tempDir(name);
+  const port = await portFreeOn(hosts);
+  const adminPort = await portFreeOn(hosts);
+  const urls = hosts.map((host) => `http://${host}:${port}`);
+  return {
+    dir,
+    urls,
+    argsOf: (i, origin, extra = []) => [
+      'edge', '--origin', origin, '--listen', `${hosts[i]}:${port}`, '--admin-listen', `${hosts[i]}:${adminPort}`,
+      '--cache-dir', path.join(dir, `r${i}`), '--peers', urls.join(','), ...extra,
+    ],
+  };
+}
+
 /** `origin` is every replica's, or one per replica. */
 export async function startReplicas(count: number, origin: string | readonly string[], args: string[] = []): Promise<ReplicaGroup> {
   const hosts = Array.from({ length: count }, (_, i) => hostOf(i));

@@ -50,13 +50,13 @@ export function startS3Origin(s3: TestS3, redisUrl: string, extra: string[] = []
   ], S3_CREDENTIALS));
 }
 
-/** A bucket, a Redis primary and one origin replica over them, all closed after the test. */
-export async function originOnBucket(t: TestContext): Promise<{ s3: TestS3; redis: TestRedis; origin: RunningOrigin }> {
+/** A bucket, a Redis primary and one origin replica over them (with `extra` flags), all closed after the test. */
+export async function originOnBucket(t: TestContext, extra: string[] = []): Promise<{ s3: TestS3; redis: TestRedis; origin: RunningOrigin }> {
   const s3 = await startS3();
   t.after(() => s3.close());
   const redis = await startRedis();
   t.after(() => redis.close());
-  const origin = await startS3Origin(s3, redis.url);
+  const origin = await startS3Origin(s3, redis.url, extra);
   t.after(() => origin.close());
   return { s3, redis, origin };
 }
