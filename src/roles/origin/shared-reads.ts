@@ -90,7 +90,7 @@ interface Held {
   answeredAt?: number;
 }
 
-/** Reads by bucket key, the least recently asked dropped first beyond the limit. */
+/** Reads by the path an entry names, the least recently asked dropped first beyond the limit. */
 export class SharedReads {
   readonly #held = new Map<string, Held>();
   #bytes = 0;
@@ -154,7 +154,7 @@ export class SharedReads {
     this.#bytes = 0;
   }
 
-  /** Held bodies' bytes (for tests and logs). */
+  /** Held bodies' bytes (what the limit counts). */
   get bytes(): number {
     return this.#bytes;
   }
