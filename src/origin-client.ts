@@ -10,7 +10,7 @@ import type { Readable } from 'node:stream';
 import { OriginTimeout, OriginUnavailable, OriginBodyBroken, ImgedgeError, StorageFailed } from './errors.js';
 import type { HeaderMap } from './http/headers.js';
 import type { Position } from './changelog/position.js';
-import { LOG_POSITION_HEADER, formatLogPoint } from './changelog/log-point.js';
+import { LOG_POSITION_HEADER, logPointField } from './changelog/log-point.js';
 
 export interface OriginResponse {
   readonly status: number;
@@ -67,13 +67,12 @@ export class OriginClient implements OriginFetcher {
   /** GETs `target` ("/path?query") below the origin's base path. */
   async fetch(target: string, headers: HeaderMap, signal?: AbortSignal, onInterim?: InterimListener): Promise<OriginResponse> {
     try {
-      const position = this.#logPosition();
       // Ours or none: a position a client or a replica sent is not this edge's.
       const { [LOG_POSITION_HEADER]: _theirs, ...forwarded } = headers;
       const request = {
         method: 'GET' as const,
         path: this.#basePath + target,
-        headers: { 'user-agent': this.#userAgent, ...forwarded, ...(position ? { [LOG_POSITION_HEADER]: formatLogPoint(position) } : {}) },
+        headers: { 'user-agent': this.#userAgent, ...forwarded, ...logPointField(this.#logPosition()) },
         signal,
         onInfo: onInterim && ((info: { statusCode: number; headers: Record<string, string | string[]> }) => onInterim(info.statusCode, info.headers)),
       };

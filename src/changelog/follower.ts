@@ -15,6 +15,7 @@ import type { ChangeFeed, FeedEntry, FeedRead, GapReason } from './feed.js';
 import type { Metrics, ChangelogState } from '../metrics.js';
 import { CHANGELOG_STATES } from '../metrics.js';
 import { Wakeup } from './wakeup.js';
+import { hasApplied } from './log-point.js';
 
 /** A place in a log: its id and a sequence in it. */
 export interface LogPoint {
@@ -168,8 +169,7 @@ export class Follower {
   }
 
   hasReached(point: LogPoint): boolean {
-    const p = this.#position;
-    return p?.log === point.log && p.seq >= point.seq;
+    return hasApplied(this.#position, point);
   }
 
   /** Resolves when an entry after seq is applied, after ms, or on abort. */

@@ -13,6 +13,16 @@ export function formatLogPoint(position: Position): string {
   return `${position.seq} ${position.log}`;
 }
 
+/** The field a request carries for a reader at `position`; none for one that follows no log yet. */
+export function logPointField(position: Position | null): Record<string, string> {
+  return position ? { [LOG_POSITION_HEADER]: formatLogPoint(position) } : {};
+}
+
+/** Whether a reader at `position` has applied the log `point` names up to its sequence. */
+export function hasApplied(position: Position | null, point: LogPoint): boolean {
+  return position !== null && position.log === point.log && position.seq >= point.seq;
+}
+
 /** The point a request carried; null when there is none or it is not one. */
 export function parseLogPoint(value: string | string[] | undefined): LogPoint | null {
   if (typeof value !== 'string') return null;

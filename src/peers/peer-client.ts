@@ -12,7 +12,7 @@ import { OriginTimeout, PeerUnreachable } from '../errors.js';
 import type { HeaderMap } from '../http/headers.js';
 import { guardedResponse, type InterimListener, type OriginResponse } from '../origin-client.js';
 import type { Position } from '../changelog/position.js';
-import { LOG_POSITION_HEADER, formatLogPoint } from '../changelog/log-point.js';
+import { logPointField } from '../changelog/log-point.js';
 
 /** Marks a request as coming from a peer; its value is the asking replica. */
 export const PEER_HEADER = 'imgedge-peer';
@@ -103,8 +103,7 @@ export class PeerClient {
 
   /** What marks every request to a peer: the asker, and how far it has read the change log. */
   #marks(): Record<string, string> {
-    const position = this.options.logPosition();
-    return { [PEER_HEADER]: this.options.self, ...(position ? { [LOG_POSITION_HEADER]: formatLogPoint(position) } : {}) };
+    return { [PEER_HEADER]: this.options.self, ...logPointField(this.options.logPosition()) };
   }
 
   close(): Promise<void> {

@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { ChangeFeed, FeedEntry } from '../../changelog/feed.js';
 import type { LogPoint } from '../../changelog/follower.js';
 import type { Position } from '../../changelog/position.js';
+import { hasApplied } from '../../changelog/log-point.js';
 
 export interface TailListener {
   /** An entry applied: what it names has changed. */
@@ -37,8 +38,7 @@ export class ChangeTail {
 
   /** Whether every entry up to the point has been applied here (none when the log is another one). */
   hasReached(point: LogPoint): boolean {
-    const p = this.#position;
-    return p !== null && p.log === point.log && p.seq >= point.seq;
+    return hasApplied(this.#position, point);
   }
 
   start(): void {
