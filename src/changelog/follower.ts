@@ -1,9 +1,9 @@
 // The edge's side of a change log: reads its feed (the origin's log over
 // HTTP, or a Redis stream) from the position after the last entry it applied,
 // drops each entry's path through the purge mechanism, then saves the new
-// position (in the background). At least once (a crash between purge and
-// save replays entries; a purge twice is harmless), in order, at the edge's
-// own pace. When the edge has lost track (its position was trimmed away, the
+// position (in the background, at most once a second). At least once (a
+// crash between purge and save replays entries; a purge twice is harmless),
+// in order, at the edge's own pace. When the edge has lost track (its position was trimmed away, the
 // log was reset or is behind it, or there is no position but the cache holds
 // objects) everything held is marked stale, to be revalidated before it is
 // served, and following resumes at the end. Nothing here is on a request's
@@ -14,6 +14,7 @@ import { loadPosition, savePosition, type Position } from './position.js';
 import type { ChangeFeed, FeedEntry, FeedRead, GapReason } from './feed.js';
 import type { Metrics, ChangelogState } from '../metrics.js';
 import { CHANGELOG_STATES } from '../metrics.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Wakeup } from './wakeup.js';
 import { hasApplied } from './log-point.js';
 
@@ -33,6 +34,13 @@ export interface FollowerTiming {
 }
 
 export const DEFAULT_TIMING: FollowerTiming = { waitSec: 25, probeMs: 60_000, minBackoffMs: 250, maxBackoffMs: 30_000 };
+
+/**
+ * How often the position is saved at most, as Redis's `appendfsync everysec`:
+ * a crash replays at most this much of the log (a purge twice is harmless),
+ * and an edge following a busy log pays two fsyncs a second, not two per page.
+ */
+const SAVE_EVERY_MS = 1000;
 
 export interface FollowerDeps {
   readonly feed: ChangeFeed;
@@ -69,6 +77,8 @@ export class Follower {
   readonly #applied = new Wakeup();
   #unsaved: Position | null = null;
   #saving: Promise<void> | null = null;
+  /** performance.now() of the last save's start. */
+  #savedAt = -Infinity;
   /** Whether the last poll was answered: the first after a start or a failure does not wait, so the state is known at once. */
   #answered = false;
   /** Whether what the edge held at its start is doubted: until the log has been read to its end once. */
@@ -180,16 +190,21 @@ export class Follower {
 
   /**
    * Saves a position in the background, the newest winning, so the next poll
-   * does not wait for two fsyncs. Only applied entries are ever counted in
-   * it: a crash before it is written replays them, and a gap not yet saved
-   * is found again.
+   * does not wait for two fsyncs; at most once per SAVE_EVERY_MS, and at once
+   * when the follower stops. Only applied entries are ever counted in it: a
+   * crash before it is written replays them, and a gap not yet saved is
+   * found again.
    */
   #save(position: Position): void {
     this.#unsaved = position;
     this.#saving ??= (async () => {
       try {
-        for (let next = this.#unsaved; next; next = this.#unsaved) {
+        while (this.#unsaved) {
+          const wait = this.#savedAt + SAVE_EVERY_MS - performance.now();
+          if (wait > 0) await sleep(wait, undefined, { signal: this.#stop.signal }).catch(() => {});
+          const next = this.#unsaved;
           this.#unsaved = null;
+          this.#savedAt = performance.now();
           await savePosition(this.deps.cacheDir, next);
         }
       } catch (error) {

@@ -306,6 +306,38 @@ test('an origin without a change log costs the edge an occasional probe and noth
   assert.equal(await metricValue(off.edge, 'imgedge_changelog_state', { state: 'off' }), 1);
 });
 
+test('an edge following a busy log saves its position about once a second, and the last one when it stops', async (t) => {
+  const origin = await startTestImgedgeOrigin();
+  t.after(() => origin.close());
+  const cacheDir = path.join(tempDir('busy'), 'cache');
+  const edge = await edgeFor(origin, { cacheDir });
+  const file = path.join(cacheDir, POSITION_FILE);
+  // Each save replaces the file (temp + rename): a new inode per save.
+  const inodes = new Set<number>();
+  const watch = setInterval(() => {
+    try {
+      inodes.add(fs.statSync(file).ino);
+    } catch {
+      // Not written yet.
+    }
+  }, 10);
+  t.after(() => clearInterval(watch));
+  const body = await samplePng(7);
+  const writes = 40;
+  const started = performance.now();
+  for (let i = 0; i < writes; i++) {
+    await origin.put(`/busy/${i}.png`, body);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  await until(async () => (await metricValue(edge.edge, 'imgedge_changelog_position')) === writes, 'every entry applied');
+  const seconds = (performance.now() - started) / 1000;
+  await edge.close();
+  clearInterval(watch);
+  inodes.add(fs.statSync(file).ino);
+  assert.ok(inodes.size <= Math.ceil(seconds) + 2, `${inodes.size} saves in ${seconds.toFixed(1)} s of entries`);
+  assert.equal((JSON.parse(fs.readFileSync(file, 'utf8')) as { seq: number }).seq, writes);
+});
+
 test('an edge whose saved position is ahead of the log (a log restored from an older copy) revalidates everything it holds', async (t) => {
   const origin = await startTestImgedgeOrigin();
   t.after(() => origin.close());
