@@ -198,7 +198,7 @@ export class Filler {
     const opening = (async () => {
       const temp = await this.store.createTemp();
       slot.temp = temp;
-      await temp.begin(meta);
+      temp.reserveHeader(meta);
       fill.attach(temp.fd, temp.bodyOffset);
       slot.attached = true;
       return temp;
@@ -311,7 +311,7 @@ export class Filler {
   async #rewrite(fill: Fill, stale: OpenObject, meta: ObjectMeta): Promise<void> {
     const temp = await this.store.createTemp();
     try {
-      await temp.begin(meta);
+      temp.reserveHeader(meta);
       const buf = Buffer.allocUnsafe(256 * 1024);
       for (let at = 0; at < meta.bodyBytes; ) {
         const n = await readInto(stale.fd, buf, Math.min(buf.length, meta.bodyBytes - at), stale.bodyOffset + at);

@@ -6,7 +6,6 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import type { PolicyObject } from '../http/freshness.js';
 
@@ -87,12 +86,14 @@ export class TempObject {
     private readonly onCommit: (fileName: string) => void,
   ) {}
 
-  /** Writes the header with room for the final one, which may be a little longer. */
-  async begin(meta: ObjectMeta): Promise<void> {
+  /**
+   * Leaves room before the body for the header, which only the commit writes
+   * (nothing reads a temp file's header: readers start at bodyOffset, and a
+   * crash leaves tmp/ to be emptied), with some to spare for the final one.
+   */
+  reserveHeader(meta: ObjectMeta): void {
     this.#reserved = Buffer.byteLength(JSON.stringify(meta)) + 64;
-    const header = encodeHeader(meta, this.#reserved);
-    await writeAll(this.fd, header, 0);
-    this.bodyOffset = header.length;
+    this.bodyOffset = HEADER_FIXED + this.#reserved;
   }
 
   async writeBody(chunk: Buffer, bodyPosition: number): Promise<void> {
@@ -136,6 +137,8 @@ export interface OpenObject {
   readonly prefix: Buffer;
 }
 
+let tempFiles = 0;
+
 export class Store {
   readonly objectsDir: string;
   readonly tmpDir: string;
@@ -163,7 +166,8 @@ export class Store {
   }
 
   async createTemp(): Promise<TempObject> {
-    const tempPath = path.join(this.tmpDir, randomBytes(8).toString('hex'));
+    // tmp/ is emptied at start and the cache dir is this process's alone (lock.ts): a count names its files apart.
+    const tempPath = path.join(this.tmpDir, String(++tempFiles));
     const fd = await open(tempPath, 'wx+', 0o600);
     return new TempObject(fd, tempPath, this.objectsDir, (file) => this.#committedSinceStart?.add(file));
   }

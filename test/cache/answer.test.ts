@@ -44,7 +44,7 @@ async function put(store: Store, index: CacheIndex, key: string, body: Buffer): 
   const temp = await store.createTemp();
   const file = objectFileName(keyHash(key));
   try {
-    await temp.begin({ ...metaFor(key, 0) });
+    temp.reserveHeader({ ...metaFor(key, 0) });
     await temp.writeBody(body, 0);
     await temp.commit(metaFor(key, body.length), file);
   } finally {

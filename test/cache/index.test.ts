@@ -23,7 +23,7 @@ async function commit(store: Store, key: string, size: number): Promise<{ key: s
   const policy = policyFor({ url: key, method: 'GET', headers: {} }, { status: 200, headers: { etag: '"v"' } }, Date.now()).toObject();
   const meta: ObjectMeta = JSON.parse(JSON.stringify({ v: 1, key, status: 200, lifetimeSec: 60, policy, bodyBytes: size }));
   const temp = await store.createTemp();
-  await temp.begin({ ...meta, bodyBytes: 0 });
+  temp.reserveHeader({ ...meta, bodyBytes: 0 });
   await temp.writeBody(Buffer.alloc(size, 1), 0);
   const file = objectFileName(keyHash(key));
   await temp.commit(meta, file);

@@ -32,7 +32,7 @@ function metaFor(key: string, bodyBytes: number, extraHeaders: Record<string, st
 async function writeObject(store: Store, meta: ObjectMeta, body: Buffer, chunk = 16 * 1024): Promise<string> {
   const temp = await store.createTemp();
   try {
-    await temp.begin({ ...meta, bodyBytes: 0 });
+    temp.reserveHeader({ ...meta, bodyBytes: 0 });
     for (let at = 0; at < body.length; at += chunk) await temp.writeBody(body.subarray(at, at + chunk), at);
     const file = objectFileName(keyHash(meta.key));
     await temp.commit(meta, file);
@@ -137,7 +137,7 @@ test('commit keeps the reservation: a final header a little longer than the firs
   const meta = metaFor('/grow.jpg', 123_456_789_012);
   const temp = await store.createTemp();
   try {
-    await temp.begin({ ...meta, bodyBytes: 0 });
+    temp.reserveHeader({ ...meta, bodyBytes: 0 });
     const offset = temp.bodyOffset;
     await temp.writeBody(Buffer.from('x'), 0);
     await assert.rejects(temp.commit({ ...meta, key: `/${'k'.repeat(100)}` }, objectFileName(keyHash('/grow.jpg'))), /outgrew/);
@@ -278,7 +278,7 @@ test('a final header exactly 64 bytes longer than the first still fits its reser
   const temp = await store.createTemp();
   const file = objectFileName(keyHash(grown.key));
   try {
-    await temp.begin(meta);
+    temp.reserveHeader(meta);
     await temp.commit(grown, file);
   } finally {
     await closeFd(temp.fd);
