@@ -94,6 +94,19 @@ async function hasNft(): Promise<boolean> {
   return run('nft', ['--version']).then(() => true, () => false);
 }
 
+// A cut tells an IDC's own connections (to its WAN links) from those the
+// host opened into it (the readers') by conntrack's direction. Conntrack
+// runs in a namespace only once a rule there needs it, and a connection it
+// first meets mid-stream gets its direction from whichever packet comes
+// first: a replication link on which the primary spoke first after the cut
+// would be taken for one the host opened, and pass. So every IDC tracks its
+// connections from their first packet, from the start.
+const TRACK_RULES = [
+  'add table inet imgsimtrack',
+  'add chain inet imgsimtrack out { type filter hook output priority -10; policy accept; }',
+  'add rule inet imgsimtrack out ct state new accept',
+].join('; ');
+
 const CUT_RULES = [
   'add table inet imgsim',
   'add chain inet imgsim out { type filter hook output priority 0; policy accept; }',
@@ -135,6 +148,7 @@ export async function makeNetwork(count: number, { prefix = PREFIX, allowNetns =
     }
   };
   try {
+    const nft = await hasNft();
     const subnets = await freeSubnets(count);
     const places: Place[] = [];
     for (const [i, subnet] of subnets.entries()) {
@@ -150,9 +164,9 @@ export async function makeNetwork(count: number, { prefix = PREFIX, allowNetns =
       await run('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
       await run('ip', ['-n', name, 'addr', 'add', `${address(subnet, 2)}/24`, 'dev', inside]);
       await run('ip', ['-n', name, 'link', 'set', inside, 'up']);
+      if (nft) await run('ip', ['netns', 'exec', name, 'nft', TRACK_RULES]);
       places.push({ name: `idc${i}`, host: address(subnet, 2), gateway: address(subnet, 1), wrap: ['ip', 'netns', 'exec', name] });
     }
-    const nft = await hasNft();
     const ns = (place: Place) => place.wrap[3]!;
     const network: Network = {
       kind: 'netns',
