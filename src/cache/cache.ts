@@ -196,6 +196,17 @@ export class Cache {
     return copy ? etagOf(copy.headers) : undefined;
   }
 
+  /**
+   * Resolves once what the invalidations so far dropped is gone from disk for
+   * good: the fills they named done, the files removed and their directories
+   * fsynced. A change-log position saved after it never outlives a purge it
+   * counts, whatever the crash.
+   */
+  async purgesDurable(): Promise<void> {
+    await this.#fills.invalidatedSettled();
+    await this.store.removalsDurable();
+  }
+
   /** Resolves once every fill under way has committed, been discarded, or failed. */
   async fillsSettled(): Promise<void> {
     await this.#fills.settled();

@@ -299,6 +299,8 @@ export class Fills {
    * and be stored, so later invalidations reach them too.
    */
   readonly #letGo = new Map<Fill, string>();
+  /** Fills an invalidation named, until done. */
+  readonly #invalidatedFills = new Set<Fill>();
 
   /** The running fill for `key` if it may be joined at `now`, or a new one from `start`. */
   join(key: string, now: number, start: (fill: Fill) => void): { fill: Fill; joined: boolean } {
@@ -339,12 +341,12 @@ export class Fills {
 
   /** Invalidates every fill under way that `matches` (with the version that replaced its key, if known), and lets go of it; returns how many. */
   invalidate(matches: (key: string, fill: Fill) => boolean, replacementOf: (key: string) => string | undefined = () => undefined): number {
-    for (const [fill, key] of this.#letGo) if (matches(key, fill)) fill.invalidate(replacementOf(key));
+    for (const [fill, key] of this.#letGo) if (matches(key, fill)) this.#invalidate(fill, replacementOf(key));
     let count = 0;
     for (const [key, fill] of this.#active) {
       if (!matches(key, fill)) continue;
       const replacement = replacementOf(key);
-      fill.invalidate(replacement);
+      this.#invalidate(fill, replacement);
       this.#active.delete(key);
       if (replacement !== undefined) {
         this.#letGo.set(fill, key);
@@ -357,6 +359,17 @@ export class Fills {
       count++;
     }
     return count;
+  }
+
+  #invalidate(fill: Fill, replacement: string | undefined): void {
+    fill.invalidate(replacement);
+    this.#invalidatedFills.add(fill);
+    void fill.done.catch(() => {}).finally(() => this.#invalidatedFills.delete(fill));
+  }
+
+  /** Resolves once every fill invalidated so far is done: one that committed meanwhile has removed its file again. */
+  async invalidatedSettled(): Promise<void> {
+    await Promise.allSettled([...this.#invalidatedFills].map((fill) => fill.done));
   }
 
   async settled(): Promise<void> {

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { DirSyncs } from '../changelog/durable.js';
 import type { PolicyObject } from '../http/freshness.js';
 
 const MAGIC = Buffer.from('IMGEDGE1');
@@ -147,6 +148,10 @@ export class Store {
    * recovery never mistakes one for a file the journal missed.
    */
   #committedSinceStart: Set<string> | null = new Set();
+  readonly #removing = new Set<Promise<void>>();
+  /** Fan-out dirs a file was removed from since they were last fsynced. */
+  readonly #unsyncedDirs = new Set<string>();
+  readonly #dirSyncs = new DirSyncs();
 
   private constructor(readonly dir: string) {
     this.objectsDir = path.join(dir, 'objects');
@@ -221,7 +226,31 @@ export class Store {
   }
 
   async remove(fileName: string): Promise<void> {
-    await fsp.rm(path.join(this.objectsDir, fileName), { force: true });
+    const file = path.join(this.objectsDir, fileName);
+    const removal = fsp.rm(file, { force: true }).then(() => void this.#unsyncedDirs.add(path.dirname(file)));
+    this.#removing.add(removal);
+    try {
+      await removal;
+    } finally {
+      this.#removing.delete(removal);
+    }
+  }
+
+  /**
+   * Resolves once every removal begun so far is done and its directory
+   * fsynced: a file a crash can no longer bring back (the start-up scan
+   * adopts any object file it finds).
+   */
+  async removalsDurable(): Promise<void> {
+    await Promise.allSettled([...this.#removing]);
+    const dirs = [...this.#unsyncedDirs];
+    this.#unsyncedDirs.clear();
+    try {
+      await Promise.all(dirs.map((dir) => this.#dirSyncs.sync(dir)));
+    } catch (error) {
+      for (const dir of dirs) this.#unsyncedDirs.add(dir);
+      throw error;
+    }
   }
 
   /** Every object file name ("ab/<hash>.<version>"), for start-up recovery. */

@@ -51,6 +51,8 @@ export interface FollowerDeps {
    * when `replacedBy` gives its ETag.
    */
   invalidate(paths: readonly string[], prefixes: readonly string[], replacedBy: ReadonlyMap<string, string>): void;
+  /** Resolves once the purges so far survive a crash: a position is saved only after. */
+  purgesDurable(): Promise<void>;
   markStaleBefore(time: number): void;
   /** What was held before `time` is doubted (revalidated before use) until lifted with null. */
   doubtBefore(time: number | null): void;
@@ -205,6 +207,7 @@ export class Follower {
           const next = this.#unsaved;
           this.#unsaved = null;
           this.#savedAt = performance.now();
+          await this.deps.purgesDurable();
           await savePosition(this.deps.cacheDir, next);
         }
       } catch (error) {

@@ -199,6 +199,7 @@ export async function startEdge(config: EdgeConfig, seams: EdgeSeams = {}): Prom
       cacheDir: config.cacheDir,
       // Every replica follows the log itself: an entry is applied here alone, never passed to the peers.
       invalidate: (paths, prefixes, replacedBy) => void loadedCache.invalidate(paths, prefixes, replacedBy),
+      purgesDurable: () => loadedCache.purgesDurable(),
       markStaleBefore: (time) => loadedCache.markStaleBefore(time),
       doubtBefore: (time) => loadedCache.doubtBefore(time),
       holdsObjects: () => indexed.count > 0,

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { startTestEdge, tempDir, until, metricValue, type TestEdge } from '../helpers/edge.js';
 import { get, sha256 } from '../helpers/http.js';
-import { TestOrigin } from '../helpers/origin.js';
+import { Gate, TestOrigin } from '../helpers/origin.js';
 import { NO_REDIS, startRedis, type TestRedis } from '../helpers/redis.js';
 import { samplePng } from '../helpers/imgedge-origin.js';
 import { POSITION_FILE } from '../../src/changelog/position.js';
@@ -99,6 +99,30 @@ test('an edge reading from a replica sees what was added at the primary', { skip
   change(origin, '/r/a.png', a2!);
   await redis.client.xadd(STREAM, '*', 'op', 'put', 'path', '/r/a.png', 'etag', '"x"');
   await serves(edge, '/r/a.png', a2!);
+});
+
+test('a position is saved only once the purges it counts are on disk: an entry naming a fill under way waits for that fill to end', { skip: NO_REDIS }, async (t) => {
+  const { origin, redis } = await setup(t);
+  const cacheDir = path.join(tempDir('purges-durable'), 'cache');
+  const edge = await edgeOn(origin, redis.url, { cacheDir });
+  t.after(() => edge.close());
+  const file = path.join(cacheDir, POSITION_FILE);
+  const savedSeq = () => (fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as { seq: number }).seq : null);
+  await until(async () => savedSeq() === 0, 'the starting position saved');
+  const body = await samplePng(30);
+  const gate = new Gate();
+  origin.set('/slow/a.png', { body, gate, gateAfter: 100, headers: { 'content-type': 'image/png', etag: '"slow-a"', 'cache-control': 'public, max-age=3600' } });
+  const fetching = get(edge.url, '/slow/a.png');
+  await until(async () => origin.count('/slow/a.png') === 1, 'the fill under way');
+  await redis.client.xadd(STREAM, '*', 'op', 'put', 'path', '/slow/a.png');
+  await until(async () => (await metricValue(edge.edge, 'imgedge_changelog_position')) === 1, 'the entry applied');
+  // Past the once-a-second limit: only the fill the entry named holds the save back.
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  assert.equal(savedSeq(), 0, 'not saved while a fill the entry dropped may still commit');
+  gate.open();
+  assert.equal((await fetching).status, 200);
+  await until(async () => savedSeq() === 1, 'saved once the fill ended');
+  assert.match(await cacheStatus(edge, '/slow/a.png'), /fwd=miss/, 'the dropped fill was not kept');
 });
 
 test('a restarted edge resumes after the last ID it applied: the changed path is refetched, the rest stays a hit', { skip: NO_REDIS }, async (t) => {
