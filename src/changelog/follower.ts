@@ -1,12 +1,13 @@
 // The edge's side of a change log: reads its feed (the origin's log over
 // HTTP, or a Redis stream) from the position after the last entry it applied,
 // drops each entry's path through the purge mechanism, then saves the new
-// position (in the background, at most once a second). At least once (a
-// crash between purge and save replays entries; a purge twice is harmless),
-// in order, at the edge's own pace. When the edge has lost track (its position was trimmed away, the
-// log was reset or is behind it, or there is no position but the cache holds
-// objects) everything held is marked stale, to be revalidated before it is
-// served, and following resumes at the end. Nothing here is on a request's
+// position (in the background, at most once a second, once the purges are on
+// disk). At least once (a crash between purge and save replays entries; a
+// purge twice is harmless), in order, at the edge's own pace. When the edge
+// has lost track (its position was trimmed away, the log was reset or is
+// behind it, or there is no position but the cache holds objects)
+// everything held is marked stale, to be revalidated before it is served,
+// and following resumes at the end. Nothing here is on a request's
 // path: a log that is down costs retries, not latency.
 import type { FastifyBaseLogger } from 'fastify';
 import type { ChangesPage } from './wire.js';
