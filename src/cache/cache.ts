@@ -53,6 +53,12 @@ export interface CacheOptions {
   readonly now?: () => number;
 }
 
+/**
+ * How long a copy held from before a start, whose revalidation failed, waits
+ * for the change log's first answer before stale-if-error may serve it.
+ */
+const DOUBT_WAIT_MS = 1000;
+
 export class Cache {
   readonly #fills = new Fills();
   readonly #hot: HotObjects;
@@ -67,6 +73,9 @@ export class Cache {
   #staleBefore = Number.NEGATIVE_INFINITY;
   #markedStaleBefore = Number.NEGATIVE_INFINITY;
   #doubtedBefore = Number.NEGATIVE_INFINITY;
+  /** Resolves when the doubt is lifted (at once while there is none). */
+  #doubtLifted: Promise<void> = Promise.resolve();
+  #liftDoubt: () => void = () => {};
 
   constructor(
     private readonly store: Store,
@@ -130,6 +139,15 @@ export class Cache {
     try {
       ({ fill, head } = await this.#revalidate(lookup, entry!, false));
     } catch (error) {
+      // Held from before a start, a copy waits a moment for the change log to
+      // say whether a write replaced it meanwhile. One an invalidation dropped
+      // while the origin was asked never stands in: with no copy, the request
+      // is asked again, as any other (an origin 5xx then passes through).
+      if (stored.meta.policy.t < this.#doubtedBefore) await this.#doubtLiftedWithin(DOUBT_WAIT_MS);
+      if (this.index.peek(entry!.key) !== entry) {
+        releaseCopy(stored);
+        return this.get(asked);
+      }
       if (staleness < windows.ifErrorSec) {
         this.events.staleServed?.('stale_if_error');
         const fwdStatus = error instanceof OriginFailed ? error.originStatus : undefined;
@@ -229,8 +247,17 @@ export class Cache {
    * start is doubted until the change log has told what changed meanwhile.
    */
   doubtBefore(time: number | null): void {
+    const wasDoubting = this.#doubtedBefore !== Number.NEGATIVE_INFINITY;
     this.#doubtedBefore = time ?? Number.NEGATIVE_INFINITY;
     this.#staleBefore = Math.max(this.#markedStaleBefore, this.#doubtedBefore);
+    if (time === null) this.#liftDoubt();
+    else if (!wasDoubting) this.#doubtLifted = new Promise((resolve) => (this.#liftDoubt = resolve));
+  }
+
+  #doubtLiftedWithin(ms: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const elapsed = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
+    return Promise.race([this.#doubtLifted, elapsed]).finally(() => clearTimeout(timer));
   }
 
   /** Aborts fills under way (shutdown): their readers see an aborted body. */

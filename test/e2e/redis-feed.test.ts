@@ -155,6 +155,24 @@ test('a restarted edge resumes after the last ID it applied: the changed path is
   assert.equal(await metricValue(second.edge, 'imgedge_changelog_gaps_total'), 0);
 });
 
+test('an edge restarted while the origin fails serves nothing a write replaced while it was down, though its log answers late', { skip: NO_REDIS }, async (t) => {
+  const { origin, redis } = await setup(t);
+  const cacheDir = path.join(tempDir('redis-doubt'), 'cache');
+  const old = await samplePng(40);
+  const first = await edgeOn(origin, redis.url, { cacheDir });
+  await hold(origin, first, { '/d/x.png': old });
+  await first.close();
+  await redis.client.xadd(STREAM, '*', 'op', 'put', 'path', '/d/x.png');
+  origin.set('/d/x.png', { status: 503, body: 'down', headers: { 'content-type': 'text/plain' } });
+  // Redis answers nobody for a while: the restarted edge serves before it has read the entry.
+  await redis.client.call('CLIENT', 'PAUSE', '700');
+  const second = await startTestEdge(origin.url, { cacheDir, args: ['--changelog', redis.url], changelogTiming: QUICK });
+  t.after(() => second.close());
+  const answer = await get(second.url, '/d/x.png');
+  assert.notEqual(sha256(answer.body), sha256(old), 'the replaced bytes, served as stale-if-error');
+  assert.equal(answer.status, 503);
+});
+
 test('a position trimmed away, or a stream deleted, makes the edge revalidate what it holds, dropping nothing', { skip: NO_REDIS }, async (t) => {
   const { origin, redis } = await setup(t);
   const cacheDir = path.join(tempDir('redis-trim'), 'cache');

@@ -156,6 +156,26 @@ test("stale-if-error: while the origin fails, a stored copy within the window is
   assert.equal((await get(edge.url, '/sie-header.jpg')).status, 200, "the origin's stale-if-error wins over the flag");
 });
 
+test('stale-if-error never serves a copy purged while its revalidation was under way', async () => {
+  const clock = new TestClock();
+  const edge = await edgeWith(clock, ['--admin-token', 'sie-token']);
+  origin.set('/sie-purged.jpg', { body: 'old', headers: { etag: '"o"', 'cache-control': 'max-age=10' } });
+  await stored(edge, '/sie-purged.jpg');
+  clock.advance(50);
+  origin.set('/sie-purged.jpg', { status: 500, body: 'boom', latencyMs: 300, headers: { 'content-type': 'text/plain' } });
+  const asking = get(edge.url, '/sie-purged.jpg');
+  await until(async () => origin.count('/sie-purged.jpg') === 2, 'the revalidation under way');
+  const purged = await request(edge.adminUrl, '/purge', {
+    method: 'POST', body: JSON.stringify({ paths: ['/sie-purged.jpg'] }),
+    headers: { 'content-type': 'application/json', authorization: 'Bearer sie-token' },
+  });
+  // The stored copy and the revalidation under way.
+  assert.deepEqual(JSON.parse(purged.body.toString()), { purged: 2 });
+  const answer = await asking;
+  assert.equal(answer.status, 500);
+  assert.equal(answer.body.toString(), 'boom');
+});
+
 test('client conditionals: If-None-Match (weak, lists, *) and If-Modified-Since answer 304 with the right headers', async () => {
   const edge = await edgeWith(new TestClock());
   const body = bytes(5000, 'cond');
