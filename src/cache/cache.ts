@@ -19,6 +19,7 @@ import { primaryKey, variantKey } from './key.js';
 import type { CacheStatusParts } from '../http/cache-status.js';
 import { NotCached, OriginFailed } from '../errors.js';
 import type { InterimListener, OriginFetcher } from '../origin-client.js';
+import { Wakeup } from '../changelog/wakeup.js';
 
 export type { Answer } from './answer.js';
 export type { CacheEvents, OriginResult } from './filler.js';
@@ -73,9 +74,8 @@ export class Cache {
   #staleBefore = Number.NEGATIVE_INFINITY;
   #markedStaleBefore = Number.NEGATIVE_INFINITY;
   #doubtedBefore = Number.NEGATIVE_INFINITY;
-  /** Resolves when the doubt is lifted (at once while there is none). */
-  #doubtLifted: Promise<void> = Promise.resolve();
-  #liftDoubt: () => void = () => {};
+  /** Wakes the copies waiting for the doubt to be lifted. */
+  readonly #undoubted = new Wakeup();
 
   constructor(
     private readonly store: Store,
@@ -143,7 +143,7 @@ export class Cache {
       // say whether a write replaced it meanwhile. One an invalidation dropped
       // while the origin was asked never stands in: with no copy, the request
       // is asked again, as any other (an origin 5xx then passes through).
-      if (stored.meta.policy.t < this.#doubtedBefore) await this.#doubtLiftedWithin(DOUBT_WAIT_MS);
+      if (stored.meta.policy.t < this.#doubtedBefore) await this.#undoubted.wait(DOUBT_WAIT_MS);
       if (this.index.peek(entry!.key) !== entry) {
         releaseCopy(stored);
         return this.get(asked);
@@ -247,17 +247,9 @@ export class Cache {
    * start is doubted until the change log has told what changed meanwhile.
    */
   doubtBefore(time: number | null): void {
-    const wasDoubting = this.#doubtedBefore !== Number.NEGATIVE_INFINITY;
     this.#doubtedBefore = time ?? Number.NEGATIVE_INFINITY;
     this.#staleBefore = Math.max(this.#markedStaleBefore, this.#doubtedBefore);
-    if (time === null) this.#liftDoubt();
-    else if (!wasDoubting) this.#doubtLifted = new Promise((resolve) => (this.#liftDoubt = resolve));
-  }
-
-  #doubtLiftedWithin(ms: number): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const elapsed = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
-    return Promise.race([this.#doubtLifted, elapsed]).finally(() => clearTimeout(timer));
+    if (time === null) this.#undoubted.wake();
   }
 
   /** Aborts fills under way (shutdown): their readers see an aborted body. */

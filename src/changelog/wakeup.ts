@@ -1,6 +1,7 @@
 // Waiters for "something new": each resolves when woken, after its time
 // limit, or when its signal aborts, whichever comes first. The log's long
-// polls and a relay's wait for the follower's next entry are both this.
+// polls, a relay's wait for the follower's next entry and a held copy's wait
+// for the change log to lift its doubt are all this.
 export class Wakeup {
   readonly #waiters = new Set<() => void>();
 
