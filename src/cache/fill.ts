@@ -363,6 +363,7 @@ export class Fills {
 
   #invalidate(fill: Fill, replacement: string | undefined): void {
     fill.invalidate(replacement);
+    if (this.#invalidatedFills.has(fill)) return;
     this.#invalidatedFills.add(fill);
     void fill.done.catch(() => {}).finally(() => this.#invalidatedFills.delete(fill));
   }
