@@ -85,9 +85,8 @@ export interface SharedReadLimits {
 interface Held {
   /** Null when the read gave nothing to share (too large, not found, failed). */
   readonly body: Promise<SharedBody | null>;
-  bytes: number;
-  /** When the bucket answered; undefined until it has. */
-  answeredAt?: number;
+  /** The body once the bucket has answered, counted in the limit from then. */
+  answered?: SharedBody;
 }
 
 /** Reads by the path an entry names, the least recently asked dropped first beyond the limit. */
@@ -104,7 +103,7 @@ export class SharedReads {
   find(key: string, maxAgeMs: number): Promise<SharedBody | null> | undefined {
     const held = this.#held.get(key);
     if (!held) return undefined;
-    if (held.answeredAt !== undefined && performance.now() - held.answeredAt > maxAgeMs) {
+    if (held.answered && performance.now() - held.answered.answeredAt > maxAgeMs) {
       this.drop(key);
       return undefined;
     }
@@ -116,7 +115,7 @@ export class SharedReads {
   /** Offers a read begun just now to the requests that come after it. */
   begin(key: string, body: Promise<SharedBody | null>): void {
     this.drop(key);
-    const held: Held = { body, bytes: 0 };
+    const held: Held = { body };
     this.#held.set(key, held);
     const forget = () => {
       if (this.#held.get(key) === held) this.drop(key);
@@ -126,9 +125,8 @@ export class SharedReads {
         if (!shared) return forget();
         shared.read.catch(forget);
         if (this.#held.get(key) !== held) return;
-        held.answeredAt = shared.answeredAt;
-        held.bytes = shared.version.size;
-        this.#bytes += held.bytes;
+        held.answered = shared;
+        this.#bytes += shared.version.size;
         for (const [oldest] of this.#held) {
           if (this.#bytes <= this.limits.maxBytes) break;
           this.drop(oldest);
@@ -142,7 +140,7 @@ export class SharedReads {
     const held = this.#held.get(key);
     if (!held) return;
     this.#held.delete(key);
-    this.#bytes -= held.bytes;
+    this.#bytes -= held.answered?.version.size ?? 0;
   }
 
   dropWhere(matches: (key: string) => boolean): void {
